@@ -1,0 +1,67 @@
+/* config.h - the INI configuration, read with inih into one struct.
+ *
+ * Owns: parsing, defaults, validation (errors as "file:line: [section] key: message"),
+ * secrets taken from the environment or a file.
+ * Does not own: acting on the settings; nothing here connects anywhere, so
+ * --check-config can run it alone. */
+#ifndef PANDA2MQTT_CONFIG_H
+#define PANDA2MQTT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define P2M_DEFAULT_CONFIG_PATH "/etc/panda2mqtt/panda2mqtt.ini"
+
+/* The environment variable that, when set, supplies the MQTT password. */
+#define P2M_ENV_MQTT_PASSWORD "PANDA2MQTT_MQTT_PASSWORD"
+
+struct p2m_mqtt_conf {
+	char *host;             /* default "127.0.0.1" */
+	int port;               /* default 1883, or 8883 when tls */
+	char *username;         /* NULL when empty */
+	char *password;         /* NULL when empty; from password, password_file or env */
+	char *client_id;        /* default "panda2mqtt" */
+	char *base_topic;       /* default "panda2mqtt"; no '+', '#', leading or trailing '/' */
+	char *discovery_prefix; /* default "homeassistant" */
+	int keepalive;          /* seconds, default 30, 5..3600 */
+	bool tls;               /* default false */
+	char *cafile;           /* NULL: system CA store (/etc/ssl/certs) when tls */
+	bool insecure;          /* skip the server hostname check; default false */
+};
+
+struct p2m_device_conf {
+	char *id;              /* the section name after "device ": [a-z0-9_-]{1,32} */
+	char *host;            /* required: IP address or name */
+	int port;              /* default 80 */
+	char *name;            /* default: the id */
+	int stale_timeout;     /* seconds without any frame before reconnecting; default 60, 2..3600 */
+	int refresh_interval;  /* seconds between snapshot re-reads; default 60, 0 = never, else 5..86400 */
+	int line;              /* line of the section header, for later messages */
+};
+
+struct p2m_config {
+	char *path; /* the file it came from (or the name given to the string loader) */
+	struct p2m_mqtt_conf mqtt;
+	struct {
+		bool mdns; /* default true */
+	} discovery;
+	struct {
+		double max_target_temp; /* default 60, 0..60 */
+	} safety;
+	struct p2m_device_conf *devices;
+	size_t n_devices;
+	/* true when the file itself holds a password and is readable by "other" */
+	bool password_world_readable;
+};
+
+/* Load from a file. Returns 0, or -1 with a one-line message in err. On error cfg is
+ * left freed (safe to call p2m_config_free again). */
+int p2m_config_load_file(struct p2m_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Same, from a string (tests); name is used in messages in place of a path. */
+int p2m_config_load_string(struct p2m_config *cfg, const char *text, const char *name, char *err,
+			   size_t errlen);
+
+void p2m_config_free(struct p2m_config *cfg);
+
+#endif

@@ -1,0 +1,120 @@
+/* driver.h - what a device family is: one entity table plus a few hooks.
+ *
+ * A row of the table (struct p2m_entity) names one field of the published state:
+ * where its value comes from on the device, how Home Assistant shows it, and how a
+ * command for it is checked and turned into device frames. Parsing (entity.c),
+ * state publishing (entity.c), discovery (ha.c) and commands (command.c) all read
+ * the same rows, so a new field is one row and a new family is one file.
+ *
+ * Owns: the types. Does not own: transport, MQTT, or any particular family. */
+#ifndef PANDA2MQTT_DRIVER_H
+#define PANDA2MQTT_DRIVER_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum p2m_platform {
+	P2M_NONE, /* a state field and command target with no entity of its own */
+	P2M_CLIMATE,
+	P2M_SENSOR,
+	P2M_BINARY_SENSOR,
+	P2M_SWITCH,
+	P2M_SELECT,
+	P2M_NUMBER,
+	P2M_BUTTON,
+};
+
+/* How a value is read from the device and what a command must carry. */
+enum p2m_vtype {
+	P2M_V_NUMBER, /* JSON number; commands checked against min..max */
+	P2M_V_INT,    /* whole number; commands must be whole */
+	P2M_V_BOOL,   /* device true/false or 1/0; published "ON"/"OFF" */
+	P2M_V_STRING, /* JSON string */
+	P2M_V_ENUM,   /* device integer <-> option label (options[i] <-> values[i]) */
+	P2M_V_PRESS,  /* a button: the command payload is "PRESS" */
+};
+
+struct p2m_entity;
+struct p2m_cmd;
+
+/* Derive a published value from the device's merged state; NULL when unknown. */
+typedef cJSON *(*p2m_read_fn)(const struct p2m_entity *e, const cJSON *dev);
+
+/* Record a checked command value in cmd's intent; return 0, or -1 after p2m_cmd_reject(). */
+typedef int (*p2m_write_fn)(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *value);
+
+/* The state keys a climate entity is assembled from. */
+struct p2m_climate_keys {
+	const char *mode;
+	const char *target;
+	const char *current;
+	const char *action; /* may be NULL */
+	const char *const *modes;
+};
+
+struct p2m_entity {
+	const char *key;  /* state JSON key, unique_id suffix and <base>/<id>/set/<key> */
+	const char *name; /* Home Assistant name */
+	enum p2m_platform platform;
+	enum p2m_vtype vtype;
+	/* Home Assistant metadata (NULL = not set) */
+	const char *device_class;
+	const char *unit;
+	const char *state_class;
+	const char *category; /* "config" or "diagnostic" */
+	const char *icon;
+	bool disabled; /* not enabled by default */
+	/* where the value lives on the device (generic read), and a fallback field */
+	const char *root;
+	const char *field;
+	const char *fallback;
+	p2m_read_fn read; /* overrides the generic read */
+	/* range (numbers), options (select, enum sensor) */
+	double min, max, step;
+	bool capped; /* a heater target: max is also capped by [safety] max_target_temp */
+	const char *const *options; /* NULL-terminated */
+	const int *values;          /* device value of each option */
+	/* commands: NULL = read-only */
+	p2m_write_fn write;
+	const struct p2m_climate_keys *climate;
+};
+
+/* Limits from the [safety] section that drivers apply to commands. */
+struct p2m_safety {
+	double max_target_temp;
+};
+
+/* One command being checked and planned. Rows' write functions fill `intent`
+ * (the driver's own struct); the driver's plan() then emits frames in the order
+ * its firmware needs. */
+struct p2m_cmd {
+	const struct p2m_driver *driver;
+	const cJSON *dev; /* the device's merged state as last reported */
+	const struct p2m_safety *safety;
+	void *intent;
+	cJSON *frames;     /* array of frame objects, in send order */
+	char field[64];    /* the field a rejection is about */
+	char reason[256];  /* why it was rejected */
+};
+
+struct p2m_driver {
+	const char *name; /* "panda_breath" */
+	const char *manufacturer;
+	const char *model;
+	const struct p2m_entity *entities;
+	size_t n_entities;
+	size_t intent_size;
+	/* Called once per command with a zeroed intent before any write function. */
+	void (*intent_init)(void *intent);
+	/* Turn the recorded intent into frames (p2m_cmd_frame), or reject. */
+	int (*plan)(struct p2m_cmd *cmd);
+	/* Does this first frame come from a device of this family? */
+	bool (*is_snapshot)(const cJSON *frame);
+	/* The firmware version string in the merged state, or NULL. */
+	const char *(*fw_version)(const cJSON *dev);
+	/* The roots this family's devices send; others are logged as unknown. */
+	const char *const *roots;
+};
+
+#endif

@@ -1,0 +1,35 @@
+/* entity.h - the generic half of the entity tables: reading device frames into a
+ * device's state and building the state that is published.
+ *
+ * Owns: type checks of incoming fields against the rows that read them, merging,
+ * and the published state object (every row's value plus the redacted raw state).
+ * Does not own: commands (command.h) or discovery (ha.h). */
+#ifndef PANDA2MQTT_ENTITY_H
+#define PANDA2MQTT_ENTITY_H
+
+#include "panda2mqtt/driver.h"
+
+/* Limits on what a device may send; larger or deeper frames are refused whole. */
+#define P2M_MAX_FRAME_DEPTH  8
+#define P2M_MAX_STRING_BYTES 256
+
+const struct p2m_entity *p2m_entity_find(const struct p2m_driver *d, const char *key);
+
+/* The row's value from the merged device state by the row's vtype, root, field and
+ * fallback; NULL when the device has not reported it (or reported a wrong type). */
+cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const cJSON *dev);
+
+/* The row's value using its own read function when it has one. */
+cJSON *p2m_entity_read(const struct p2m_entity *e, const cJSON *dev);
+
+/* Check one parsed frame and merge what is valid into dev. Every rejected part is
+ * logged with the device name and field. Returns the number of problems found (0 = all
+ * merged), or -1 when the frame was refused whole. */
+int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
+			   const cJSON *frame);
+
+/* The state object published on <base>/<id>: each row's value (null when unknown)
+ * and "device": the raw merged state with secrets removed. */
+cJSON *p2m_entity_state(const struct p2m_driver *d, const cJSON *dev);
+
+#endif

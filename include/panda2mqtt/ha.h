@@ -1,0 +1,26 @@
+/* ha.h - Home Assistant MQTT discovery built from a driver's entity table.
+ *
+ * Owns: the device-based discovery payload (<prefix>/device/<id>/config): device and
+ * origin blocks, availability, and one component per table row.
+ * Does not own: publishing, or when to (gateway.c re-sends on homeassistant/status). */
+#ifndef PANDA2MQTT_HA_H
+#define PANDA2MQTT_HA_H
+
+#include "panda2mqtt/driver.h"
+
+struct p2m_ha_device {
+	const char *id;         /* device id: topic path element and unique_id part */
+	const char *name;       /* friendly name */
+	const char *base_topic; /* e.g. "panda2mqtt" */
+	const char *fw_version; /* NULL when not known yet */
+	const char *host;       /* for configuration_url */
+	int port;
+	const struct p2m_safety *safety; /* caps heater targets */
+};
+
+cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *dev);
+
+/* "<prefix>/device/<id>/config"; caller frees. */
+char *p2m_ha_discovery_topic(const char *prefix, const char *id);
+
+#endif

@@ -1,0 +1,20 @@
+/* log.h - one-line log records on stderr (journald adds the timestamp).
+ *
+ * Owns: the verbosity threshold and the record format "LEVEL: message".
+ * Does not own: what is worth logging; callers put the device id first
+ * ("device garage: ...") so every device line names its device. */
+#ifndef PANDA2MQTT_LOG_H
+#define PANDA2MQTT_LOG_H
+
+enum p2m_log_level { P2M_LOG_ERR, P2M_LOG_WARN, P2M_LOG_INFO, P2M_LOG_DEBUG };
+
+void p2m_log_set_level(enum p2m_log_level max);
+enum p2m_log_level p2m_log_get_level(void);
+void p2m_log(enum p2m_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define p2m_err(...)   p2m_log(P2M_LOG_ERR, __VA_ARGS__)
+#define p2m_warn(...)  p2m_log(P2M_LOG_WARN, __VA_ARGS__)
+#define p2m_info(...)  p2m_log(P2M_LOG_INFO, __VA_ARGS__)
+#define p2m_debug(...) p2m_log(P2M_LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,796 @@
+/* config.c - see config.h.
+ *
+ * Owns: reading the INI text (through inih), the key tables with types and ranges,
+ * defaults, validation with "file:line: [section] key: message" errors, the MQTT
+ * password from the file, password_file or the environment, and the warning about a
+ * world-readable file holding a password.
+ * Does not own: acting on any setting (nothing here connects or resolves anything),
+ * or the meaning of the values beyond their syntax and range.
+ *
+ * How line numbers are known. Debian's inih 55 is built without INI_HANDLER_LINENO, so
+ * the handler is not told the line. We feed inih through ini_parse_stream() with our own
+ * fgets-style reader (read_line) over the whole text held in memory. inih calls the
+ * reader for one line, processes that line completely (calling the handler at most once
+ * for it), and only then asks for the next one; so the counter the reader bumps is the
+ * line the handler is looking at. Three things could break that one-to-one mapping and
+ * the reader prevents each:
+ *  - inih splits a line longer than its buffer (ini_max_line, 200) and treats the rest
+ *    as a new line; the reader rejects such a line instead of handing over part of it.
+ *  - Debian's build allows multi-line values: an indented line is appended to the
+ *    previous key (so an indented "port = 1" would silently become part of "host").
+ *    The reader strips leading whitespace, so inih never sees a continuation line.
+ *  - inih drops a UTF-8 BOM only from what it believes is line 1; the reader drops it.
+ * The reader also recognises the [section] headers itself: inih does not tell the
+ * handler about a section with no keys (INI_CALL_HANDLER_ON_NEW_SECTION is off), yet an
+ * empty [device x] or [typo] must still be an error, and a device needs its header line.
+ * The reader stops (reports end of input) after the first error, so the first error is
+ * the one reported. inih's own syntax errors come back as the line number it returns.
+ *
+ * inih strips whitespace around names and values and drops an inline comment that starts
+ * with " ;" -- so a password cannot contain " ;" or begin or end with a blank; such a
+ * password belongs in password_file or the environment. */
+#include "panda2mqtt/config.h"
+
+#include "panda2mqtt/log.h"
+
+#include <ini.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#define MAX_FILE_SIZE (1024 * 1024) /* a configuration file is a few hundred bytes */
+#define MAX_KEYS      12	    /* most keys in one section (mqtt) */
+#define DEVICE_ID_MAX 32
+
+enum section { SEC_NONE, SEC_MQTT, SEC_DISCOVERY, SEC_SAFETY, SEC_DEVICE, SEC_COUNT };
+
+enum kind {
+	K_STRING,   /* non-empty string */
+	K_OPTIONAL, /* string; empty means NULL */
+	K_TOPIC,    /* non-empty MQTT topic prefix */
+	K_INT,	    /* whole number in min..max */
+	K_DOUBLE,   /* number in min..max */
+	K_BOOL,
+};
+
+/* What a key's offset is relative to. */
+enum target { T_CONFIG, T_DEVICE, T_STATE };
+
+#define F_SECRET    1u /* never echo the value; marks the text as holding a secret */
+#define F_PW_SOURCE 2u /* one of the mutually exclusive password sources */
+#define F_ZERO_OK   4u /* 0 is accepted besides min..max */
+
+struct key_def {
+	const char *name;
+	enum kind kind;
+	enum target target;
+	size_t offset;
+	long min, max;
+	unsigned flags;
+};
+
+#define CFG(field) T_CONFIG, offsetof(struct p2m_config, field)
+#define DEV(field) T_DEVICE, offsetof(struct p2m_device_conf, field)
+#define ST(field)  T_STATE, offsetof(struct parse_state, field)
+
+struct parse_state {
+	struct p2m_config *cfg;
+	const char *name; /* path or string name, for messages */
+	const char *text;
+	size_t len, pos;
+	int lineno;
+
+	enum section sect;
+	char section[256];		   /* the current header's text, for messages */
+	int section_line[SEC_COUNT];	   /* header line of each single section, 0 = absent */
+	int key_line[SEC_COUNT][MAX_KEYS]; /* where each key was set, 0 = not yet */
+
+	char *password_file;
+	const char *pw_key; /* the password source set first, and where */
+	int pw_line;
+	bool secret_in_text; /* a non-empty secret key appears in the text */
+
+	bool failed;
+	int err_line;
+	char *err;
+	size_t errlen;
+};
+
+static const struct key_def mqtt_keys[] = {
+    {"host", K_STRING, CFG(mqtt.host), 0, 0, 0},
+    {"port", K_INT, CFG(mqtt.port), 1, 65535, 0},
+    {"username", K_OPTIONAL, CFG(mqtt.username), 0, 0, 0},
+    {"password", K_OPTIONAL, CFG(mqtt.password), 0, 0, F_SECRET | F_PW_SOURCE},
+    {"password_file", K_OPTIONAL, ST(password_file), 0, 0, F_PW_SOURCE},
+    {"client_id", K_STRING, CFG(mqtt.client_id), 0, 0, 0},
+    {"base_topic", K_TOPIC, CFG(mqtt.base_topic), 0, 0, 0},
+    {"discovery_prefix", K_TOPIC, CFG(mqtt.discovery_prefix), 0, 0, 0},
+    {"keepalive", K_INT, CFG(mqtt.keepalive), 5, 3600, 0},
+    {"tls", K_BOOL, CFG(mqtt.tls), 0, 0, 0},
+    {"cafile", K_OPTIONAL, CFG(mqtt.cafile), 0, 0, 0},
+    {"insecure", K_BOOL, CFG(mqtt.insecure), 0, 0, 0},
+};
+
+static const struct key_def discovery_keys[] = {
+    {"mdns", K_BOOL, CFG(discovery.mdns), 0, 0, 0},
+};
+
+static const struct key_def safety_keys[] = {
+    {"max_target_temp", K_DOUBLE, CFG(safety.max_target_temp), 0, 60, 0},
+};
+
+static const struct key_def device_keys[] = {
+    {"host", K_STRING, DEV(host), 0, 0, 0},
+    {"port", K_INT, DEV(port), 1, 65535, 0},
+    {"name", K_STRING, DEV(name), 0, 0, 0},
+    {"stale_timeout", K_INT, DEV(stale_timeout), 2, 3600, 0},
+    {"refresh_interval", K_INT, DEV(refresh_interval), 5, 86400, F_ZERO_OK},
+};
+
+struct section_def {
+	const char *name;
+	const struct key_def *keys;
+	size_t n_keys;
+};
+
+static const struct section_def sections[SEC_COUNT] = {
+    [SEC_MQTT] = {"mqtt", mqtt_keys, ARRAY_LEN(mqtt_keys)},
+    [SEC_DISCOVERY] = {"discovery", discovery_keys, ARRAY_LEN(discovery_keys)},
+    [SEC_SAFETY] = {"safety", safety_keys, ARRAY_LEN(safety_keys)},
+    [SEC_DEVICE] = {"device", device_keys, ARRAY_LEN(device_keys)},
+};
+
+_Static_assert(ARRAY_LEN(mqtt_keys) <= MAX_KEYS, "raise MAX_KEYS");
+_Static_assert(ARRAY_LEN(discovery_keys) <= MAX_KEYS, "raise MAX_KEYS");
+_Static_assert(ARRAY_LEN(safety_keys) <= MAX_KEYS, "raise MAX_KEYS");
+_Static_assert(ARRAY_LEN(device_keys) <= MAX_KEYS, "raise MAX_KEYS");
+
+/* Records the first error only; later calls are ignored. Returns 0 so that handlers can
+ * "return fail(...)". section and key may be NULL. */
+__attribute__((format(printf, 5, 6))) static int
+fail(struct parse_state *st, int line, const char *section, const char *key, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (st->failed)
+		return 0;
+	st->failed = true;
+	st->err_line = line;
+	if (!st->err || st->errlen == 0)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (section && key)
+		snprintf(st->err, st->errlen, "%s:%d: [%s] %s: %s", st->name, line, section, key,
+			 msg);
+	else if (section)
+		snprintf(st->err, st->errlen, "%s:%d: [%s]: %s", st->name, line, section, msg);
+	else if (key)
+		snprintf(st->err, st->errlen, "%s:%d: %s: %s", st->name, line, key, msg);
+	else
+		snprintf(st->err, st->errlen, "%s:%d: %s", st->name, line, msg);
+	return 0;
+}
+
+static void set_err(char *err, size_t errlen, const char *name, const char *what, int errnum)
+{
+	if (err && errlen > 0)
+		snprintf(err, errlen, "%s: %s: %s", name, what, strerror(errnum));
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* ---- sections ---------------------------------------------------------------------- */
+
+static bool valid_device_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > DEVICE_ID_MAX)
+		return false;
+	return strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static int start_device(struct parse_state *st, const char *id)
+{
+	struct p2m_config *c = st->cfg;
+	struct p2m_device_conf *d;
+
+	if (*id == '\0')
+		return fail(st, st->lineno, st->section, NULL,
+			    "missing device id; write [device <id>]");
+	if (!valid_device_id(id))
+		return fail(st, st->lineno, st->section, NULL,
+			    "device id '%s' is not valid: use 1..%d characters from a-z, 0-9, "
+			    "'_' and '-'",
+			    id, DEVICE_ID_MAX);
+	for (size_t i = 0; i < c->n_devices; i++)
+		if (strcmp(c->devices[i].id, id) == 0)
+			return fail(st, st->lineno, st->section, NULL,
+				    "duplicate device id (first defined at line %d)",
+				    c->devices[i].line);
+
+	d = realloc(c->devices, (c->n_devices + 1) * sizeof(*d));
+	if (!d)
+		return fail(st, st->lineno, st->section, NULL, "out of memory");
+	c->devices = d;
+	d = &c->devices[c->n_devices];
+	memset(d, 0, sizeof(*d));
+	d->id = strdup(id);
+	if (!d->id)
+		return fail(st, st->lineno, st->section, NULL, "out of memory");
+	c->n_devices++;
+	d->port = 80;
+	d->stale_timeout = 60;
+	d->refresh_interval = 60;
+	d->line = st->lineno;
+	memset(st->key_line[SEC_DEVICE], 0, sizeof(st->key_line[SEC_DEVICE]));
+	return 1;
+}
+
+/* A "[...]" line (already stripped of surrounding blanks). Returns 0 after an error. */
+static int enter_section(struct parse_state *st, const char *line, size_t n)
+{
+	const char *close = memchr(line, ']', n);
+	const char *rest;
+	size_t name_len;
+	char name[256];
+
+	if (!close)
+		return fail(st, st->lineno, NULL, NULL, "section header has no closing ']'");
+	for (rest = close + 1; rest < line + n && isspace((unsigned char)*rest); rest++)
+		;
+	if (rest < line + n && *rest != ';' && *rest != '#')
+		return fail(st, st->lineno, NULL, NULL, "unexpected text after ']'");
+	name_len = (size_t)(close - line - 1);
+	if (name_len >= sizeof(name))
+		name_len = sizeof(name) - 1; /* longer than any valid name: only for the message */
+	memcpy(name, line + 1, name_len);
+	name[name_len] = '\0';
+	snprintf(st->section, sizeof(st->section), "%s", name);
+
+	if (strncmp(name, "device", 6) == 0 &&
+	    (name[6] == '\0' || isspace((unsigned char)name[6]))) {
+		st->sect = SEC_DEVICE;
+		return start_device(st, name[6] ? name + 7 : "");
+	}
+	for (int s = SEC_NONE + 1; s < SEC_COUNT; s++) {
+		if (s == SEC_DEVICE || strcmp(name, sections[s].name) != 0)
+			continue;
+		if (st->section_line[s])
+			return fail(st, st->lineno, name, NULL,
+				    "section appears twice (first at line %d)",
+				    st->section_line[s]);
+		st->section_line[s] = st->lineno;
+		st->sect = (enum section)s;
+		return 1;
+	}
+	return fail(st, st->lineno, name, NULL,
+		    "unknown section; expected [mqtt], [discovery], [safety] or [device <id>]");
+}
+
+/* ---- the reader inih pulls lines from (see the comment at the top) ------------------ */
+
+static char *read_line(char *buf, int num, void *stream)
+{
+	struct parse_state *st = stream;
+	const char *line, *nl;
+	size_t n;
+
+	if (st->failed || st->pos >= st->len)
+		return NULL;
+	line = st->text + st->pos;
+	nl = memchr(line, '\n', st->len - st->pos);
+	n = nl ? (size_t)(nl - line) : st->len - st->pos;
+	st->pos += n + (nl ? 1 : 0);
+	st->lineno++;
+
+	if (st->lineno == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+		line += 3;
+		n -= 3;
+	}
+	while (n > 0 && isspace((unsigned char)line[n - 1])) /* also the '\r' of CRLF */
+		n--;
+	while (n > 0 && isspace((unsigned char)*line)) { /* no multi-line continuations */
+		line++;
+		n--;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)line[i];
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			fail(st, st->lineno, NULL, NULL, "the line contains a control character");
+			return NULL;
+		}
+	}
+	/* The line goes over whole, with its '\n' (an inih built with INI_ALLOW_REALLOC takes
+	 * a full buffer without one for part of a line and reads on), so it and the '\0'
+	 * must fit. */
+	if (num < 3 || n > (size_t)num - 2) {
+		fail(st, st->lineno, NULL, NULL, "the line is longer than %d characters",
+		     num < 3 ? 0 : num - 2);
+		return NULL;
+	}
+	memcpy(buf, line, n);
+	buf[n] = '\n';
+	buf[n + 1] = '\0';
+
+	if (n == 0 || *line == ';' || *line == '#')
+		return buf;
+	if (*line == '[')
+		return enter_section(st, line, n) ? buf : NULL;
+	if (!memchr(line, '=', n) && !memchr(line, ':', n)) {
+		fail(st, st->lineno, NULL, NULL, "expected [section], key = value or a comment");
+		return NULL;
+	}
+	return buf;
+}
+
+/* ---- values ------------------------------------------------------------------------ */
+
+static void *slot(struct parse_state *st, const struct key_def *kd)
+{
+	char *base = (char *)st;
+
+	switch (kd->target) {
+	case T_CONFIG:
+		base = (char *)st->cfg;
+		break;
+	case T_DEVICE:
+		base = (char *)&st->cfg->devices[st->cfg->n_devices - 1];
+		break;
+	case T_STATE:
+		break;
+	}
+	return base + kd->offset;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+
+	for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 1;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Topic prefixes: one or more non-empty levels, no wildcards. */
+static const char *topic_problem(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (strpbrk(s, "+#"))
+		return "must not contain '+' or '#'";
+	if (s[0] == '/' || s[n - 1] == '/')
+		return "must not start or end with '/'";
+	if (strstr(s, "//"))
+		return "must not contain an empty level ('//')";
+	return NULL;
+}
+
+static int set_number(struct parse_state *st, const struct key_def *kd, const char *value)
+{
+	const char *sect = st->section, *key = kd->name;
+	const char *shown = (kd->flags & F_SECRET) ? "(value not shown)" : value;
+	char *end;
+	double d;
+	long l = 0;
+
+	errno = 0;
+	if (kd->kind == K_INT) {
+		l = strtol(value, &end, 10);
+		d = (double)l;
+	} else {
+		d = strtod(value, &end);
+	}
+	if (end == value || *end != '\0' || isnan(d))
+		return fail(st, st->lineno, sect, key, "'%s' is not a number", shown);
+	if (errno == ERANGE || !isfinite(d) ||
+	    ((d < (double)kd->min || d > (double)kd->max) &&
+	     !((kd->flags & F_ZERO_OK) && d == 0))) {
+		if (kd->flags & F_ZERO_OK)
+			return fail(st, st->lineno, sect, key, "%s is out of range 0 or %ld..%ld",
+				    shown, kd->min, kd->max);
+		return fail(st, st->lineno, sect, key, "%s is out of range %ld..%ld", shown,
+			    kd->min, kd->max);
+	}
+	if (kd->kind == K_INT)
+		*(int *)slot(st, kd) = (int)l;
+	else
+		*(double *)slot(st, kd) = d;
+	return 1;
+}
+
+static int set_value(struct parse_state *st, const struct key_def *kd, const char *value)
+{
+	const char *sect = st->section, *key = kd->name;
+	const char *problem;
+	char **sp;
+
+	switch (kd->kind) {
+	case K_INT:
+	case K_DOUBLE:
+		return set_number(st, kd, value);
+	case K_BOOL:
+		if (!parse_bool(value, (bool *)slot(st, kd)))
+			return fail(st, st->lineno, sect, key,
+				    "'%s' is not a boolean; use true/false, yes/no, on/off or 1/0",
+				    (kd->flags & F_SECRET) ? "(value not shown)" : value);
+		return 1;
+	case K_STRING:
+	case K_TOPIC:
+		if (*value == '\0')
+			return fail(st, st->lineno, sect, key, "must not be empty");
+		problem = kd->kind == K_TOPIC ? topic_problem(value) : NULL;
+		if (problem)
+			return fail(st, st->lineno, sect, key, "'%s' %s", value, problem);
+		break;
+	case K_OPTIONAL:
+		if (*value == '\0')
+			return 1; /* empty = none */
+		break;
+	}
+
+	if (kd->flags & F_SECRET)
+		st->secret_in_text = true;
+	if (kd->flags & F_PW_SOURCE) {
+		if (st->pw_key)
+			return fail(st, st->lineno, sect, key,
+				    "cannot be used together with %s (line %d); keep one of them",
+				    st->pw_key, st->pw_line);
+		st->pw_key = kd->name;
+		st->pw_line = st->lineno;
+	}
+	sp = slot(st, kd);
+	free(*sp); /* a default; duplicates never get here */
+	*sp = strdup(value);
+	if (!*sp)
+		return fail(st, st->lineno, sect, key, "out of memory");
+	return 1;
+}
+
+static int unknown_key(struct parse_state *st, const struct section_def *sd, const char *name)
+{
+	char known[256] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < sd->n_keys && used < sizeof(known); i++) {
+		int n = snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "",
+				 sd->keys[i].name);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	return fail(st, st->lineno, st->section, name, "unknown key; valid keys are %s", known);
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	const struct section_def *sd;
+
+	(void)section; /* the reader tracks sections (see the top) */
+	if (st->failed)
+		return 0;
+	if (st->sect == SEC_NONE)
+		return fail(st, st->lineno, NULL, name, "key is outside any section");
+	if (*name == '\0')
+		return fail(st, st->lineno, st->section, NULL, "missing key name before '='");
+	sd = &sections[st->sect];
+	for (size_t i = 0; i < sd->n_keys; i++) {
+		int *seen = &st->key_line[st->sect][i];
+
+		if (strcmp(name, sd->keys[i].name) != 0)
+			continue;
+		if (*seen)
+			return fail(st, st->lineno, st->section, name,
+				    "duplicate key (first set at line %d)", *seen);
+		*seen = st->lineno;
+		return set_value(st, &sd->keys[i], value);
+	}
+	return unknown_key(st, sd, name);
+}
+
+/* ---- after the last line ----------------------------------------------------------- */
+
+static int key_line(const struct parse_state *st, enum section s, const char *name)
+{
+	for (size_t i = 0; i < sections[s].n_keys; i++)
+		if (strcmp(sections[s].keys[i].name, name) == 0)
+			return st->key_line[s][i];
+	return 0;
+}
+
+static int default_string(struct parse_state *st, char **field, const char *value)
+{
+	if (*field)
+		return 1;
+	*field = strdup(value);
+	if (!*field)
+		return fail(st, st->lineno, NULL, NULL, "out of memory");
+	return 1;
+}
+
+/* The first line of the file, without its line end. */
+static int read_password_file(struct parse_state *st)
+{
+	int line = key_line(st, SEC_MQTT, "password_file");
+	const char *path = st->password_file;
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		return fail(st, line, "mqtt", "password_file", "cannot open '%s': %s", path,
+			    strerror(errno));
+	n = getline(&buf, &cap, f);
+	if (n < 0 && ferror(f)) {
+		int e = errno;
+
+		fclose(f);
+		free(buf);
+		return fail(st, line, "mqtt", "password_file", "cannot read '%s': %s", path,
+			    strerror(e));
+	}
+	fclose(f);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	if (n <= 0) {
+		free(buf);
+		return fail(st, line, "mqtt", "password_file", "'%s' is empty", path);
+	}
+	st->cfg->mqtt.password = strdup(buf);
+	explicit_bzero(buf, cap);
+	free(buf);
+	if (!st->cfg->mqtt.password)
+		return fail(st, line, "mqtt", "password_file", "out of memory");
+	return 1;
+}
+
+static int check_cafile(struct parse_state *st)
+{
+	int line = key_line(st, SEC_MQTT, "cafile");
+	const char *path = st->cfg->mqtt.cafile;
+	char byte;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(st, line, "mqtt", "cafile", "cannot open '%s': %s", path,
+			    strerror(errno));
+	if (read(fd, &byte, 1) < 0) { /* a directory opens, but does not read */
+		int e = errno;
+
+		close(fd);
+		return fail(st, line, "mqtt", "cafile", "cannot read '%s': %s", path, strerror(e));
+	}
+	close(fd);
+	return 1;
+}
+
+static void finish(struct parse_state *st)
+{
+	struct p2m_config *c = st->cfg;
+	struct p2m_mqtt_conf *m = &c->mqtt;
+	const char *env = getenv(P2M_ENV_MQTT_PASSWORD);
+
+	for (size_t i = 0; i < c->n_devices; i++) {
+		struct p2m_device_conf *d = &c->devices[i];
+		char section[sizeof("device ") + DEVICE_ID_MAX];
+
+		snprintf(section, sizeof(section), "device %s", d->id);
+		if (!d->host) {
+			fail(st, d->line, section, NULL, "missing required key 'host'");
+			return;
+		}
+		if (!default_string(st, &d->name, d->id))
+			return;
+	}
+	if (!default_string(st, &m->host, "127.0.0.1") ||
+	    !default_string(st, &m->client_id, "panda2mqtt") ||
+	    !default_string(st, &m->base_topic, "panda2mqtt") ||
+	    !default_string(st, &m->discovery_prefix, "homeassistant"))
+		return;
+
+	if (env && *env) {
+		/* Overrides both password and password_file; the file is then not read. */
+		free_secret(m->password);
+		m->password = strdup(env);
+		if (!m->password) {
+			fail(st, st->lineno, NULL, NULL, "out of memory");
+			return;
+		}
+	} else if (st->password_file && !read_password_file(st)) {
+		return;
+	}
+
+	if (m->tls && !key_line(st, SEC_MQTT, "port"))
+		m->port = 8883;
+	if (m->tls && m->cafile && !check_cafile(st))
+		return;
+}
+
+static void set_defaults(struct p2m_config *c)
+{
+	c->mqtt.port = 1883;
+	c->mqtt.keepalive = 30;
+	c->discovery.mdns = true;
+	c->safety.max_target_temp = 60;
+}
+
+/* Parses text[0..len) into *cfg. On error *cfg is zeroed. */
+static int parse(struct p2m_config *cfg, const char *text, size_t len, const char *name,
+		 bool *secret_in_text, char *err, size_t errlen)
+{
+	struct p2m_config c = {0};
+	struct parse_state st = {
+	    .cfg = &c, .name = name, .text = text, .len = len, .err = err, .errlen = errlen};
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (err && errlen > 0)
+		err[0] = '\0';
+	set_defaults(&c);
+	c.path = strdup(name);
+	if (!c.path) {
+		fail(&st, 0, NULL, NULL, "out of memory");
+	} else {
+		int rc = ini_parse_stream(read_line, &st, on_key, &st);
+
+		if (rc == -2) {
+			fail(&st, st.lineno, NULL, NULL, "out of memory");
+		} else if (rc > 0 && (!st.failed || rc < st.err_line)) {
+			/* inih found a line it cannot read before any error of ours. */
+			st.failed = false;
+			fail(&st, rc, NULL, NULL, "syntax error: cannot parse this line");
+		}
+	}
+	if (!st.failed)
+		finish(&st);
+	free(st.password_file);
+	if (st.failed) {
+		p2m_config_free(&c);
+		return -1;
+	}
+	*secret_in_text = st.secret_in_text;
+	*cfg = c;
+	return 0;
+}
+
+int p2m_config_load_string(struct p2m_config *cfg, const char *text, const char *name, char *err,
+			   size_t errlen)
+{
+	bool secret;
+
+	if (!text)
+		text = "";
+	return parse(cfg, text, strlen(text), name ? name : "<string>", &secret, err, errlen);
+}
+
+int p2m_config_load_file(struct p2m_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	bool secret = false;
+	int fd, rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		set_err(err, errlen, path, "cannot open", errno);
+		return -1;
+	}
+	if (fstat(fd, &sb) < 0) {
+		set_err(err, errlen, path, "cannot stat", errno);
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *bigger;
+
+			if (cap >= MAX_FILE_SIZE) {
+				if (err && errlen > 0)
+					snprintf(err, errlen, "%s: larger than %d bytes", path,
+						 MAX_FILE_SIZE);
+				rc = -1;
+				goto out;
+			}
+			bigger = malloc(cap ? cap * 2 : 4096);
+			if (!bigger) {
+				set_err(err, errlen, path, "cannot read", ENOMEM);
+				rc = -1;
+				goto out;
+			}
+			/* Not realloc: the old block may hold a password; wipe it first. */
+			if (buf) {
+				memcpy(bigger, buf, len);
+				explicit_bzero(buf, cap);
+				free(buf);
+			}
+			buf = bigger;
+			cap = cap ? cap * 2 : 4096;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			set_err(err, errlen, path, "cannot read", errno);
+			rc = -1;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	rc = parse(cfg, buf, len, path, &secret, err, errlen);
+	if (rc == 0 && secret && (sb.st_mode & S_IROTH)) {
+		cfg->password_world_readable = true;
+		p2m_warn("%s holds the MQTT password and is readable by every user; chmod 600 it, "
+			 "or use password_file or the %s environment variable",
+			 path, P2M_ENV_MQTT_PASSWORD);
+	}
+out:
+	close(fd);
+	if (buf) {
+		explicit_bzero(buf, cap);
+		free(buf);
+	}
+	return rc;
+}
+
+void p2m_config_free(struct p2m_config *cfg)
+{
+	struct p2m_mqtt_conf *m = &cfg->mqtt;
+
+	free(cfg->path);
+	free(m->host);
+	free(m->username);
+	free_secret(m->password);
+	free(m->client_id);
+	free(m->base_topic);
+	free(m->discovery_prefix);
+	free(m->cafile);
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		free(cfg->devices[i].id);
+		free(cfg->devices[i].host);
+		free(cfg->devices[i].name);
+	}
+	free(cfg->devices);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,250 @@
+/* gateway.c - see gateway.h.
+ *
+ * Signals come through a signalfd watched on the loop, which keeps the daemon to one
+ * thread (g_unix_signal_add would start a helper thread). */
+#include "gateway.h"
+
+#include "device.h"
+#include "loop.h"
+#include "mqtt.h"
+#include "panda2mqtt/command.h"
+#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/json_util.h"
+#include "panda2mqtt/log.h"
+#include "ws.h"
+
+#include <glib-unix.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+struct p2m_gateway {
+	const struct p2m_config *cfg;
+	GMainLoop *loop;
+	struct p2m_mqtt *mqtt;
+	struct p2m_device_env env;
+	GPtrArray *devices;
+	char *t_info;
+	char *t_ha_status;
+	guint info_idle;
+	int exit_code;
+};
+
+static struct p2m_device *find_device(struct p2m_gateway *gw, const char *id, size_t len)
+{
+	for (guint i = 0; i < gw->devices->len; i++) {
+		struct p2m_device *d = g_ptr_array_index(gw->devices, i);
+		const char *did = p2m_device_id(d);
+
+		if (strlen(did) == len && strncmp(did, id, len) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+static gboolean publish_info(gpointer data)
+{
+	struct p2m_gateway *gw = data;
+	cJSON *info = cJSON_CreateObject();
+	cJSON *devs;
+	char *s;
+
+	gw->info_idle = 0;
+	cJSON_AddStringToObject(info, "version", P2M_VERSION);
+	cJSON_AddStringToObject(info, "base_topic", gw->cfg->mqtt.base_topic);
+	cJSON_AddStringToObject(info, "discovery_prefix", gw->cfg->mqtt.discovery_prefix);
+	devs = cJSON_AddArrayToObject(info, "devices");
+	for (guint i = 0; i < gw->devices->len; i++)
+		cJSON_AddItemToArray(devs, p2m_device_info(g_ptr_array_index(gw->devices, i)));
+	s = p2m_json_print(info);
+	p2m_mqtt_publish(gw->mqtt, gw->t_info, s, true);
+	cJSON_free(s);
+	cJSON_Delete(info);
+	return G_SOURCE_REMOVE;
+}
+
+/* Coalesce: many devices changing at once publish bridge/info once. */
+static void info_changed(void *ud)
+{
+	struct p2m_gateway *gw = ud;
+
+	if (!gw->info_idle)
+		gw->info_idle = g_idle_add(publish_info, gw);
+}
+
+static void on_mqtt_connect(void *ud)
+{
+	struct p2m_gateway *gw = ud;
+
+	for (guint i = 0; i < gw->devices->len; i++)
+		p2m_device_republish(g_ptr_array_index(gw->devices, i));
+	info_changed(gw);
+}
+
+/* <base>/<id>/set or <base>/<id>/set/<field> */
+static void route_command(struct p2m_gateway *gw, const char *topic, const char *rest,
+			  const char *payload, size_t len, bool retained)
+{
+	const char *slash = strchr(rest, '/');
+	struct p2m_device *d;
+	const char *field = NULL;
+	char err[128];
+	cJSON *cmd;
+
+	if (!slash || strncmp(slash, "/set", 4) != 0 || (slash[4] && slash[4] != '/')) {
+		p2m_debug("mqtt: ignoring message on %s", topic);
+		return;
+	}
+	if (slash[4] == '/')
+		field = slash + 5;
+	d = find_device(gw, rest, (size_t)(slash - rest));
+	if (!d) {
+		p2m_warn("mqtt: command on %s for an unknown device; ignored", topic);
+		return;
+	}
+	if (retained) {
+		/* A retained command would be replayed on every restart of the gateway. */
+		p2m_warn("device %s: retained command on %s ignored; publish commands without "
+			 "the retain flag",
+			 p2m_device_id(d), topic);
+		p2m_device_reject(d, field ? field : "", "retained commands are not accepted");
+		return;
+	}
+	if (field)
+		cmd = p2m_command_parse_field(field, payload, len, err, sizeof(err));
+	else
+		cmd = p2m_command_parse_object(payload, len, err, sizeof(err));
+	if (!cmd) {
+		p2m_device_reject(d, field ? field : "", err);
+		return;
+	}
+	p2m_device_command(d, cmd);
+	cJSON_Delete(cmd);
+}
+
+static void on_mqtt_message(void *ud, const char *topic, const char *payload, size_t len,
+			    bool retained)
+{
+	struct p2m_gateway *gw = ud;
+	size_t blen = strlen(gw->cfg->mqtt.base_topic);
+
+	if (strcmp(topic, gw->t_ha_status) == 0) {
+		if (len == 6 && memcmp(payload, "online", 6) == 0) {
+			p2m_info("mqtt: Home Assistant is online; sending discovery");
+			for (guint i = 0; i < gw->devices->len; i++)
+				p2m_device_publish_discovery(g_ptr_array_index(gw->devices, i));
+		}
+		return;
+	}
+	if (strncmp(topic, gw->cfg->mqtt.base_topic, blen) == 0 && topic[blen] == '/')
+		route_command(gw, topic, topic + blen + 1, payload, len, retained);
+}
+
+static gboolean on_signal(gint fd, GIOCondition cond, gpointer data)
+{
+	struct p2m_gateway *gw = data;
+	struct signalfd_siginfo si;
+
+	(void)cond;
+	if (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		p2m_info("received %s; stopping", strsignal((int)si.ssi_signo));
+		g_main_loop_quit(gw->loop);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static int signals_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int p2m_gateway_run(const struct p2m_config *cfg)
+{
+	struct p2m_gateway gw = {.cfg = cfg};
+	const struct p2m_mqtt_callbacks mcb = {
+		.on_connect = on_mqtt_connect,
+		.on_message = on_mqtt_message,
+	};
+	char *sub;
+	int sfd;
+	guint sig_watch;
+
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signals_fd();
+	if (sfd < 0) {
+		p2m_err("cannot set up signal handling: %s", strerror(errno));
+		return 1;
+	}
+	gw.loop = g_main_loop_new(NULL, FALSE);
+	sig_watch = g_unix_fd_add(sfd, G_IO_IN, on_signal, &gw);
+	gw.devices = g_ptr_array_new();
+	gw.t_info = g_strdup_printf("%s/bridge/info", cfg->mqtt.base_topic);
+	gw.t_ha_status = g_strdup_printf("%s/status", cfg->mqtt.discovery_prefix);
+
+	lws_set_log_level(p2m_log_get_level() >= P2M_LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR,
+			  NULL);
+	gw.env.lws = p2m_loop_lws_new(gw.loop, p2m_ws_protocols());
+	if (!gw.env.lws) {
+		p2m_err("cannot create the WebSocket context (is libwebsockets-evlib-glib "
+			"installed?)");
+		gw.exit_code = 1;
+		goto out;
+	}
+	gw.mqtt = p2m_mqtt_new(&cfg->mqtt, &mcb, &gw);
+	if (!gw.mqtt) {
+		gw.exit_code = 1;
+		goto out;
+	}
+	sub = g_strdup_printf("%s/+/set", cfg->mqtt.base_topic);
+	p2m_mqtt_add_subscription(gw.mqtt, sub);
+	g_free(sub);
+	sub = g_strdup_printf("%s/+/set/+", cfg->mqtt.base_topic);
+	p2m_mqtt_add_subscription(gw.mqtt, sub);
+	g_free(sub);
+	p2m_mqtt_add_subscription(gw.mqtt, gw.t_ha_status);
+
+	gw.env.mqtt = gw.mqtt;
+	gw.env.cfg = cfg;
+	gw.env.safety.max_target_temp = cfg->safety.max_target_temp;
+	gw.env.changed = info_changed;
+	gw.env.ud = &gw;
+	for (size_t i = 0; i < cfg->n_devices; i++)
+		g_ptr_array_add(gw.devices, p2m_device_new(&gw.env, &cfg->devices[i],
+							   &p2m_driver_panda_breath));
+	if (cfg->discovery.mdns)
+		p2m_info("mdns: network discovery is not available in this build yet; using "
+			 "the [device] sections only");
+	p2m_info("panda2mqtt %s running with %zu device(s)", P2M_VERSION, cfg->n_devices);
+	p2m_mqtt_start(gw.mqtt);
+
+	g_main_loop_run(gw.loop);
+
+	for (guint i = 0; i < gw.devices->len; i++)
+		p2m_device_publish_offline(g_ptr_array_index(gw.devices, i));
+	p2m_mqtt_shutdown(gw.mqtt, 2000);
+out:
+	for (guint i = 0; i < gw.devices->len; i++)
+		p2m_device_free(g_ptr_array_index(gw.devices, i));
+	if (gw.info_idle)
+		g_source_remove(gw.info_idle);
+	p2m_mqtt_free(gw.mqtt);
+	if (gw.env.lws)
+		lws_context_destroy(gw.env.lws);
+	g_source_remove(sig_watch);
+	close(sfd);
+	g_ptr_array_free(gw.devices, TRUE);
+	g_free(gw.t_info);
+	g_free(gw.t_ha_status);
+	g_main_loop_unref(gw.loop);
+	p2m_info("stopped");
+	return gw.exit_code;
+}

@@ -1,0 +1,194 @@
+/* ha.c - see ha.h. Each row becomes one component whose state comes from the device's
+ * one JSON state topic through a value template, and whose commands go to
+ * <base>/<id>/set/<key>. Availability is shared at the root: the bridge's Will and the
+ * device link, both required (mode "all"). Only keys each platform's schema accepts are
+ * written, so the payload also passes strict validation. */
+#include "panda2mqtt/ha.h"
+
+#include "panda2mqtt/command.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+static char *fmt(const char *f, ...)
+{
+	char *s = NULL;
+	va_list ap;
+
+	va_start(ap, f);
+	if (vasprintf(&s, f, ap) < 0)
+		abort();
+	va_end(ap);
+	return s;
+}
+
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+	if (v)
+		cJSON_AddStringToObject(o, k, v);
+}
+
+static void add_owned(cJSON *o, const char *k, char *v)
+{
+	cJSON_AddStringToObject(o, k, v);
+	free(v);
+}
+
+char *p2m_ha_discovery_topic(const char *prefix, const char *id)
+{
+	return fmt("%s/device/%s/config", prefix, id);
+}
+
+static void add_state(cJSON *c, const struct p2m_ha_device *dev, const char *key,
+		      const char *topic_key, const char *template_key)
+{
+	add_owned(c, topic_key, fmt("%s/%s", dev->base_topic, dev->id));
+	add_owned(c, template_key, fmt("{{ value_json.%s }}", key));
+}
+
+static void add_command(cJSON *c, const struct p2m_ha_device *dev, const char *key,
+			const char *topic_key)
+{
+	add_owned(c, topic_key, fmt("%s/%s/set/%s", dev->base_topic, dev->id, key));
+}
+
+static void add_options(cJSON *c, const char *const *options)
+{
+	cJSON *a = cJSON_AddArrayToObject(c, "options");
+
+	for (size_t i = 0; options[i]; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(options[i]));
+}
+
+static void add_climate(cJSON *c, const struct p2m_entity *e, const struct p2m_ha_device *dev)
+{
+	const struct p2m_climate_keys *k = e->climate;
+	cJSON *modes = cJSON_AddArrayToObject(c, "modes");
+
+	for (size_t i = 0; k->modes[i]; i++)
+		cJSON_AddItemToArray(modes, cJSON_CreateString(k->modes[i]));
+	add_state(c, dev, k->mode, "mode_state_topic", "mode_state_template");
+	add_command(c, dev, k->mode, "mode_command_topic");
+	add_state(c, dev, k->target, "temperature_state_topic", "temperature_state_template");
+	add_command(c, dev, k->target, "temperature_command_topic");
+	add_state(c, dev, k->current, "current_temperature_topic",
+		  "current_temperature_template");
+	if (k->action)
+		add_state(c, dev, k->action, "action_topic", "action_template");
+	cJSON_AddNumberToObject(c, "min_temp", e->min);
+	cJSON_AddNumberToObject(c, "max_temp", p2m_entity_max(e, dev->safety));
+	cJSON_AddNumberToObject(c, "temp_step", e->step);
+	cJSON_AddNumberToObject(c, "precision", 0.1);
+	cJSON_AddStringToObject(c, "temperature_unit", "C");
+}
+
+static cJSON *component(const struct p2m_entity *e, const struct p2m_ha_device *dev)
+{
+	static const char *const platforms[] = {
+		[P2M_CLIMATE] = "climate", [P2M_SENSOR] = "sensor",
+		[P2M_BINARY_SENSOR] = "binary_sensor", [P2M_SWITCH] = "switch",
+		[P2M_SELECT] = "select", [P2M_NUMBER] = "number", [P2M_BUTTON] = "button",
+	};
+	cJSON *c = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(c, "platform", platforms[e->platform]);
+	add_owned(c, "unique_id", fmt("panda2mqtt_%s_%s", dev->id, e->key));
+	if (e->name)
+		cJSON_AddStringToObject(c, "name", e->name);
+	else
+		cJSON_AddNullToObject(c, "name"); /* the device's main feature: the device name */
+	add_str(c, "device_class", e->device_class);
+	add_str(c, "entity_category", e->category);
+	add_str(c, "icon", e->icon);
+	if (e->disabled)
+		cJSON_AddFalseToObject(c, "enabled_by_default");
+
+	switch (e->platform) {
+	case P2M_CLIMATE:
+		add_climate(c, e, dev);
+		break;
+	case P2M_SENSOR:
+		add_state(c, dev, e->key, "state_topic", "value_template");
+		add_str(c, "unit_of_measurement", e->unit);
+		add_str(c, "state_class", e->state_class);
+		if (e->vtype == P2M_V_ENUM)
+			add_options(c, e->options);
+		break;
+	case P2M_BINARY_SENSOR:
+		add_state(c, dev, e->key, "state_topic", "value_template");
+		cJSON_AddStringToObject(c, "payload_on", "ON");
+		cJSON_AddStringToObject(c, "payload_off", "OFF");
+		break;
+	case P2M_SWITCH:
+		add_state(c, dev, e->key, "state_topic", "value_template");
+		add_command(c, dev, e->key, "command_topic");
+		cJSON_AddStringToObject(c, "payload_on", "ON");
+		cJSON_AddStringToObject(c, "payload_off", "OFF");
+		break;
+	case P2M_SELECT:
+		add_state(c, dev, e->key, "state_topic", "value_template");
+		add_command(c, dev, e->key, "command_topic");
+		add_options(c, e->options);
+		break;
+	case P2M_NUMBER:
+		add_state(c, dev, e->key, "state_topic", "value_template");
+		add_command(c, dev, e->key, "command_topic");
+		cJSON_AddNumberToObject(c, "min", e->min);
+		cJSON_AddNumberToObject(c, "max", p2m_entity_max(e, dev->safety));
+		cJSON_AddNumberToObject(c, "step", e->step);
+		cJSON_AddStringToObject(c, "mode", "box");
+		add_str(c, "unit_of_measurement", e->unit);
+		break;
+	case P2M_BUTTON:
+		add_command(c, dev, e->key, "command_topic");
+		cJSON_AddStringToObject(c, "payload_press", "PRESS");
+		break;
+	case P2M_NONE:
+		break;
+	}
+	return c;
+}
+
+cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *dev)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *device = cJSON_AddObjectToObject(root, "device");
+	cJSON *ids = cJSON_AddArrayToObject(device, "identifiers");
+	cJSON *origin = cJSON_AddObjectToObject(root, "origin");
+	cJSON *avail = cJSON_AddArrayToObject(root, "availability");
+	cJSON *components = cJSON_AddObjectToObject(root, "components");
+	cJSON *a;
+
+	char *ident = fmt("panda2mqtt_%s", dev->id);
+	cJSON_AddItemToArray(ids, cJSON_CreateString(ident));
+	free(ident);
+	cJSON_AddStringToObject(device, "name", dev->name);
+	cJSON_AddStringToObject(device, "manufacturer", d->manufacturer);
+	cJSON_AddStringToObject(device, "model", d->model);
+	add_str(device, "sw_version", dev->fw_version);
+	add_owned(device, "configuration_url", fmt("http://%s:%d/", dev->host, dev->port));
+
+	cJSON_AddStringToObject(origin, "name", "panda2mqtt");
+	cJSON_AddStringToObject(origin, "sw_version", P2M_VERSION);
+
+	a = cJSON_CreateObject();
+	add_owned(a, "topic", fmt("%s/bridge/state", dev->base_topic));
+	cJSON_AddItemToArray(avail, a);
+	a = cJSON_CreateObject();
+	add_owned(a, "topic", fmt("%s/%s/availability", dev->base_topic, dev->id));
+	cJSON_AddItemToArray(avail, a);
+	cJSON_AddStringToObject(root, "availability_mode", "all");
+
+	for (size_t i = 0; i < d->n_entities; i++) {
+		const struct p2m_entity *e = &d->entities[i];
+
+		if (e->platform == P2M_NONE)
+			continue;
+		cJSON_AddItemToObject(components, e->key, component(e, dev));
+	}
+	return root;
+}

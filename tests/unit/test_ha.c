@@ -1,0 +1,148 @@
+/* test_ha.c - discovery built from the Panda Breath table: topics, device and origin
+ * blocks, availability, one component per entity row, safety caps, no secrets. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/ha.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct p2m_safety safety = {.max_target_temp = 50};
+static const struct p2m_ha_device dev = {
+	.id = "garage",
+	.name = "Garage heater",
+	.base_topic = "p2m",
+	.fw_version = "V1.0.3",
+	.host = "192.0.2.7",
+	.port = 80,
+	.safety = &safety,
+};
+
+static const char *str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void test_topic(void **st)
+{
+	char *t = p2m_ha_discovery_topic("homeassistant", "garage");
+
+	(void)st;
+	assert_string_equal(t, "homeassistant/device/garage/config");
+	free(t);
+}
+
+static void test_device_origin_availability(void **st)
+{
+	cJSON *d = p2m_ha_discovery(&p2m_driver_panda_breath, &dev);
+	const cJSON *device = cJSON_GetObjectItem(d, "device");
+	const cJSON *avail = cJSON_GetObjectItem(d, "availability");
+
+	(void)st;
+	assert_string_equal(str(device, "name"), "Garage heater");
+	assert_string_equal(str(device, "manufacturer"), "BIQU");
+	assert_string_equal(str(device, "model"), "Panda Breath");
+	assert_string_equal(str(device, "sw_version"), "V1.0.3");
+	assert_string_equal(str(device, "configuration_url"), "http://192.0.2.7:80/");
+	assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(device, "identifiers"), 0)
+				    ->valuestring,
+			    "panda2mqtt_garage");
+	assert_string_equal(str(cJSON_GetObjectItem(d, "origin"), "name"), "panda2mqtt");
+	assert_int_equal(cJSON_GetArraySize(avail), 2);
+	assert_string_equal(str(cJSON_GetArrayItem(avail, 0), "topic"), "p2m/bridge/state");
+	assert_string_equal(str(cJSON_GetArrayItem(avail, 1), "topic"),
+			    "p2m/garage/availability");
+	assert_string_equal(str(d, "availability_mode"), "all");
+	cJSON_Delete(d);
+}
+
+static void test_components_from_rows(void **st)
+{
+	const struct p2m_driver *drv = &p2m_driver_panda_breath;
+	cJSON *d = p2m_ha_discovery(drv, &dev);
+	const cJSON *cmps = cJSON_GetObjectItem(d, "components");
+	const cJSON *c;
+	size_t rows = 0;
+
+	(void)st;
+	for (size_t i = 0; i < drv->n_entities; i++)
+		if (drv->entities[i].platform != P2M_NONE) {
+			rows++;
+			c = cJSON_GetObjectItem(cmps, drv->entities[i].key);
+			assert_non_null(c);
+			assert_non_null(str(c, "platform"));
+		}
+	assert_int_equal(cJSON_GetArraySize(cmps), rows);
+	/* unique ids are unique */
+	cJSON_ArrayForEach(c, cmps)
+	{
+		const cJSON *o;
+		cJSON_ArrayForEach(o, cmps)
+		{
+			if (o != c)
+				assert_string_not_equal(str(c, "unique_id"), str(o, "unique_id"));
+		}
+	}
+	cJSON_Delete(d);
+}
+
+static void test_climate(void **st)
+{
+	cJSON *d = p2m_ha_discovery(&p2m_driver_panda_breath, &dev);
+	const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "components"), "climate");
+	char *modes = cJSON_PrintUnformatted(cJSON_GetObjectItem(c, "modes"));
+
+	(void)st;
+	assert_string_equal(str(c, "platform"), "climate");
+	assert_string_equal(modes, "[\"off\",\"heat\",\"auto\",\"dry\"]");
+	assert_string_equal(str(c, "mode_command_topic"), "p2m/garage/set/mode");
+	assert_string_equal(str(c, "temperature_command_topic"),
+			    "p2m/garage/set/target_temperature");
+	assert_string_equal(str(c, "current_temperature_template"),
+			    "{{ value_json.chamber_temperature }}");
+	/* the [safety] cap lowers the device's 60 */
+	assert_int_equal(cJSON_GetObjectItem(c, "max_temp")->valuedouble, 50);
+	assert_int_equal(cJSON_GetObjectItem(c, "min_temp")->valuedouble, 0);
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(c, "name")));
+	cJSON_free(modes);
+	cJSON_Delete(d);
+}
+
+static void test_switch_select_sensor(void **st)
+{
+	cJSON *d = p2m_ha_discovery(&p2m_driver_panda_breath, &dev);
+	const cJSON *cmps = cJSON_GetObjectItem(d, "components");
+	const cJSON *sw = cJSON_GetObjectItem(cmps, "power");
+	const cJSON *sel = cJSON_GetObjectItem(cmps, "work_mode");
+	const cJSON *raw = cJSON_GetObjectItem(cmps, "chamber_temperature_raw");
+	const cJSON *t = cJSON_GetObjectItem(cmps, "chamber_temperature");
+
+	(void)st;
+	assert_string_equal(str(sw, "command_topic"), "p2m/garage/set/power");
+	assert_string_equal(str(sw, "payload_on"), "ON");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(sel, "options")), 3);
+	assert_string_equal(str(t, "device_class"), "temperature");
+	assert_string_equal(str(t, "unit_of_measurement"), "°C");
+	assert_string_equal(str(t, "state_topic"), "p2m/garage");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(raw, "enabled_by_default")));
+	assert_string_equal(str(raw, "entity_category"), "diagnostic");
+	cJSON_Delete(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_topic),
+		cmocka_unit_test(test_device_origin_availability),
+		cmocka_unit_test(test_components_from_rows),
+		cmocka_unit_test(test_climate),
+		cmocka_unit_test(test_switch_select_sensor),
+	};
+	return cmocka_run_group_tests_name("ha_discovery", tests, NULL, NULL);
+}

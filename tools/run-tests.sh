@@ -1,0 +1,17 @@
+#!/bin/sh
+# The whole test suite on a fresh Debian machine: install, build twice (plain and
+# ASan+UBSan), then run the unit tests on both builds and every test on the sanitized one.
+# Usage: tools/run-tests.sh
+set -eu
+cd "$(dirname "$0")/.."
+
+tools/install-deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DP2M_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$jobs"
+
+ctest --test-dir build --output-on-failure -R '^unit\.'
+ctest --test-dir build-asan --output-on-failure -j "$jobs"

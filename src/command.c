@@ -144,8 +144,8 @@ int p2m_cmd_bool(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v
 		*out = v->valuedouble == 1;
 		return 0;
 	}
-	if (cJSON_IsString(v) && (strcasecmp(v->valuestring, "ON") == 0 ||
-				  strcasecmp(v->valuestring, "OFF") == 0)) {
+	if (cJSON_IsString(v) &&
+	    (strcasecmp(v->valuestring, "ON") == 0 || strcasecmp(v->valuestring, "OFF") == 0)) {
 		*out = strcasecmp(v->valuestring, "ON") == 0;
 		return 0;
 	}
@@ -177,10 +177,46 @@ int p2m_cmd_press(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *
 	return p2m_cmd_reject(cmd, e->key, "expected PRESS");
 }
 
+int p2m_cmd_text(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v, const char **out)
+{
+	size_t max = e->max > 0 ? (size_t)e->max : 64, len;
+
+	if (!cJSON_IsString(v))
+		return p2m_cmd_reject(cmd, e->key, "expected text");
+	len = strlen(v->valuestring);
+	if (len < 1 || len > max)
+		return p2m_cmd_reject(cmd, e->key, "expected text of 1 to %zu characters", max);
+	for (const unsigned char *c = (const unsigned char *)v->valuestring; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			return p2m_cmd_reject(cmd, e->key, "control characters are not allowed");
+	*out = v->valuestring;
+	return 0;
+}
+
+void p2m_cmd_set_local(struct p2m_cmd *cmd, const char *key, cJSON *value)
+{
+	if (!cmd->local)
+		cmd->local = cJSON_CreateObject();
+	if (cJSON_GetObjectItemCaseSensitive(cmd->local, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(cmd->local, key, value);
+	else
+		cJSON_AddItemToObject(cmd->local, key, value);
+}
+
+void p2m_cmd_delay(struct p2m_cmd *cmd, int ms)
+{
+	cJSON *marker = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(marker, P2M_DELAY_KEY, ms);
+	cJSON_AddItemToArray(cmd->frames, marker);
+}
+
 void p2m_command_clear(struct p2m_cmd *cmd)
 {
 	cJSON_Delete(cmd->frames);
 	cmd->frames = NULL;
+	cJSON_Delete(cmd->local);
+	cmd->local = NULL;
 	free(cmd->intent);
 	cmd->intent = NULL;
 }
@@ -192,6 +228,7 @@ int p2m_command_plan(struct p2m_cmd *cmd, const cJSON *command)
 
 	cmd->field[0] = cmd->reason[0] = '\0';
 	cmd->frames = cJSON_CreateArray();
+	cmd->local = NULL;
 	cmd->intent = calloc(1, d->intent_size ? d->intent_size : 1);
 	if (d->intent_init)
 		d->intent_init(cmd->intent);
@@ -213,7 +250,7 @@ int p2m_command_plan(struct p2m_cmd *cmd, const cJSON *command)
 	}
 	if (d->plan(cmd) != 0)
 		goto fail;
-	if (cJSON_GetArraySize(cmd->frames) == 0) {
+	if (cJSON_GetArraySize(cmd->frames) == 0 && !cmd->local) {
 		p2m_cmd_reject(cmd, "", "nothing to send");
 		goto fail;
 	}
@@ -221,5 +258,7 @@ int p2m_command_plan(struct p2m_cmd *cmd, const cJSON *command)
 fail:
 	cJSON_Delete(cmd->frames);
 	cmd->frames = NULL;
+	cJSON_Delete(cmd->local);
+	cmd->local = NULL;
 	return -1;
 }

@@ -1,4 +1,9 @@
-/* device.c - see device.h. */
+/* device.c - see device.h.
+ *
+ * The device neither acknowledges writes nor broadcasts changes, so the truth comes
+ * from snapshots: every new connection's first frame. After a command the device is
+ * re-read on a short-lived second connection, what it reports is published, and any
+ * written field that did not take is reported as a "command_not_applied" event. */
 #include "device.h"
 
 #include "panda2mqtt/command.h"
@@ -9,6 +14,7 @@
 #include "ws.h"
 
 #include <glib.h>
+#include <math.h>
 #include <string.h>
 
 #define MAX_MESSAGE_BYTES (64 * 1024)
@@ -26,21 +32,39 @@ struct p2m_device {
 	struct p2m_ws *probe;
 	bool probe_got;
 	bool probe_again;
-	cJSON *dev; /* merged state as reported; an empty object before the first frame */
+	cJSON *dev;   /* merged state as reported; an empty object before the first frame */
+	cJSON *local; /* values the gateway holds: selections, typed secrets */
+	double read_at;
 	bool online;
 	bool first_frame;
+	bool own_ha_warned;
+	bool expect_reboot; /* a command that restarts the device was sent */
 	int failures;
 	char *published_state;
 	char *published_discovery;
+	cJSON *pending;	 /* frames still to send (after a pause marker) */
+	cJSON *expected; /* {root: {readback_field: value}} from the last command */
 	guint refresh_timer;
 	guint verify_timer;
+	guint pending_timer;
 };
 
 static void start_probe(struct p2m_device *d);
+static void send_pending(struct p2m_device *d);
 
 const char *p2m_device_id(const struct p2m_device *d)
 {
 	return d->conf->id;
+}
+
+static struct p2m_view view_of(const struct p2m_device *d)
+{
+	return (struct p2m_view){
+	    .dev = d->dev,
+	    .local = d->local,
+	    .now = (double)g_get_real_time() / G_USEC_PER_SEC,
+	    .read_at = d->read_at,
+	};
 }
 
 static void publish(struct p2m_device *d, const char *topic, const char *payload, bool retain)
@@ -48,10 +72,12 @@ static void publish(struct p2m_device *d, const char *topic, const char *payload
 	p2m_mqtt_publish(d->env->mqtt, topic, payload, retain);
 }
 
-static void publish_event(struct p2m_device *d, cJSON *event)
+static void emit_event(void *ud, cJSON *event)
 {
+	struct p2m_device *d = ud;
 	char *s = p2m_json_print(event);
 
+	p2m_info("device %s: event %s", d->conf->id, s);
 	publish(d, d->t_event, s, false);
 	cJSON_free(s);
 	cJSON_Delete(event);
@@ -63,55 +89,78 @@ void p2m_device_reject(struct p2m_device *d, const char *field, const char *reas
 
 	p2m_warn("device %s: command rejected: %s%s%s", d->conf->id, field && *field ? field : "",
 		 field && *field ? ": " : "", reason);
-	cJSON_AddStringToObject(e, "event", "command_rejected");
+	cJSON_AddStringToObject(e, "event_type", "command_rejected");
 	cJSON_AddStringToObject(e, "field", field ? field : "");
 	cJSON_AddStringToObject(e, "reason", reason);
-	publish_event(d, e);
+	emit_event(d, e);
+}
+
+/* Publish payload on topic unless it equals what was last published there. */
+static void publish_changed(struct p2m_device *d, const char *topic, char *payload, char **last,
+			    bool force)
+{
+	if (!force && *last && strcmp(payload, *last) == 0) {
+		cJSON_free(payload);
+		return;
+	}
+	if (p2m_mqtt_publish(d->env->mqtt, topic, payload, true) == 0) {
+		cJSON_free(*last);
+		*last = payload;
+	} else {
+		cJSON_free(payload);
+	}
 }
 
 static void publish_state(struct p2m_device *d, bool force)
 {
-	cJSON *state = p2m_entity_state(d->driver, d->dev);
-	char *s = p2m_json_print(state);
+	struct p2m_view v = view_of(d);
+	cJSON *state = p2m_entity_state(d->driver, &v);
 
+	publish_changed(d, d->t_state, p2m_json_print(state), &d->published_state, force);
 	cJSON_Delete(state);
-	if (!force && d->published_state && strcmp(s, d->published_state) == 0) {
-		cJSON_free(s);
-		return;
+}
+
+/* Firmware V1.0.4 can run its own Home Assistant link: by default publish no duplicate
+ * entities for such a device (and withdraw ours). */
+static bool skip_discovery(struct p2m_device *d)
+{
+	if (!d->driver->has_own_ha_link || !d->driver->has_own_ha_link(d->dev))
+		return false;
+	if (!d->own_ha_warned) {
+		d->own_ha_warned = true;
+		p2m_warn("device %s: the device runs its own Home Assistant MQTT link; %s",
+			 d->conf->id,
+			 d->conf->duplicate_ha_entities
+			     ? "publishing ours too (duplicate_ha_entities = true)"
+			     : "not publishing duplicate entities (set duplicate_ha_entities "
+			       "= true to have them anyway)");
 	}
-	if (p2m_mqtt_publish(d->env->mqtt, d->t_state, s, true) == 0) {
-		cJSON_free(d->published_state);
-		d->published_state = s;
-	} else {
-		cJSON_free(s);
-	}
+	return !d->conf->duplicate_ha_entities;
 }
 
 static void publish_discovery(struct p2m_device *d, bool force)
 {
+	struct p2m_view v = view_of(d);
 	const struct p2m_ha_device info = {
-		.id = d->conf->id,
-		.name = d->conf->name,
-		.base_topic = d->env->cfg->mqtt.base_topic,
-		.fw_version = d->driver->fw_version(d->dev),
-		.host = d->conf->host,
-		.port = d->conf->port,
-		.safety = &d->env->safety,
+	    .id = d->conf->id,
+	    .name = d->conf->name,
+	    .base_topic = d->env->cfg->mqtt.base_topic,
+	    .fw_version = d->driver->fw_version(d->dev),
+	    .host = d->conf->host,
+	    .port = d->conf->port,
+	    .safety = &d->env->safety,
+	    .view = &v,
 	};
-	cJSON *disc = p2m_ha_discovery(d->driver, &info);
-	char *s = p2m_json_print(disc);
+	cJSON *disc;
 
-	cJSON_Delete(disc);
-	if (!force && d->published_discovery && strcmp(s, d->published_discovery) == 0) {
-		cJSON_free(s);
+	if (skip_discovery(d)) {
+		/* an empty retained payload removes our entities from Home Assistant */
+		publish_changed(d, d->t_discovery, strdup(""), &d->published_discovery, force);
 		return;
 	}
-	if (p2m_mqtt_publish(d->env->mqtt, d->t_discovery, s, true) == 0) {
-		cJSON_free(d->published_discovery);
-		d->published_discovery = s;
-	} else {
-		cJSON_free(s);
-	}
+	disc = p2m_ha_discovery(d->driver, &info);
+	publish_changed(d, d->t_discovery, p2m_json_print(disc), &d->published_discovery, force);
+	cJSON_Delete(disc);
 }
 
 void p2m_device_publish_discovery(struct p2m_device *d)
@@ -142,33 +191,83 @@ static void set_online(struct p2m_device *d, bool online)
 		d->env->changed(d->env->ud);
 }
 
+static bool same_value(const cJSON *a, const cJSON *b)
+{
+	double x, y;
+
+	if ((cJSON_IsBool(a) || cJSON_IsNumber(a)) && (cJSON_IsBool(b) || cJSON_IsNumber(b))) {
+		x = cJSON_IsBool(a) ? cJSON_IsTrue(a) : a->valuedouble;
+		y = cJSON_IsBool(b) ? cJSON_IsTrue(b) : b->valuedouble;
+		return fabs(x - y) < 1e-9;
+	}
+	return cJSON_Compare(a, b, true);
+}
+
+/* After a command's re-read: did every field that reads back take? */
+static void check_expected(struct p2m_device *d)
+{
+	const cJSON *root, *f;
+
+	if (!d->expected)
+		return;
+	cJSON_ArrayForEach(root, d->expected)
+	{
+		cJSON_ArrayForEach(f, root)
+		{
+			const cJSON *got = p2m_json_field(d->dev, root->string, f->string);
+			if (got && same_value(got, f))
+				continue;
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddStringToObject(e, "event_type", "command_not_applied");
+			char *field = g_strdup_printf("%s.%s", root->string, f->string);
+			cJSON_AddStringToObject(e, "field", field);
+			g_free(field);
+			cJSON_AddItemToObject(e, "expected", cJSON_Duplicate(f, true));
+			cJSON_AddItemToObject(
+			    e, "reported", got ? cJSON_Duplicate(got, true) : cJSON_CreateNull());
+			p2m_warn("device %s: the device did not apply %s.%s", d->conf->id,
+				 root->string, f->string);
+			emit_event(d, e);
+		}
+	}
+	cJSON_Delete(d->expected);
+	d->expected = NULL;
+}
+
 /* Check, merge and publish one frame from the main link or a snapshot re-read. */
 static void take_frame(struct p2m_device *d, const char *text, size_t len, bool snapshot)
 {
 	cJSON *frame = cJSON_ParseWithLength(text, len);
-	const char *fw_before = d->driver->fw_version(d->dev);
-	char *fw_old = fw_before ? g_strdup(fw_before) : NULL;
+	cJSON *before;
 	const char *fw;
+	char *fw_old;
 
 	if (!frame) {
 		p2m_warn("device %s: frame is not valid JSON (%zu bytes); ignored", d->conf->id,
 			 len);
-		g_free(fw_old);
 		return;
 	}
 	if (snapshot && !d->driver->is_snapshot(frame))
 		p2m_warn("device %s: first frame is not a %s snapshot", d->conf->id,
 			 d->driver->model);
-	p2m_entity_merge_frame(d->driver, d->conf->id, d->dev, frame);
+	before = cJSON_Duplicate(d->dev, true);
+	fw = d->driver->fw_version(d->dev);
+	fw_old = fw ? g_strdup(fw) : NULL;
+	if (p2m_entity_merge_frame(d->driver, d->conf->id, d->dev, frame) >= 0 && snapshot)
+		d->read_at = (double)g_get_real_time() / G_USEC_PER_SEC;
 	cJSON_Delete(frame);
+	if (d->driver->events && before->child)
+		d->driver->events(before, d->dev, emit_event, d);
+	cJSON_Delete(before);
 	fw = d->driver->fw_version(d->dev);
 	if (fw && (!fw_old || strcmp(fw, fw_old) != 0)) {
 		p2m_info("device %s: %s firmware %s", d->conf->id, d->driver->model, fw);
-		publish_discovery(d, false);
 		if (d->env->changed)
 			d->env->changed(d->env->ud);
 	}
 	g_free(fw_old);
+	/* Discovery depends on the state too (firmware, scan results): re-send if it changed. */
+	publish_discovery(d, false);
 	/* A snapshot is the device's whole truth: publish it even when nothing changed, so
 	 * that a device coming back always refreshes its state. */
 	publish_state(d, snapshot);
@@ -193,6 +292,12 @@ static void on_message(void *ud, const char *text, size_t len)
 	if (!d->online) {
 		d->failures = 0;
 		set_online(d, true);
+		if (d->expect_reboot) {
+			cJSON *e = cJSON_CreateObject();
+			d->expect_reboot = false;
+			cJSON_AddStringToObject(e, "event_type", "device_rebooted");
+			emit_event(d, e);
+		}
 	}
 }
 
@@ -208,6 +313,12 @@ static void on_close(void *ud, bool was_open, const char *why)
 			 d->conf->host, d->conf->port, why);
 	else
 		p2m_debug("device %s: attempt failed (%s)", d->conf->id, why);
+	if (d->pending) {
+		p2m_warn("device %s: %d frame(s) of the last command not sent: link lost",
+			 d->conf->id, cJSON_GetArraySize(d->pending));
+		cJSON_Delete(d->pending);
+		d->pending = NULL;
+	}
 	set_online(d, false);
 }
 
@@ -218,6 +329,7 @@ static void on_probe_message(void *ud, const char *text, size_t len)
 	d->probe_got = true;
 	p2m_debug("device %s: snapshot re-read", d->conf->id);
 	take_frame(d, text, len, true);
+	check_expected(d);
 }
 
 static gboolean free_probe(gpointer data)
@@ -246,17 +358,17 @@ static void on_probe_close(void *ud, bool was_open, const char *why)
 static void start_probe(struct p2m_device *d)
 {
 	static const struct p2m_ws_callbacks cb = {
-		.on_message = on_probe_message,
-		.on_close = on_probe_close,
+	    .on_message = on_probe_message,
+	    .on_close = on_probe_close,
 	};
 	const struct p2m_ws_opts o = {
-		.name = d->conf->id,
-		.host = d->conf->host,
-		.port = d->conf->port,
-		.path = "/ws",
-		.max_message = MAX_MESSAGE_BYTES,
-		.connect_timeout = CONNECT_TIMEOUT_S,
-		.oneshot = true,
+	    .name = d->conf->id,
+	    .host = d->conf->host,
+	    .port = d->conf->port,
+	    .path = "/ws",
+	    .max_message = MAX_MESSAGE_BYTES,
+	    .connect_timeout = CONNECT_TIMEOUT_S,
+	    .oneshot = true,
 	};
 
 	if (d->probe) {
@@ -285,6 +397,13 @@ static gboolean on_refresh(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+static void schedule_verify(struct p2m_device *d)
+{
+	if (d->verify_timer)
+		g_source_remove(d->verify_timer);
+	d->verify_timer = g_timeout_add(VERIFY_DELAY_MS, on_verify, d);
+}
+
 /* The frame as it may appear in a log line: secrets removed. */
 static char *loggable(const cJSON *frame)
 {
@@ -295,17 +414,98 @@ static char *loggable(const cJSON *frame)
 	return s;
 }
 
+/* Remember what each written field should read back as (the last write wins). */
+static void expect(struct p2m_device *d, const cJSON *frame)
+{
+	const cJSON *root, *f;
+
+	if (!d->driver->verify)
+		return;
+	cJSON_ArrayForEach(root, frame)
+	{
+		cJSON_ArrayForEach(f, root)
+		{
+			for (const char *const(*v)[3] = d->driver->verify; (*v)[0]; v++) {
+				if (strcmp((*v)[0], root->string) || strcmp((*v)[1], f->string))
+					continue;
+				if (!d->expected)
+					d->expected = cJSON_CreateObject();
+				cJSON *r =
+				    cJSON_GetObjectItemCaseSensitive(d->expected, root->string);
+				if (!r)
+					r = cJSON_AddObjectToObject(d->expected, root->string);
+				cJSON_DeleteItemFromObjectCaseSensitive(r, (*v)[2]);
+				cJSON_AddItemToObject(r, (*v)[2], cJSON_Duplicate(f, true));
+			}
+		}
+	}
+}
+
+static bool restarts_device(const cJSON *frame)
+{
+	return p2m_json_field(frame, "settings", "reset") ||
+	       p2m_json_field(frame, "settings", "factory_reset") ||
+	       p2m_json_field(frame, "sta", "hostname");
+}
+
+static gboolean on_pending(gpointer data)
+{
+	struct p2m_device *d = data;
+
+	d->pending_timer = 0;
+	send_pending(d);
+	return G_SOURCE_REMOVE;
+}
+
+/* Send queued frames in order, up to a pause marker. */
+static void send_pending(struct p2m_device *d)
+{
+	cJSON *frame;
+
+	while (d->pending && (frame = cJSON_DetachItemFromArray(d->pending, 0))) {
+		const cJSON *delay = cJSON_GetObjectItemCaseSensitive(frame, P2M_DELAY_KEY);
+		if (cJSON_IsNumber(delay)) {
+			p2m_info("device %s: waiting %d ms before the next frame", d->conf->id,
+				 delay->valueint);
+			d->pending_timer = g_timeout_add((guint)delay->valueint, on_pending, d);
+			cJSON_Delete(frame);
+			return;
+		}
+		char *text = p2m_json_print(frame);
+		char *log = loggable(frame);
+		if (p2m_ws_send(d->ws, text) == 0) {
+			p2m_info("device %s: sending %s", d->conf->id, log);
+			expect(d, frame);
+			if (restarts_device(frame))
+				d->expect_reboot = true;
+		} else {
+			p2m_warn("device %s: could not queue %s", d->conf->id, log);
+		}
+		cJSON_free(text);
+		cJSON_free(log);
+		cJSON_Delete(frame);
+	}
+	cJSON_Delete(d->pending);
+	d->pending = NULL;
+	schedule_verify(d);
+}
+
 void p2m_device_command(struct p2m_device *d, const cJSON *command)
 {
+	struct p2m_view v = view_of(d);
 	struct p2m_cmd cmd = {
-		.driver = d->driver,
-		.dev = d->dev,
-		.safety = &d->env->safety,
+	    .driver = d->driver,
+	    .dev = d->dev,
+	    .view = &v,
+	    .safety = &d->env->safety,
 	};
-	const cJSON *frame;
 
 	if (!d->online || !p2m_ws_is_open(d->ws)) {
 		p2m_device_reject(d, "", "device is offline");
+		return;
+	}
+	if (d->pending) {
+		p2m_device_reject(d, "", "the previous command is still being sent");
 		return;
 	}
 	if (p2m_command_plan(&cmd, command) != 0) {
@@ -313,22 +513,18 @@ void p2m_device_command(struct p2m_device *d, const cJSON *command)
 		p2m_command_clear(&cmd);
 		return;
 	}
-	cJSON_ArrayForEach(frame, cmd.frames)
-	{
-		char *text = p2m_json_print(frame);
-		char *log = loggable(frame);
-
-		if (p2m_ws_send(d->ws, text) == 0)
-			p2m_info("device %s: sending %s", d->conf->id, log);
-		else
-			p2m_warn("device %s: could not queue %s", d->conf->id, log);
-		cJSON_free(text);
-		cJSON_free(log);
+	if (cmd.local) {
+		p2m_json_merge(d->local, cmd.local);
+		publish_state(d, false);
+	}
+	if (cJSON_GetArraySize(cmd.frames) > 0) {
+		cJSON_Delete(d->expected);
+		d->expected = NULL;
+		d->pending = cmd.frames;
+		cmd.frames = NULL;
+		send_pending(d);
 	}
 	p2m_command_clear(&cmd);
-	if (d->verify_timer)
-		g_source_remove(d->verify_timer);
-	d->verify_timer = g_timeout_add(VERIFY_DELAY_MS, on_verify, d);
 }
 
 cJSON *p2m_device_info(const struct p2m_device *d)
@@ -354,35 +550,34 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 				  const struct p2m_driver *driver)
 {
 	static const struct p2m_ws_callbacks cb = {
-		.on_open = on_open,
-		.on_message = on_message,
-		.on_close = on_close,
+	    .on_open = on_open,
+	    .on_message = on_message,
+	    .on_close = on_close,
 	};
 	struct p2m_device *d = g_new0(struct p2m_device, 1);
 	const char *base = env->cfg->mqtt.base_topic;
 	const struct p2m_ws_opts o = {
-		.name = conf->id,
-		.host = conf->host,
-		.port = conf->port,
-		.path = "/ws",
-		.max_message = MAX_MESSAGE_BYTES,
-		.stale_timeout = conf->stale_timeout,
-		.connect_timeout = CONNECT_TIMEOUT_S,
+	    .name = conf->id,
+	    .host = conf->host,
+	    .port = conf->port,
+	    .path = "/ws",
+	    .max_message = MAX_MESSAGE_BYTES,
+	    .stale_timeout = conf->stale_timeout,
+	    .connect_timeout = CONNECT_TIMEOUT_S,
 	};
 
 	d->env = env;
 	d->conf = conf;
 	d->driver = driver;
 	d->dev = cJSON_CreateObject();
+	d->local = cJSON_CreateObject();
 	d->t_state = g_strdup_printf("%s/%s", base, conf->id);
 	d->t_avail = g_strdup_printf("%s/%s/availability", base, conf->id);
 	d->t_event = g_strdup_printf("%s/%s/event", base, conf->id);
-	d->t_discovery = g_strdup_printf("%s/device/%s/config", env->cfg->mqtt.discovery_prefix,
-					 conf->id);
+	d->t_discovery = p2m_ha_discovery_topic(env->cfg->mqtt.discovery_prefix, conf->id);
 	if (conf->refresh_interval > 0)
 		d->refresh_timer = g_timeout_add_seconds(conf->refresh_interval, on_refresh, d);
-	p2m_info("device %s: %s at ws://%s:%d/ws", conf->id, driver->model, conf->host,
-		 conf->port);
+	p2m_info("device %s: %s at ws://%s:%d/ws", conf->id, driver->model, conf->host, conf->port);
 	d->ws = p2m_ws_new(env->lws, &o, &cb, d);
 	return d;
 }
@@ -395,10 +590,16 @@ void p2m_device_free(struct p2m_device *d)
 		g_source_remove(d->refresh_timer);
 	if (d->verify_timer)
 		g_source_remove(d->verify_timer);
-	g_idle_remove_by_data(d);
+	if (d->pending_timer)
+		g_source_remove(d->pending_timer);
+	while (g_idle_remove_by_data(d))
+		;
 	p2m_ws_free(d->probe);
 	p2m_ws_free(d->ws);
 	cJSON_Delete(d->dev);
+	cJSON_Delete(d->local);
+	cJSON_Delete(d->pending);
+	cJSON_Delete(d->expected);
 	cJSON_free(d->published_state);
 	cJSON_free(d->published_discovery);
 	g_free(d->t_state);

@@ -22,6 +22,7 @@ static bool value_fits(enum p2m_vtype t, const cJSON *v)
 	case P2M_V_NUMBER:
 	case P2M_V_INT:
 	case P2M_V_ENUM:
+	case P2M_V_FLAG:
 		return cJSON_IsNumber(v);
 	case P2M_V_BOOL:
 		/* Firmware reports work_on as true/false or as 0/1 (field notes). */
@@ -30,6 +31,7 @@ static bool value_fits(enum p2m_vtype t, const cJSON *v)
 	case P2M_V_STRING:
 		return cJSON_IsString(v);
 	case P2M_V_PRESS:
+	case P2M_V_SECRET:
 		return true;
 	}
 	return false;
@@ -62,26 +64,40 @@ static const char *expected_name(enum p2m_vtype t)
 	}
 }
 
-static const cJSON *read_source(const struct p2m_entity *e, const cJSON *dev)
+static const cJSON *read_source(const struct p2m_entity *e, const struct p2m_view *view)
 {
 	const cJSON *v;
 
 	if (!e->root || !e->field)
 		return NULL;
-	v = p2m_json_field(dev, e->root, e->field);
+	if (strcmp(e->root, P2M_ROOT_LOCAL) == 0)
+		return cJSON_GetObjectItemCaseSensitive(view->local, e->field);
+	v = p2m_json_field(view->dev, e->root, e->field);
 	if (v && value_fits(e->vtype, v))
 		return v;
 	if (e->fallback) {
-		v = p2m_json_field(dev, e->root, e->fallback);
+		v = p2m_json_field(view->dev, e->root, e->fallback);
 		if (v && value_fits(e->vtype, v))
 			return v;
 	}
 	return NULL;
 }
 
-cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const cJSON *dev)
+bool p2m_entity_has_state(const struct p2m_entity *e)
 {
-	const cJSON *v = read_source(e, dev);
+	return e->platform != P2M_CLIMATE && e->platform != P2M_BUTTON &&
+	       e->platform != P2M_EVENT && e->vtype != P2M_V_PRESS && e->vtype != P2M_V_SECRET;
+}
+
+const char *const *p2m_entity_options(const struct p2m_entity *e, const struct p2m_view *v,
+				      const char **buf, size_t n)
+{
+	return e->options_fn ? e->options_fn(v, buf, n) : e->options;
+}
+
+cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const struct p2m_view *view)
+{
+	const cJSON *v = read_source(e, view);
 
 	if (!v)
 		return NULL;
@@ -90,9 +106,8 @@ cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const cJSON *dev)
 	case P2M_V_INT:
 		return cJSON_CreateNumber(v->valuedouble);
 	case P2M_V_BOOL:
-		return cJSON_CreateString(cJSON_IsTrue(v) || (cJSON_IsNumber(v) && v->valuedouble == 1)
-						  ? "ON"
-						  : "OFF");
+		return cJSON_CreateString(
+		    cJSON_IsTrue(v) || (cJSON_IsNumber(v) && v->valuedouble == 1) ? "ON" : "OFF");
 	case P2M_V_STRING:
 		return cJSON_CreateString(v->valuestring);
 	case P2M_V_ENUM:
@@ -100,15 +115,20 @@ cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const cJSON *dev)
 			if (e->values[i] == v->valuedouble)
 				return cJSON_CreateString(e->options[i]);
 		return NULL;
+	case P2M_V_FLAG:
+		return cJSON_CreateString(v->valuedouble != 0 ? "ON" : "OFF");
 	case P2M_V_PRESS:
+	case P2M_V_SECRET:
 		return NULL;
 	}
 	return NULL;
 }
 
-cJSON *p2m_entity_read(const struct p2m_entity *e, const cJSON *dev)
+cJSON *p2m_entity_read(const struct p2m_entity *e, const struct p2m_view *v)
 {
-	return e->read ? e->read(e, dev) : p2m_entity_read_generic(e, dev);
+	if (!p2m_entity_has_state(e) && e->platform != P2M_CLIMATE)
+		return NULL;
+	return e->read ? e->read(e, v) : p2m_entity_read_generic(e, v);
 }
 
 /* The row that reads root.field (as its field or its fallback), if any. */
@@ -168,8 +188,8 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 			continue;
 		}
 		if (has_long_string(f)) {
-			p2m_warn("device %s: %s.%s: string longer than %d bytes; ignored",
-				 dev_name, root->string, f->string, P2M_MAX_STRING_BYTES);
+			p2m_warn("device %s: %s.%s: string longer than %d bytes; ignored", dev_name,
+				 root->string, f->string, P2M_MAX_STRING_BYTES);
 			problems++;
 			continue;
 		}
@@ -217,19 +237,19 @@ int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJS
 	return problems;
 }
 
-cJSON *p2m_entity_state(const struct p2m_driver *d, const cJSON *dev)
+cJSON *p2m_entity_state(const struct p2m_driver *d, const struct p2m_view *v)
 {
 	cJSON *state = cJSON_CreateObject();
 
 	for (size_t i = 0; i < d->n_entities; i++) {
 		const struct p2m_entity *e = &d->entities[i];
-		cJSON *v;
+		cJSON *val;
 
-		if (e->platform == P2M_CLIMATE || e->vtype == P2M_V_PRESS)
+		if (!p2m_entity_has_state(e))
 			continue;
-		v = p2m_entity_read(e, dev);
-		cJSON_AddItemToObject(state, e->key, v ? v : cJSON_CreateNull());
+		val = p2m_entity_read(e, v);
+		cJSON_AddItemToObject(state, e->key, val ? val : cJSON_CreateNull());
 	}
-	cJSON_AddItemToObject(state, "device", p2m_json_redacted(dev));
+	cJSON_AddItemToObject(state, "device", p2m_json_redacted(v->dev));
 	return state;
 }

@@ -171,8 +171,8 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 {
 	struct p2m_gateway gw = {.cfg = cfg};
 	const struct p2m_mqtt_callbacks mcb = {
-		.on_connect = on_mqtt_connect,
-		.on_message = on_mqtt_message,
+	    .on_connect = on_mqtt_connect,
+	    .on_message = on_mqtt_message,
 	};
 	char *sub;
 	int sfd;

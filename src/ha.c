@@ -6,6 +6,7 @@
 #include "panda2mqtt/ha.h"
 
 #include "panda2mqtt/command.h"
+#include "panda2mqtt/entity.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,12 +57,23 @@ static void add_command(cJSON *c, const struct p2m_ha_device *dev, const char *k
 	add_owned(c, topic_key, fmt("%s/%s/set/%s", dev->base_topic, dev->id, key));
 }
 
-static void add_options(cJSON *c, const char *const *options)
+static void add_list(cJSON *c, const char *key, const char *const *items)
 {
-	cJSON *a = cJSON_AddArrayToObject(c, "options");
+	cJSON *a = cJSON_AddArrayToObject(c, key);
 
-	for (size_t i = 0; options[i]; i++)
-		cJSON_AddItemToArray(a, cJSON_CreateString(options[i]));
+	for (size_t i = 0; items && items[i]; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(items[i]));
+}
+
+static void add_options(cJSON *c, const struct p2m_entity *e, const struct p2m_ha_device *dev)
+{
+	const char *buf[33];
+	const char *const *options = p2m_entity_options(e, dev->view, buf, 33);
+	static const char *const none[] = {"none", NULL};
+
+	/* Home Assistant refuses an empty option list: offer a placeholder until the
+	 * device has reported something to choose from. */
+	add_list(c, "options", options && options[0] ? options : none);
 }
 
 static void add_climate(cJSON *c, const struct p2m_entity *e, const struct p2m_ha_device *dev)
@@ -75,8 +87,7 @@ static void add_climate(cJSON *c, const struct p2m_entity *e, const struct p2m_h
 	add_command(c, dev, k->mode, "mode_command_topic");
 	add_state(c, dev, k->target, "temperature_state_topic", "temperature_state_template");
 	add_command(c, dev, k->target, "temperature_command_topic");
-	add_state(c, dev, k->current, "current_temperature_topic",
-		  "current_temperature_template");
+	add_state(c, dev, k->current, "current_temperature_topic", "current_temperature_template");
 	if (k->action)
 		add_state(c, dev, k->action, "action_topic", "action_template");
 	cJSON_AddNumberToObject(c, "min_temp", e->min);
@@ -89,9 +100,15 @@ static void add_climate(cJSON *c, const struct p2m_entity *e, const struct p2m_h
 static cJSON *component(const struct p2m_entity *e, const struct p2m_ha_device *dev)
 {
 	static const char *const platforms[] = {
-		[P2M_CLIMATE] = "climate", [P2M_SENSOR] = "sensor",
-		[P2M_BINARY_SENSOR] = "binary_sensor", [P2M_SWITCH] = "switch",
-		[P2M_SELECT] = "select", [P2M_NUMBER] = "number", [P2M_BUTTON] = "button",
+	    [P2M_CLIMATE] = "climate",
+	    [P2M_SENSOR] = "sensor",
+	    [P2M_BINARY_SENSOR] = "binary_sensor",
+	    [P2M_SWITCH] = "switch",
+	    [P2M_SELECT] = "select",
+	    [P2M_NUMBER] = "number",
+	    [P2M_BUTTON] = "button",
+	    [P2M_TEXT] = "text",
+	    [P2M_EVENT] = "event",
 	};
 	cJSON *c = cJSON_CreateObject();
 
@@ -106,6 +123,11 @@ static cJSON *component(const struct p2m_entity *e, const struct p2m_ha_device *
 	add_str(c, "icon", e->icon);
 	if (e->disabled)
 		cJSON_AddFalseToObject(c, "enabled_by_default");
+	if (e->attributes) {
+		add_owned(c, "json_attributes_topic", fmt("%s/%s", dev->base_topic, dev->id));
+		add_owned(c, "json_attributes_template",
+			  fmt("{{ value_json.%s | tojson }}", e->attributes));
+	}
 
 	switch (e->platform) {
 	case P2M_CLIMATE:
@@ -116,7 +138,7 @@ static cJSON *component(const struct p2m_entity *e, const struct p2m_ha_device *
 		add_str(c, "unit_of_measurement", e->unit);
 		add_str(c, "state_class", e->state_class);
 		if (e->vtype == P2M_V_ENUM)
-			add_options(c, e->options);
+			add_options(c, e, dev);
 		break;
 	case P2M_BINARY_SENSOR:
 		add_state(c, dev, e->key, "state_topic", "value_template");
@@ -132,7 +154,7 @@ static cJSON *component(const struct p2m_entity *e, const struct p2m_ha_device *
 	case P2M_SELECT:
 		add_state(c, dev, e->key, "state_topic", "value_template");
 		add_command(c, dev, e->key, "command_topic");
-		add_options(c, e->options);
+		add_options(c, e, dev);
 		break;
 	case P2M_NUMBER:
 		add_state(c, dev, e->key, "state_topic", "value_template");
@@ -146,6 +168,19 @@ static cJSON *component(const struct p2m_entity *e, const struct p2m_ha_device *
 	case P2M_BUTTON:
 		add_command(c, dev, e->key, "command_topic");
 		cJSON_AddStringToObject(c, "payload_press", "PRESS");
+		break;
+	case P2M_TEXT:
+		/* A password field gets no state topic: its value is never published. */
+		if (!e->password)
+			add_state(c, dev, e->key, "state_topic", "value_template");
+		add_command(c, dev, e->key, "command_topic");
+		cJSON_AddStringToObject(c, "mode", e->password ? "password" : "text");
+		cJSON_AddNumberToObject(c, "min", 1);
+		cJSON_AddNumberToObject(c, "max", e->max > 0 ? e->max : 64);
+		break;
+	case P2M_EVENT:
+		add_owned(c, "state_topic", fmt("%s/%s/event", dev->base_topic, dev->id));
+		add_list(c, "event_types", e->event_types);
 		break;
 	case P2M_NONE:
 		break;

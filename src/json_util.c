@@ -38,8 +38,8 @@ void p2m_json_merge(cJSON *dst, const cJSON *src)
 bool p2m_json_is_secret_key(const char *key)
 {
 	/* Deliberately broad: dropping a harmless field is cheap, leaking a secret is not. */
-	static const char *const needles[] = {"pass", "pwd", "psk", "access_code", "token",
-					      "secret", "key"};
+	static const char *const needles[] = {"pass",  "pwd",	 "psk", "access_code",
+					      "token", "secret", "key"};
 
 	if (!key)
 		return false;

@@ -34,12 +34,12 @@ int main(int argc, char **argv)
 {
 	enum { OPT_CHECK = 256 };
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"check-config", no_argument, NULL, OPT_CHECK},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"check-config", no_argument, NULL, OPT_CHECK},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = P2M_DEFAULT_CONFIG_PATH;
 	bool check = false;

@@ -17,7 +17,7 @@
 #include <netdb.h>
 #include <string.h>
 
-#define BACKOFF_MAX_S      30
+#define BACKOFF_MAX_S	   30
 #define CONNECT_TIMEOUT_US (15 * G_USEC_PER_SEC)
 
 struct p2m_mqtt {
@@ -33,7 +33,7 @@ struct p2m_mqtt {
 	bool configured;
 	bool stopping;
 	bool closed;
-	int last_mid;  /* mid of the shutdown "offline", until the broker acknowledges it */
+	int last_mid; /* mid of the shutdown "offline", until the broker acknowledges it */
 	bool last_acked;
 	bool attempting;
 	gint64 attempt_started;
@@ -185,8 +185,8 @@ static char *resolve_once(const char *host)
 	return out;
 }
 
-struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf,
-			      const struct p2m_mqtt_callbacks *cb, void *ud)
+struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf, const struct p2m_mqtt_callbacks *cb,
+			      void *ud)
 {
 	struct p2m_mqtt *m = g_new0(struct p2m_mqtt, 1);
 	int rc;
@@ -207,8 +207,8 @@ struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf,
 	if (conf->username)
 		mosquitto_username_pw_set(m->mosq, conf->username, conf->password);
 	if (conf->tls) {
-		rc = mosquitto_tls_set(m->mosq, conf->cafile, conf->cafile ? NULL : "/etc/ssl/certs",
-				       NULL, NULL, NULL);
+		rc = mosquitto_tls_set(m->mosq, conf->cafile,
+				       conf->cafile ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
 		if (rc == MOSQ_ERR_SUCCESS)
 			rc = mosquitto_tls_insecure_set(m->mosq, conf->insecure);
 		if (rc != MOSQ_ERR_SUCCESS) {

@@ -21,8 +21,8 @@ struct p2m_mqtt_callbacks {
 			   bool retained);
 };
 
-struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf,
-			      const struct p2m_mqtt_callbacks *cb, void *ud);
+struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf, const struct p2m_mqtt_callbacks *cb,
+			      void *ud);
 
 /* Subscribe now and after every reconnect. Call before p2m_mqtt_start. */
 void p2m_mqtt_add_subscription(struct p2m_mqtt *m, const char *pattern);

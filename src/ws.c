@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define BACKOFF_MAX_S 30
-#define TXQ_MAX       64
+#define TXQ_MAX	      64
 
 struct p2m_ws {
 	struct lws_context *ctx;
@@ -25,10 +25,10 @@ struct p2m_ws {
 	struct p2m_ws_opts o;
 	struct p2m_ws_callbacks cb;
 	void *ud;
-	bool active;     /* an attempt or connection is under way */
-	bool open;       /* upgrade done */
+	bool active;	 /* an attempt or connection is under way */
+	bool open;	 /* upgrade done */
 	bool in_message; /* between the first and the last fragment of a message */
-	bool binary;     /* the message being received is binary */
+	bool binary;	 /* the message being received is binary */
 	bool discarding; /* an oversized message: dropping it until the link closes */
 	GString *rx;
 	GQueue txq;
@@ -274,8 +274,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-	{"p2m-ws-client", callback, 0, 0, 0, NULL, 0},
-	{NULL, NULL, 0, 0, 0, NULL, 0},
+    {"p2m-ws-client", callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 const struct lws_protocols *p2m_ws_protocols(void)

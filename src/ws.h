@@ -22,7 +22,7 @@ struct p2m_ws_opts {
 	size_t max_message;  /* larger messages close the connection */
 	int stale_timeout;   /* seconds without a message before reconnecting; 0 = never */
 	int connect_timeout; /* seconds for TCP + upgrade + (oneshot) first message */
-	bool oneshot;        /* first message, then close; never reconnect */
+	bool oneshot;	     /* first message, then close; never reconnect */
 };
 
 struct p2m_ws_callbacks {

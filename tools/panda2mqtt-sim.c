@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -116,6 +117,7 @@ static struct sim {
 	char *line;
 	size_t line_len, line_cap;
 	bool line_discard; /* skipping the rest of an over-long line */
+	bool exiting;
 } sim;
 
 static volatile sig_atomic_t got_signal;
@@ -1362,8 +1364,24 @@ static void control_feed(const char *data, size_t n, bool eof)
 	}
 }
 
-static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-			    size_t len)
+/* Read what is left on stdin without blocking: lws may report a hang-up (and close) while
+ * the last lines are still unread. */
+static void control_drain(void)
+{
+	struct pollfd pfd = {.fd = sim.stdin_fd, .events = POLLIN};
+	char buf[16384];
+	ssize_t n;
+
+	while (!sim.quit && poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLIN | POLLHUP))) {
+		n = read(sim.stdin_fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		control_feed(buf, (size_t)n, false);
+	}
+}
+
+static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			    void *in, size_t len)
 {
 	char buf[16384];
 	ssize_t n;
@@ -1377,16 +1395,21 @@ static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, v
 		n = read(sim.stdin_fd, buf, sizeof(buf));
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			return 0;
-		if (n <= 0) {
-			if (n < 0)
-				say("stdin: %s", strerror(errno));
-			control_feed(NULL, 0, true);
-			say("stdin closed: control channel off, still serving");
-			return -1;
-		}
+		if (n < 0)
+			say("stdin: %s", strerror(errno));
+		if (n <= 0)
+			return -1; /* EOF: handled in RAW_CLOSE_FILE */
 		control_feed(buf, (size_t)n, false);
 		return 0;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		/* EOF, hang-up, error or exit; lws closes the descriptor after this */
+		if (!sim.exiting && sim.stdin_fd >= 0) {
+			control_drain();
+			if (!sim.quit) {
+				control_feed(NULL, 0, true);
+				say("stdin closed: control channel off, still serving");
+			}
+		}
 		sim.stdin_wsi = NULL;
 		sim.stdin_fd = -1;
 		return 0;
@@ -1673,8 +1696,8 @@ int main(int argc, char **argv)
 	 * IPv6 works; IPv6 literals and "::" need IPv6. */
 	v4 = !strchr(sim.host, ':');
 	memset(&info, 0, sizeof(info));
-	info.options =
-	    LWS_SERVER_OPTION_EXPLICIT_VHOSTS | (v4 ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0);
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
+		       (v4 ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0);
 	info.port = sim.port;
 	info.iface = sim.host;
 	if (!strcmp(sim.host, "::") ||
@@ -1717,6 +1740,7 @@ int main(int argc, char **argv)
 	lws_sul_cancel(&sim.sul_push);
 	lws_sul_cancel(&sim.sul_second);
 	lws_sul_cancel(&sim.sul_reboot);
+	sim.exiting = true;
 	lws_context_destroy(sim.ctx);
 	sim.ctx = NULL;
 	cJSON_Delete(sim.state);

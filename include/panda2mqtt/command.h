@@ -30,7 +30,7 @@ void p2m_command_clear(struct p2m_cmd *cmd);
 
 /* For rows and drivers: */
 int p2m_cmd_reject(struct p2m_cmd *cmd, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Append the frame {"root":{"field":value}} (takes ownership of value). */
 void p2m_cmd_frame(struct p2m_cmd *cmd, const char *root, const char *field, cJSON *value);
 /* A number within e->min..max (capped by [safety] for capped rows); whole for P2M_V_INT. */
@@ -45,5 +45,15 @@ int p2m_cmd_option(struct p2m_cmd *cmd, const struct p2m_entity *e, const char *
 		   const cJSON *v, int *index);
 /* The payload "PRESS". */
 int p2m_cmd_press(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v);
+/* Text of 1..e->max characters (64 when max is 0), printable, no control characters.
+ * The value is never echoed in a rejection (it may be a password). */
+int p2m_cmd_text(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v, const char **out);
+/* Ask the gateway to hold key = value for the device after this command (takes value). */
+void p2m_cmd_set_local(struct p2m_cmd *cmd, const char *key, cJSON *value);
+/* A pause between two frames (the device needs time between some steps). */
+void p2m_cmd_delay(struct p2m_cmd *cmd, int ms);
+
+/* The marker p2m_cmd_delay puts in the frame list: {"@delay_ms": N}. */
+#define P2M_DELAY_KEY "@delay_ms"
 
 #endif

@@ -16,27 +16,31 @@
 #define P2M_ENV_MQTT_PASSWORD "PANDA2MQTT_MQTT_PASSWORD"
 
 struct p2m_mqtt_conf {
-	char *host;             /* default "127.0.0.1" */
-	int port;               /* default 1883, or 8883 when tls */
-	char *username;         /* NULL when empty */
-	char *password;         /* NULL when empty; from password, password_file or env */
-	char *client_id;        /* default "panda2mqtt" */
-	char *base_topic;       /* default "panda2mqtt"; no '+', '#', leading or trailing '/' */
+	char *host;		/* default "127.0.0.1" */
+	int port;		/* default 1883, or 8883 when tls */
+	char *username;		/* NULL when empty */
+	char *password;		/* NULL when empty; from password, password_file or env */
+	char *client_id;	/* default "panda2mqtt" */
+	char *base_topic;	/* default "panda2mqtt"; no '+', '#', leading or trailing '/' */
 	char *discovery_prefix; /* default "homeassistant" */
-	int keepalive;          /* seconds, default 30, 5..3600 */
-	bool tls;               /* default false */
-	char *cafile;           /* NULL: system CA store (/etc/ssl/certs) when tls */
-	bool insecure;          /* skip the server hostname check; default false */
+	int keepalive;		/* seconds, default 30, 5..3600 */
+	bool tls;		/* default false */
+	char *cafile;		/* NULL: system CA store (/etc/ssl/certs) when tls */
+	bool insecure;		/* skip the server hostname check; default false */
 };
 
 struct p2m_device_conf {
-	char *id;              /* the section name after "device ": [a-z0-9_-]{1,32} */
-	char *host;            /* required: IP address or name */
-	int port;              /* default 80 */
-	char *name;            /* default: the id */
-	int stale_timeout;     /* seconds without any frame before reconnecting; default 60, 2..3600 */
-	int refresh_interval;  /* seconds between snapshot re-reads; default 60, 0 = never, else 5..86400 */
-	int line;              /* line of the section header, for later messages */
+	char *id;	   /* the section name after "device ": [a-z0-9_-]{1,32} */
+	char *host;	   /* required: IP address or name */
+	int port;	   /* default 80 */
+	char *name;	   /* default: the id */
+	int stale_timeout; /* seconds without any frame before reconnecting; default 60, 2..3600 */
+	int refresh_interval; /* seconds between snapshot re-reads; default 60, 0 = never,
+				 else 5..86400 */
+	/* Publish discovery even when the device runs its own Home Assistant MQTT link
+	 * (firmware V1.0.4's "ha" root); default false: no duplicate entities. */
+	bool duplicate_ha_entities;
+	int line; /* line of the section header, for later messages */
 };
 
 struct p2m_config {

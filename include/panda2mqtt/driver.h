@@ -23,6 +23,8 @@ enum p2m_platform {
 	P2M_SELECT,
 	P2M_NUMBER,
 	P2M_BUTTON,
+	P2M_TEXT,
+	P2M_EVENT, /* the device's <base>/<id>/event stream as a Home Assistant event entity */
 };
 
 /* How a value is read from the device and what a command must carry. */
@@ -33,13 +35,27 @@ enum p2m_vtype {
 	P2M_V_STRING, /* JSON string */
 	P2M_V_ENUM,   /* device integer <-> option label (options[i] <-> values[i]) */
 	P2M_V_PRESS,  /* a button: the command payload is "PRESS" */
+	P2M_V_FLAG,   /* device integer, 0 = "OFF", anything else = "ON" (fault codes) */
+	P2M_V_SECRET, /* write-only text (passwords): held by the gateway, never published */
 };
 
 struct p2m_entity;
 struct p2m_cmd;
 
-/* Derive a published value from the device's merged state; NULL when unknown. */
-typedef cJSON *(*p2m_read_fn)(const struct p2m_entity *e, const cJSON *dev);
+/* What a read function sees. */
+struct p2m_view {
+	const cJSON *dev;   /* the device's merged state, as reported */
+	const cJSON *local; /* values the gateway holds for the device (selections, secrets) */
+	double now;	    /* seconds since the epoch */
+	double read_at;	    /* when the last full snapshot was read (0 = never) */
+};
+
+/* Derive a published value; NULL when unknown. */
+typedef cJSON *(*p2m_read_fn)(const struct p2m_entity *e, const struct p2m_view *v);
+
+/* Options that depend on the device (scan results); NULL-terminated, static storage
+ * for the lifetime of the call's result: filled into buf. */
+typedef const char *const *(*p2m_options_fn)(const struct p2m_view *v, const char **buf, size_t n);
 
 /* Record a checked command value in cmd's intent; return 0, or -1 after p2m_cmd_reject(). */
 typedef int (*p2m_write_fn)(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *value);
@@ -69,12 +85,16 @@ struct p2m_entity {
 	const char *root;
 	const char *field;
 	const char *fallback;
-	p2m_read_fn read; /* overrides the generic read */
+	p2m_read_fn read;	/* overrides the generic read */
+	const char *attributes; /* state key of an object shown as the entity's attributes */
 	/* range (numbers), options (select, enum sensor) */
 	double min, max, step;
 	bool capped; /* a heater target: max is also capped by [safety] max_target_temp */
-	const char *const *options; /* NULL-terminated */
-	const int *values;          /* device value of each option */
+	const char *const *options;	/* NULL-terminated */
+	const int *values;		/* device value of each option */
+	p2m_options_fn options_fn;	/* options from the device's state instead */
+	const char *const *event_types; /* P2M_EVENT */
+	bool password;			/* P2M_TEXT shown as a password field */
 	/* commands: NULL = read-only */
 	p2m_write_fn write;
 	const struct p2m_climate_keys *climate;
@@ -91,11 +111,13 @@ struct p2m_safety {
 struct p2m_cmd {
 	const struct p2m_driver *driver;
 	const cJSON *dev; /* the device's merged state as last reported */
+	const struct p2m_view *view;
+	cJSON *local; /* values for the gateway to hold after this command, or NULL */
 	const struct p2m_safety *safety;
 	void *intent;
-	cJSON *frames;     /* array of frame objects, in send order */
-	char field[64];    /* the field a rejection is about */
-	char reason[256];  /* why it was rejected */
+	cJSON *frames;	  /* array of frame objects, in send order */
+	char field[64];	  /* the field a rejection is about */
+	char reason[256]; /* why it was rejected */
 };
 
 struct p2m_driver {
@@ -115,6 +137,16 @@ struct p2m_driver {
 	const char *(*fw_version)(const cJSON *dev);
 	/* The roots this family's devices send; others are logged as unknown. */
 	const char *const *roots;
+	/* Written fields that the device reports back under another name (root, field,
+	 * read-back field); a written field not listed here and not in `verify` is not
+	 * checked after a command (actions such as reset or scan). */
+	const char *const (*verify)[3];
+	/* Events worth telling Home Assistant about, from the state before and after a
+	 * frame; emit() takes ownership of the event object (with "event_type"). */
+	void (*events)(const cJSON *before, const cJSON *after,
+		       void (*emit)(void *ud, cJSON *event), void *ud);
+	/* True when the device runs its own Home Assistant link (duplicate entities). */
+	bool (*has_own_ha_link)(const cJSON *dev);
 };
 
 #endif

@@ -15,12 +15,22 @@
 
 const struct p2m_entity *p2m_entity_find(const struct p2m_driver *d, const char *key);
 
-/* The row's value from the merged device state by the row's vtype, root, field and
- * fallback; NULL when the device has not reported it (or reported a wrong type). */
-cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const cJSON *dev);
+/* A row whose root is this reads the gateway-held values (view->local), not the device. */
+#define P2M_ROOT_LOCAL "@local"
+
+/* The row's value by its vtype, root, field and fallback; NULL when the device has not
+ * reported it (or reported a wrong type). */
+cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const struct p2m_view *v);
 
 /* The row's value using its own read function when it has one. */
-cJSON *p2m_entity_read(const struct p2m_entity *e, const cJSON *dev);
+cJSON *p2m_entity_read(const struct p2m_entity *e, const struct p2m_view *v);
+
+/* Whether the row has a value in the published state. */
+bool p2m_entity_has_state(const struct p2m_entity *e);
+
+/* The row's options: static, or from options_fn (buf of n entries as storage). */
+const char *const *p2m_entity_options(const struct p2m_entity *e, const struct p2m_view *v,
+				      const char **buf, size_t n);
 
 /* Check one parsed frame and merge what is valid into dev. Every rejected part is
  * logged with the device name and field. Returns the number of problems found (0 = all
@@ -30,6 +40,6 @@ int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJS
 
 /* The state object published on <base>/<id>: each row's value (null when unknown)
  * and "device": the raw merged state with secrets removed. */
-cJSON *p2m_entity_state(const struct p2m_driver *d, const cJSON *dev);
+cJSON *p2m_entity_state(const struct p2m_driver *d, const struct p2m_view *v);
 
 #endif

@@ -9,13 +9,14 @@
 #include "panda2mqtt/driver.h"
 
 struct p2m_ha_device {
-	const char *id;         /* device id: topic path element and unique_id part */
-	const char *name;       /* friendly name */
+	const char *id;		/* device id: topic path element and unique_id part */
+	const char *name;	/* friendly name */
 	const char *base_topic; /* e.g. "panda2mqtt" */
 	const char *fw_version; /* NULL when not known yet */
-	const char *host;       /* for configuration_url */
+	const char *host;	/* for configuration_url */
 	int port;
 	const struct p2m_safety *safety; /* caps heater targets */
+	const struct p2m_view *view;	 /* for options that come from the device */
 };
 
 cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *dev);

@@ -5,31 +5,86 @@
  *  - one field per frame, in the proven order: isrunning:0, work_mode, target, work_on;
  *  - work_on always a JSON boolean (V1.0.3 ignores integers);
  *  - the target is "set_temp" from V1.0.1 on and "temp" on the v0.0.0/"V1.0.0" build;
- *  - drying temperature: filament_temp then filament_drying_mode:3; isrunning:1 starts.
+ *  - drying: filament_temp then filament_drying_mode:3; filament_timer then
+ *    filament_drying_mode:3; isrunning:1 starts, isrunning:0 stops;
+ *  - a printer bind only on an explicit command (the bind button), never on our own;
+ *  - actions that restart the device (restart, factory reset, hostname) go last.
+ * Secrets typed in Home Assistant (printer access code, Wi-Fi password) are held by the
+ * gateway (P2M_V_SECRET rows) and only ever leave it inside the frame that uses them.
  * Does not own: transport, reconnects or MQTT. */
 #include "panda2mqtt/command.h"
 #include "panda2mqtt/drivers.h"
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/json_util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 enum { PB_WORK_AUTO = 1, PB_WORK_ALWAYS_ON = 2, PB_WORK_DRYING = 3 };
 enum { PB_MODE_NONE = -1, PB_MODE_OFF, PB_MODE_HEAT, PB_MODE_AUTO, PB_MODE_DRY };
+enum { PB_PRESET_CUSTOM = 3 };
+/* Klipper binding: the device needs this long after printer_type:2 (field notes). */
+#define PB_KLIPPER_BIND_DELAY_MS 5000
+
+/* Buttons, in the order their frames are sent (restarts last). */
+enum pb_action {
+	PB_SCAN_BAMBU = 1 << 0,
+	PB_SCAN_KLIPPER = 1 << 1,
+	PB_SCAN_WIFI = 1 << 2,
+	PB_UNBIND = 1 << 3,
+	PB_BIND = 1 << 4,
+	PB_WIFI_JOIN = 1 << 5,
+	PB_RESTART = 1 << 6,
+	PB_FACTORY_RESET = 1 << 7,
+};
 
 static const char *const pb_modes[] = {"off", "heat", "auto", "dry", NULL};
 static const char *const pb_work_modes[] = {"auto", "always_on", "drying", NULL};
 static const int pb_work_mode_values[] = {PB_WORK_AUTO, PB_WORK_ALWAYS_ON, PB_WORK_DRYING};
+static const char *const pb_presets[] = {"pla", "petg", "custom", NULL};
+static const int pb_preset_values[] = {1, 2, PB_PRESET_CUSTOM};
+static const char *const pb_sensor_status[] = {"ok", "short", "open", NULL};
+static const char *const pb_wifi_states[] = {"no_ssid",	     "connecting",     "connected",
+					     "reconnecting", "wrong_password", NULL};
+static const int pb_wifi_state_values[] = {1, 2, 3, 4, 5};
+/* printer.state differs by printer type (field notes); both maps share one option list. */
+static const char *const pb_printer_states[] = {
+    "unbound",		 "invalid", "connecting", "connected", "ip_error", "serial_error",
+    "access_code_error", "unknown", "failed",	  "ready",     "shutdown", "error",
+    "startup",		 NULL};
+static const char *const pb_bambu_states[] = {"unbound",	   "invalid",  "connecting",
+					      "connected",	   "ip_error", "serial_error",
+					      "access_code_error", "unknown"};
+static const char *const pb_klipper_states[] = {"invalid",   "connecting", "connecting",
+						"connected", "failed",	   "ready",
+						"shutdown",  "error",	   "startup"};
+static const char *const pb_event_types[] = {"drying_finished",
+					     "drying_stopped",
+					     "command_rejected",
+					     "command_not_applied",
+					     "sensor_fault",
+					     "device_rebooted",
+					     NULL};
 
-/* What one command asks for; plan() turns it into frames. */
+/* What one command asks for; plan() turns it into frames in a safe order. */
 struct pb_intent {
 	int mode; /* PB_MODE_* */
 	bool has_target;
 	double target;
 	int power;     /* -1 unset, 0 off, 1 on */
 	int work_mode; /* 0 unset, else PB_WORK_* */
+	int drying;    /* -1 unset, 0 stop, 1 start */
+	int preset;    /* 0 unset, else 1..3 */
+	bool has_dry_temp, has_dry_hours, has_hotbed, has_filter;
+	double dry_temp, dry_hours, hotbed, filter;
+	int hotspot; /* -1 unset, 0, 1 */
+	const char *hostname, *ap_ssid, *ap_password;
+	unsigned actions; /* enum pb_action */
 };
+
+/* ---- reading ---- */
 
 static bool get_int(const cJSON *dev, const char *field, int *out)
 {
@@ -72,31 +127,367 @@ static int pb_current_mode(const cJSON *dev)
 	}
 }
 
-static cJSON *pb_read_mode(const struct p2m_entity *e, const cJSON *dev)
+static cJSON *pb_read_mode(const struct p2m_entity *e, const struct p2m_view *v)
 {
-	int m = pb_current_mode(dev);
+	int m = pb_current_mode(v->dev);
 
 	(void)e;
 	return m == PB_MODE_NONE ? NULL : cJSON_CreateString(pb_modes[m]);
 }
 
-/* In drying the climate target is the drying temperature; otherwise the heating target. */
-static cJSON *pb_read_target(const struct p2m_entity *e, const cJSON *dev)
+static cJSON *number_of(const cJSON *dev, const char *a, const char *b)
 {
-	const char *const fields[] = {"set_temp", "temp"};
-	const cJSON *v;
+	const cJSON *v = p2m_json_field(dev, "settings", a);
+
+	if (!cJSON_IsNumber(v) && b)
+		v = p2m_json_field(dev, "settings", b);
+	return cJSON_IsNumber(v) ? cJSON_CreateNumber(v->valuedouble) : NULL;
+}
+
+/* In drying the climate target is the drying temperature; otherwise the heating target. */
+static cJSON *pb_read_target(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	(void)e;
+	if (pb_current_mode(v->dev) == PB_MODE_DRY)
+		return number_of(v->dev, "custom_temp", "filament_temp");
+	return number_of(v->dev, "set_temp", "temp");
+}
+
+static bool drying_running(const cJSON *dev)
+{
+	int running = 0;
+
+	return get_int(dev, "isrunning", &running) && running == 1;
+}
+
+/* remaining_seconds is only as fresh as the last snapshot: count down from then. */
+static double remaining_now(const struct p2m_view *v)
+{
+	const cJSON *r = p2m_json_field(v->dev, "settings", "remaining_seconds");
+	double left;
+
+	if (!cJSON_IsNumber(r) || !drying_running(v->dev))
+		return -1;
+	left = r->valuedouble - (v->read_at > 0 ? v->now - v->read_at : 0);
+	return left > 0 ? floor(left) : 0;
+}
+
+static cJSON *pb_read_remaining(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	double left = remaining_now(v);
 
 	(void)e;
-	if (pb_current_mode(dev) == PB_MODE_DRY) {
-		v = p2m_json_field(dev, "settings", "custom_temp");
-		return cJSON_IsNumber(v) ? cJSON_CreateNumber(v->valuedouble) : NULL;
+	if (left < 0)
+		return drying_running(v->dev) ? NULL : cJSON_CreateNumber(0);
+	return cJSON_CreateNumber(left);
+}
+
+static cJSON *pb_read_ends_at(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	const cJSON *r = p2m_json_field(v->dev, "settings", "remaining_seconds");
+	char buf[40];
+	time_t end;
+	struct tm tm;
+
+	(void)e;
+	if (!cJSON_IsNumber(r) || !drying_running(v->dev) || v->read_at <= 0)
+		return NULL;
+	/* From the snapshot's own time, rounded to the minute: stable between re-reads. */
+	end = (time_t)(v->read_at + r->valuedouble);
+	end = (end + 30) / 60 * 60;
+	gmtime_r(&end, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+	return cJSON_CreateString(buf);
+}
+
+static cJSON *pb_read_printer_state(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	const cJSON *st = p2m_json_field(v->dev, "printer", "state");
+	const cJSON *type = p2m_json_field(v->dev, "settings", "printer_type");
+	int s;
+
+	(void)e;
+	if (!cJSON_IsNumber(st))
+		return NULL;
+	s = st->valueint;
+	if (cJSON_IsNumber(type) && type->valueint == 2)
+		return s >= 0 && s <= 8 ? cJSON_CreateString(pb_klipper_states[s]) : NULL;
+	return s >= 0 && s <= 7 ? cJSON_CreateString(pb_bambu_states[s]) : NULL;
+}
+
+static cJSON *pb_read_heater_active(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	const cJSON *h = p2m_json_field(v->dev, "settings", "ptc_heater_status");
+
+	(void)e;
+	return cJSON_IsNumber(h) ? cJSON_CreateString(h->valuedouble != 0 ? "ON" : "OFF") : NULL;
+}
+
+/* "name (ip)" labels of a scan result list, for a select. */
+static const char *const *list_names(const struct p2m_view *v, const char *root, const char *field,
+				     const char **buf, size_t n)
+{
+	const cJSON *list = p2m_json_field(v->dev, root, "list");
+	const cJSON *item;
+	size_t i = 0;
+
+	cJSON_ArrayForEach(item, list)
+	{
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, field);
+		if (i + 1 < n && cJSON_IsString(name) && name->valuestring[0])
+			buf[i++] = name->valuestring;
 	}
-	for (size_t i = 0; i < 2; i++) {
-		v = p2m_json_field(dev, "settings", fields[i]);
-		if (cJSON_IsNumber(v))
-			return cJSON_CreateNumber(v->valuedouble);
+	buf[i] = NULL;
+	return buf;
+}
+
+static const char *const *pb_printer_options(const struct p2m_view *v, const char **buf, size_t n)
+{
+	return list_names(v, "printer", "name", buf, n);
+}
+
+static const char *const *pb_wifi_options(const struct p2m_view *v, const char **buf, size_t n)
+{
+	return list_names(v, "wifi", "ssid", buf, n);
+}
+
+/* Fault details for the binary sensors' attributes. */
+static cJSON *sensor_detail(const cJSON *dev, const char *field)
+{
+	const cJSON *st = p2m_json_field(dev, "settings", field);
+	cJSON *o;
+
+	if (!cJSON_IsNumber(st))
+		return NULL;
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "code", st->valuedouble);
+	cJSON_AddStringToObject(
+	    o, "status",
+	    st->valueint >= 0 && st->valueint <= 2 ? pb_sensor_status[st->valueint] : "unknown");
+	return o;
+}
+
+static cJSON *pb_read_chamber_detail(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	(void)e;
+	return sensor_detail(v->dev, "warehouse_sensor_status");
+}
+
+static cJSON *pb_read_heater_detail(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	(void)e;
+	return sensor_detail(v->dev, "ptc_sensor_status");
+}
+
+/* ---- commands: each write checks its value and records it in the intent ---- */
+
+#define INTENT(cmd) ((struct pb_intent *)(cmd)->intent)
+
+static int pb_write_mode(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	int i;
+
+	if (p2m_cmd_option(cmd, e, pb_modes, v, &i) != 0)
+		return -1;
+	INTENT(cmd)->mode = i;
+	return 0;
+}
+
+static int pb_write_target(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	if (p2m_cmd_number(cmd, e, v, &INTENT(cmd)->target) != 0)
+		return -1;
+	INTENT(cmd)->has_target = true;
+	return 0;
+}
+
+static int pb_write_power(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	bool on;
+
+	if (p2m_cmd_bool(cmd, e, v, &on) != 0)
+		return -1;
+	INTENT(cmd)->power = on;
+	return 0;
+}
+
+static int pb_write_enum(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v, int *out)
+{
+	int i;
+
+	if (p2m_cmd_option(cmd, e, e->options, v, &i) != 0)
+		return -1;
+	*out = e->values[i];
+	return 0;
+}
+
+static int pb_write_work_mode(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	return pb_write_enum(cmd, e, v, &INTENT(cmd)->work_mode);
+}
+
+static int pb_write_preset(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	return pb_write_enum(cmd, e, v, &INTENT(cmd)->preset);
+}
+
+#define NUMBER_WRITER(fn, flag, value)                                                             \
+	static int fn(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)             \
+	{                                                                                          \
+		if (p2m_cmd_number(cmd, e, v, &INTENT(cmd)->value) != 0)                           \
+			return -1;                                                                 \
+		INTENT(cmd)->flag = true;                                                          \
+		return 0;                                                                          \
 	}
-	return NULL;
+NUMBER_WRITER(pb_write_hotbed, has_hotbed, hotbed)
+NUMBER_WRITER(pb_write_filter, has_filter, filter)
+NUMBER_WRITER(pb_write_dry_temp, has_dry_temp, dry_temp)
+NUMBER_WRITER(pb_write_dry_hours, has_dry_hours, dry_hours)
+
+static const struct p2m_entity *row(const char *key);
+
+/* "drying": ON/OFF, or {"temperature":T,"hours":H} / {"preset":"pla"} to start a run. */
+static int pb_write_drying(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	struct pb_intent *in = INTENT(cmd);
+	const cJSON *f;
+	bool on;
+
+	if (!cJSON_IsObject(v)) {
+		if (p2m_cmd_bool(cmd, e, v, &on) != 0)
+			return p2m_cmd_reject(
+			    cmd, e->key, "expected ON, OFF or {\"temperature\":T,\"hours\":H}");
+		in->drying = on;
+		return 0;
+	}
+	cJSON_ArrayForEach(f, v)
+	{
+		int rc;
+		if (strcmp(f->string, "temperature") == 0)
+			rc = pb_write_dry_temp(cmd, row("drying_temperature"), f);
+		else if (strcmp(f->string, "hours") == 0)
+			rc = pb_write_dry_hours(cmd, row("drying_hours"), f);
+		else if (strcmp(f->string, "preset") == 0)
+			rc = pb_write_preset(cmd, row("drying_preset"), f);
+		else
+			rc = p2m_cmd_reject(cmd, "drying",
+					    "unknown drying field (temperature, hours, preset)");
+		if (rc != 0)
+			return -1;
+	}
+	if (in->preset && in->preset != PB_PRESET_CUSTOM && (in->has_dry_temp || in->has_dry_hours))
+		return p2m_cmd_reject(cmd, "drying",
+				      "a preset cannot be combined with a "
+				      "temperature or hours");
+	in->drying = 1;
+	return 0;
+}
+
+static int pb_write_hotspot(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	bool on;
+
+	if (p2m_cmd_bool(cmd, e, v, &on) != 0)
+		return -1;
+	INTENT(cmd)->hotspot = on;
+	return 0;
+}
+
+static int pb_write_hostname(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	const char *h;
+
+	if (p2m_cmd_text(cmd, e, v, &h) != 0)
+		return -1;
+	for (const char *c = h; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || (*c == '-' && c != h)))
+			return p2m_cmd_reject(cmd, e->key,
+					      "a hostname is letters, digits and '-' (not first)");
+	INTENT(cmd)->hostname = h;
+	return 0;
+}
+
+static int pb_write_ap_ssid(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	return p2m_cmd_text(cmd, e, v, &INTENT(cmd)->ap_ssid);
+}
+
+static int pb_write_ap_password(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	const char *p;
+
+	if (p2m_cmd_text(cmd, e, v, &p) != 0)
+		return -1;
+	if (strlen(p) < 8)
+		return p2m_cmd_reject(cmd, e->key, "a hotspot password has 8 to 63 characters");
+	INTENT(cmd)->ap_password = p;
+	return 0;
+}
+
+/* A selection or a secret the gateway holds until a button uses it. */
+static int pb_write_local_text(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	const char *t;
+
+	if (p2m_cmd_text(cmd, e, v, &t) != 0)
+		return -1;
+	p2m_cmd_set_local(cmd, e->field, cJSON_CreateString(t));
+	return 0;
+}
+
+static int pb_write_local_option(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	const char *buf[33];
+	const char *const *options = p2m_entity_options(e, cmd->view, buf, 33);
+	int i;
+
+	if (!options || !options[0])
+		return p2m_cmd_reject(cmd, e->key, "nothing to choose yet: scan first");
+	if (p2m_cmd_option(cmd, e, options, v, &i) != 0)
+		return -1;
+	p2m_cmd_set_local(cmd, e->field, cJSON_CreateString(options[i]));
+	return 0;
+}
+
+static int pb_write_button(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	static const struct {
+		const char *key;
+		enum pb_action action;
+	} buttons[] = {
+	    {"scan_printers", PB_SCAN_BAMBU}, {"scan_klipper", PB_SCAN_KLIPPER},
+	    {"scan_wifi", PB_SCAN_WIFI},      {"printer_unbind", PB_UNBIND},
+	    {"printer_bind", PB_BIND},	      {"wifi_join", PB_WIFI_JOIN},
+	    {"restart", PB_RESTART},	      {"factory_reset", PB_FACTORY_RESET},
+	};
+
+	if (p2m_cmd_press(cmd, e, v) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(buttons) / sizeof(buttons[0]); i++)
+		if (strcmp(buttons[i].key, e->key) == 0)
+			INTENT(cmd)->actions |= buttons[i].action;
+	return 0;
+}
+
+static void pb_intent_init(void *intent)
+{
+	struct pb_intent *in = intent;
+
+	in->mode = PB_MODE_NONE;
+	in->power = in->drying = in->hotspot = -1;
+}
+
+/* ---- planning ---- */
+
+static void settings_num(struct p2m_cmd *cmd, const char *field, double v)
+{
+	p2m_cmd_frame(cmd, "settings", field, cJSON_CreateNumber(v));
+}
+
+static void settings_bool(struct p2m_cmd *cmd, const char *field, bool v)
+{
+	p2m_cmd_frame(cmd, "settings", field, cJSON_CreateBool(v));
 }
 
 /* "temp" on builds before V1.0.1 (they report "V1.0.0" or "v0.0.0"); "set_temp" after,
@@ -113,122 +504,224 @@ static const char *pb_target_field(const cJSON *dev)
 	return "set_temp";
 }
 
-static int pb_write_mode(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+/* Drying parameters: temperature, then hours, each confirmed with mode 3; or a preset. */
+static void plan_drying_params(struct p2m_cmd *cmd, const struct pb_intent *in)
 {
-	struct pb_intent *in = cmd->intent;
-	int i;
-
-	if (p2m_cmd_option(cmd, e, pb_modes, v, &i) != 0)
-		return -1;
-	in->mode = i;
-	return 0;
+	if (in->has_dry_temp) {
+		settings_num(cmd, "filament_temp", in->dry_temp);
+		settings_num(cmd, "filament_drying_mode", PB_PRESET_CUSTOM);
+	}
+	if (in->has_dry_hours) {
+		settings_num(cmd, "filament_timer", in->dry_hours);
+		settings_num(cmd, "filament_drying_mode", PB_PRESET_CUSTOM);
+	}
+	if (in->preset && !in->has_dry_temp && !in->has_dry_hours)
+		settings_num(cmd, "filament_drying_mode", in->preset);
 }
 
-static int pb_write_target(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+static void plan_target(struct p2m_cmd *cmd, struct pb_intent *in, int mode)
 {
-	struct pb_intent *in = cmd->intent;
-
-	if (p2m_cmd_number(cmd, e, v, &in->target) != 0)
-		return -1;
-	in->has_target = true;
-	return 0;
-}
-
-static int pb_write_power(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
-{
-	struct pb_intent *in = cmd->intent;
-	bool on;
-
-	if (p2m_cmd_bool(cmd, e, v, &on) != 0)
-		return -1;
-	in->power = on;
-	return 0;
-}
-
-static int pb_write_work_mode(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
-{
-	struct pb_intent *in = cmd->intent;
-	int i;
-
-	if (p2m_cmd_option(cmd, e, e->options, v, &i) != 0)
-		return -1;
-	in->work_mode = e->values[i];
-	return 0;
-}
-
-static void pb_intent_init(void *intent)
-{
-	struct pb_intent *in = intent;
-
-	in->mode = PB_MODE_NONE;
-	in->power = -1;
-}
-
-static void settings_int(struct p2m_cmd *cmd, const char *field, double v)
-{
-	p2m_cmd_frame(cmd, "settings", field, cJSON_CreateNumber(v));
-}
-
-static void settings_bool(struct p2m_cmd *cmd, const char *field, bool v)
-{
-	p2m_cmd_frame(cmd, "settings", field, cJSON_CreateBool(v));
-}
-
-static void pb_plan_target(struct p2m_cmd *cmd, const struct pb_intent *in, int mode)
-{
+	if (!in->has_target)
+		return;
 	if (mode == PB_MODE_DRY) {
-		settings_int(cmd, "filament_temp", in->target);
-		settings_int(cmd, "filament_drying_mode", 3);
+		/* the climate target while drying is the drying temperature */
+		if (!in->has_dry_temp) {
+			in->has_dry_temp = true;
+			in->dry_temp = in->target;
+		}
 	} else {
-		settings_int(cmd, pb_target_field(cmd->dev), in->target);
+		settings_num(cmd, pb_target_field(cmd->dev), in->target);
 	}
 }
 
-static int pb_plan(struct p2m_cmd *cmd)
+static void plan_start_drying(struct p2m_cmd *cmd, struct pb_intent *in)
 {
-	const struct pb_intent *in = cmd->intent;
-	int current = pb_current_mode(cmd->dev);
+	settings_num(cmd, "work_mode", PB_WORK_DRYING);
+	plan_drying_params(cmd, in);
+	settings_num(cmd, "isrunning", 1);
+}
 
-	if (in->mode != PB_MODE_NONE && (in->power >= 0 || in->work_mode))
-		return p2m_cmd_reject(cmd, "mode", "mode cannot be combined with %s",
-				      in->power >= 0 ? "power" : "work_mode");
-	if (in->power >= 0 && in->work_mode)
-		return p2m_cmd_reject(cmd, "power", "power cannot be combined with work_mode");
+/* The climate group, in the proven order. */
+static void plan_climate(struct p2m_cmd *cmd, struct pb_intent *in)
+{
+	int current = pb_current_mode(cmd->dev);
 
 	switch (in->mode) {
 	case PB_MODE_OFF:
 		if (current == PB_MODE_DRY)
-			settings_int(cmd, "isrunning", 0);
-		if (in->has_target)
-			pb_plan_target(cmd, in, current);
+			settings_num(cmd, "isrunning", 0);
+		plan_target(cmd, in, current);
+		plan_drying_params(cmd, in);
 		settings_bool(cmd, "work_on", false);
-		return 0;
+		return;
 	case PB_MODE_HEAT:
 	case PB_MODE_AUTO:
-		settings_int(cmd, "isrunning", 0);
-		settings_int(cmd, "work_mode",
+		settings_num(cmd, "isrunning", 0);
+		settings_num(cmd, "work_mode",
 			     in->mode == PB_MODE_HEAT ? PB_WORK_ALWAYS_ON : PB_WORK_AUTO);
-		if (in->has_target)
-			pb_plan_target(cmd, in, in->mode);
+		plan_target(cmd, in, in->mode);
 		settings_bool(cmd, "work_on", true);
-		return 0;
+		return;
 	case PB_MODE_DRY:
-		settings_int(cmd, "work_mode", PB_WORK_DRYING);
-		if (in->has_target)
-			pb_plan_target(cmd, in, PB_MODE_DRY);
-		settings_int(cmd, "isrunning", 1);
-		return 0;
+		plan_target(cmd, in, PB_MODE_DRY);
+		plan_start_drying(cmd, in);
+		return;
 	default:
 		break;
 	}
+	if (in->drying == 1) {
+		plan_target(cmd, in, PB_MODE_DRY);
+		plan_start_drying(cmd, in);
+		return;
+	}
+	if (in->drying == 0)
+		settings_num(cmd, "isrunning", 0);
 	if (in->work_mode)
-		settings_int(cmd, "work_mode", in->work_mode);
-	if (in->has_target)
-		pb_plan_target(cmd, in, current);
+		settings_num(cmd, "work_mode", in->work_mode);
+	plan_target(cmd, in, current);
+	plan_drying_params(cmd, in);
 	if (in->power >= 0)
 		settings_bool(cmd, "work_on", in->power);
+}
+
+/* A held value: set in this command, or earlier. */
+static const char *local_str(const struct p2m_cmd *cmd, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cmd->local, key);
+
+	if (!cJSON_IsString(v))
+		v = cJSON_GetObjectItemCaseSensitive(cmd->view ? cmd->view->local : NULL, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const cJSON *list_entry(const cJSON *dev, const char *root, const char *field,
+			       const char *value)
+{
+	const cJSON *item;
+
+	cJSON_ArrayForEach(item, p2m_json_field(dev, root, "list"))
+	{
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(item, field);
+		if (cJSON_IsString(f) && value && strcmp(f->valuestring, value) == 0)
+			return item;
+	}
+	return NULL;
+}
+
+static void copy_str(cJSON *to, const cJSON *from, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, key);
+
+	if (cJSON_IsString(v))
+		cJSON_AddStringToObject(to, key, v->valuestring);
+}
+
+static int plan_bind(struct p2m_cmd *cmd)
+{
+	const char *name = local_str(cmd, "printer_selected");
+	const cJSON *p = list_entry(cmd->dev, "printer", "name", name);
+	const cJSON *port = cJSON_GetObjectItemCaseSensitive(p, "port");
+	cJSON *bind;
+
+	if (!p)
+		return p2m_cmd_reject(cmd, "printer_bind",
+				      "choose a printer from the scan results first");
+	bind = cJSON_CreateObject();
+	if (cJSON_IsNumber(port) && !cJSON_GetObjectItemCaseSensitive(p, "sn")) {
+		/* Klipper/Moonraker: printer type first, then the device needs a pause */
+		settings_num(cmd, "printer_type", 2);
+		p2m_cmd_delay(cmd, PB_KLIPPER_BIND_DELAY_MS);
+		cJSON_AddStringToObject(bind, "name", "Klipper");
+		copy_str(bind, p, "ip");
+		cJSON_AddNumberToObject(bind, "port", port->valuedouble);
+	} else {
+		const char *code = local_str(cmd, "printer_access_code");
+		if (!code) {
+			cJSON_Delete(bind);
+			return p2m_cmd_reject(cmd, "printer_bind",
+					      "type the printer's access code first");
+		}
+		copy_str(bind, p, "name");
+		copy_str(bind, p, "sn");
+		cJSON_AddStringToObject(bind, "access_code", code);
+		copy_str(bind, p, "ip");
+	}
+	cJSON *frame = cJSON_CreateObject();
+	cJSON_AddItemToObject(frame, "printer", bind);
+	cJSON_AddItemToArray(cmd->frames, frame);
 	return 0;
 }
+
+static int plan_wifi_join(struct p2m_cmd *cmd)
+{
+	const char *ssid = local_str(cmd, "wifi_selected");
+	const char *password = local_str(cmd, "wifi_password");
+	cJSON *frame, *w;
+
+	if (!ssid)
+		return p2m_cmd_reject(cmd, "wifi_join", "choose a network first");
+	if (!password)
+		return p2m_cmd_reject(cmd, "wifi_join", "type the network's password first");
+	frame = cJSON_CreateObject();
+	w = cJSON_AddObjectToObject(frame, "wifi");
+	cJSON_AddStringToObject(w, "ssid", ssid);
+	cJSON_AddStringToObject(w, "password", password);
+	cJSON_AddItemToArray(cmd->frames, frame);
+	return 0;
+}
+
+static int pb_plan(struct p2m_cmd *cmd)
+{
+	struct pb_intent *in = cmd->intent;
+	unsigned a = in->actions;
+
+	if (in->mode != PB_MODE_NONE && (in->power >= 0 || in->work_mode || in->drying >= 0))
+		return p2m_cmd_reject(cmd, "mode", "mode cannot be combined with %s",
+				      in->power >= 0  ? "power"
+				      : in->work_mode ? "work_mode"
+						      : "drying");
+	if (in->drying >= 0 && (in->power >= 0 || in->work_mode))
+		return p2m_cmd_reject(cmd, "drying", "drying cannot be combined with %s",
+				      in->power >= 0 ? "power" : "work_mode");
+	if (in->power >= 0 && in->work_mode)
+		return p2m_cmd_reject(cmd, "power", "power cannot be combined with work_mode");
+	if ((a & PB_RESTART) && (a & PB_FACTORY_RESET))
+		return p2m_cmd_reject(cmd, "restart", "restart and factory reset together");
+
+	if (in->has_hotbed)
+		settings_num(cmd, "hotbedtemp", in->hotbed);
+	if (in->has_filter)
+		settings_num(cmd, "filtertemp", in->filter);
+	plan_climate(cmd, in);
+	if (in->hotspot >= 0)
+		p2m_cmd_frame(cmd, "ap", "on", cJSON_CreateNumber(in->hotspot));
+	if (in->ap_ssid)
+		p2m_cmd_frame(cmd, "ap", "ssid", cJSON_CreateString(in->ap_ssid));
+	if (in->ap_password)
+		p2m_cmd_frame(cmd, "ap", "password", cJSON_CreateString(in->ap_password));
+	if (a & PB_SCAN_BAMBU)
+		p2m_cmd_frame(cmd, "printer", "scan", cJSON_CreateNumber(1));
+	if (a & PB_SCAN_KLIPPER)
+		p2m_cmd_frame(cmd, "printer", "scan_port", cJSON_CreateNumber(7125));
+	if (a & PB_SCAN_WIFI)
+		p2m_cmd_frame(cmd, "wifi", "scan", cJSON_CreateNumber(1));
+	if (a & PB_UNBIND)
+		p2m_cmd_frame(cmd, "printer", "disconnect", cJSON_CreateNumber(1));
+	if ((a & PB_BIND) && plan_bind(cmd) != 0)
+		return -1;
+	if ((a & PB_WIFI_JOIN) && plan_wifi_join(cmd) != 0)
+		return -1;
+	/* these restart the device: last */
+	if (in->hostname)
+		p2m_cmd_frame(cmd, "sta", "hostname", cJSON_CreateString(in->hostname));
+	if (a & PB_RESTART)
+		settings_num(cmd, "reset", 1);
+	if (a & PB_FACTORY_RESET)
+		settings_num(cmd, "factory_reset", 1);
+	return 0;
+}
+
+/* ---- recognising, events ---- */
 
 static bool pb_is_snapshot(const cJSON *frame)
 {
@@ -243,55 +736,415 @@ static const char *pb_fw_version(const cJSON *dev)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static const struct p2m_climate_keys pb_climate = {
-	.mode = "mode",
-	.target = "target_temperature",
-	.current = "chamber_temperature",
-	.modes = pb_modes,
+static bool pb_has_own_ha_link(const cJSON *dev)
+{
+	return cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(dev, "ha"));
+}
+
+static int int_or(const cJSON *dev, const char *field, int dflt)
+{
+	int v;
+
+	return get_int(dev, field, &v) ? v : dflt;
+}
+
+static void pb_events(const cJSON *before, const cJSON *after, void (*emit)(void *ud, cJSON *event),
+		      void *ud)
+{
+	static const struct {
+		const char *field, *sensor;
+	} sensors[] = {{"warehouse_sensor_status", "chamber"}, {"ptc_sensor_status", "heater"}};
+
+	if (int_or(before, "isrunning", 0) == 1 && int_or(after, "isrunning", 1) == 0) {
+		cJSON *e = cJSON_CreateObject();
+		bool done = int_or(after, "remaining_seconds", 0) <= 0;
+		cJSON_AddStringToObject(e, "event_type",
+					done ? "drying_finished" : "drying_stopped");
+		emit(ud, e);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		int was = int_or(before, sensors[i].field, 0);
+		int now = int_or(after, sensors[i].field, 0);
+		if (now != 0 && now != was) {
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddStringToObject(e, "event_type", "sensor_fault");
+			cJSON_AddStringToObject(e, "sensor", sensors[i].sensor);
+			cJSON_AddStringToObject(
+			    e, "status", now >= 0 && now <= 2 ? pb_sensor_status[now] : "unknown");
+			emit(ud, e);
+		}
+	}
+}
+
+/* Written fields and the field the device reports them back in. */
+static const char *const pb_verify[][3] = {
+    {"settings", "work_on", "work_on"},
+    {"settings", "work_mode", "work_mode"},
+    {"settings", "set_temp", "set_temp"},
+    {"settings", "temp", "temp"},
+    {"settings", "hotbedtemp", "hotbedtemp"},
+    {"settings", "filtertemp", "filtertemp"},
+    {"settings", "filament_temp", "custom_temp"},
+    {"settings", "filament_timer", "custom_timer"},
+    {"settings", "isrunning", "isrunning"},
+    {"ap", "on", "on"},
+    {NULL, NULL, NULL},
 };
 
-#define TEMP_SENSOR .platform = P2M_SENSOR, .vtype = P2M_V_NUMBER, .device_class = "temperature", \
-		    .unit = "°C", .state_class = "measurement"
+/* ---- the table ---- */
+
+static const struct p2m_climate_keys pb_climate = {
+    .mode = "mode",
+    .target = "target_temperature",
+    .current = "chamber_temperature",
+    .modes = pb_modes,
+};
+
+#define TEMP_SENSOR                                                                                \
+	.platform = P2M_SENSOR, .vtype = P2M_V_NUMBER, .device_class = "temperature",              \
+	.unit = "°C", .state_class = "measurement"
+#define DIAGNOSTIC .category = "diagnostic"
+#define CONFIG	   .category = "config"
+#define BUTTON	   .platform = P2M_BUTTON, .vtype = P2M_V_PRESS, .write = pb_write_button
 
 static const struct p2m_entity pb_entities[] = {
-	{.key = "climate", .name = NULL, .platform = P2M_CLIMATE, .climate = &pb_climate,
-	 .min = 0, .max = 60, .step = 1, .capped = true},
-	{.key = "mode", .platform = P2M_NONE, .vtype = P2M_V_STRING, .read = pb_read_mode,
-	 .write = pb_write_mode, .options = pb_modes},
-	{.key = "target_temperature", .platform = P2M_NONE, .vtype = P2M_V_INT,
-	 .read = pb_read_target, .write = pb_write_target, .min = 0, .max = 60, .step = 1,
-	 .capped = true},
-	{.key = "chamber_temperature", .name = "Chamber temperature", TEMP_SENSOR,
-	 .root = "settings", .field = "cal_warehouse_temp", .fallback = "warehouse_temper"},
-	{.key = "chamber_temperature_raw", .name = "Chamber temperature (raw)", TEMP_SENSOR,
-	 .category = "diagnostic", .disabled = true, .root = "settings",
-	 .field = "warehouse_temper"},
-	{.key = "heater_temperature", .name = "Heater temperature", TEMP_SENSOR,
-	 .root = "settings", .field = "cal_ptc_temp"},
-	{.key = "work_mode", .name = "Work mode", .platform = P2M_SELECT, .vtype = P2M_V_ENUM,
-	 .icon = "mdi:cog", .root = "settings", .field = "work_mode", .options = pb_work_modes,
-	 .values = pb_work_mode_values, .write = pb_write_work_mode},
-	{.key = "power", .name = "Heater", .platform = P2M_SWITCH, .vtype = P2M_V_BOOL,
-	 .icon = "mdi:heat-wave", .root = "settings", .field = "work_on",
-	 .write = pb_write_power},
-	{.key = "firmware_version", .name = "Firmware version", .platform = P2M_SENSOR,
-	 .vtype = P2M_V_STRING, .category = "diagnostic", .root = "settings",
-	 .field = "fw_version"},
+    /* heating */
+    {.key = "climate",
+     .platform = P2M_CLIMATE,
+     .climate = &pb_climate,
+     .min = 0,
+     .max = 60,
+     .step = 1,
+     .capped = true},
+    {.key = "mode",
+     .platform = P2M_NONE,
+     .vtype = P2M_V_STRING,
+     .read = pb_read_mode,
+     .write = pb_write_mode,
+     .options = pb_modes},
+    {.key = "target_temperature",
+     .platform = P2M_NONE,
+     .vtype = P2M_V_INT,
+     .read = pb_read_target,
+     .write = pb_write_target,
+     .min = 0,
+     .max = 60,
+     .step = 1,
+     .capped = true},
+    {.key = "power",
+     .name = "Heater",
+     .platform = P2M_SWITCH,
+     .vtype = P2M_V_BOOL,
+     .icon = "mdi:heat-wave",
+     .root = "settings",
+     .field = "work_on",
+     .write = pb_write_power},
+    {.key = "work_mode",
+     .name = "Work mode",
+     .platform = P2M_SELECT,
+     .vtype = P2M_V_ENUM,
+     .icon = "mdi:cog",
+     .root = "settings",
+     .field = "work_mode",
+     .options = pb_work_modes,
+     .values = pb_work_mode_values,
+     .write = pb_write_work_mode},
+    {.key = "auto_bed_threshold",
+     .name = "Auto mode bed temperature",
+     .platform = P2M_NUMBER,
+     .vtype = P2M_V_INT,
+     .device_class = "temperature",
+     .unit = "°C",
+     CONFIG,
+     .root = "settings",
+     .field = "hotbedtemp",
+     .min = 0,
+     .max = 120,
+     .step = 1,
+     .write = pb_write_hotbed},
+    {.key = "filter_bed_threshold",
+     .name = "Filter fan bed temperature",
+     .platform = P2M_NUMBER,
+     .vtype = P2M_V_INT,
+     .device_class = "temperature",
+     .unit = "°C",
+     CONFIG,
+     .root = "settings",
+     .field = "filtertemp",
+     .min = 0,
+     .max = 120,
+     .step = 1,
+     .write = pb_write_filter},
+    /* drying */
+    {.key = "drying",
+     .name = "Drying",
+     .platform = P2M_SWITCH,
+     .vtype = P2M_V_BOOL,
+     .icon = "mdi:printer-3d-nozzle-heat",
+     .root = "settings",
+     .field = "isrunning",
+     .write = pb_write_drying},
+    {.key = "drying_preset",
+     .name = "Drying preset",
+     .platform = P2M_SELECT,
+     .vtype = P2M_V_ENUM,
+     .icon = "mdi:tune",
+     .root = "settings",
+     .field = "filament_drying_mode",
+     .options = pb_presets,
+     .values = pb_preset_values,
+     .write = pb_write_preset},
+    {.key = "drying_temperature",
+     .name = "Drying temperature",
+     .platform = P2M_NUMBER,
+     .vtype = P2M_V_INT,
+     .device_class = "temperature",
+     .unit = "°C",
+     .root = "settings",
+     .field = "custom_temp",
+     .fallback = "filament_temp",
+     .min = 0,
+     .max = 60,
+     .step = 1,
+     .capped = true,
+     .write = pb_write_dry_temp},
+    {.key = "drying_hours",
+     .name = "Drying time",
+     .platform = P2M_NUMBER,
+     .vtype = P2M_V_INT,
+     .device_class = "duration",
+     .unit = "h",
+     .root = "settings",
+     .field = "custom_timer",
+     .fallback = "filament_timer",
+     .min = 1,
+     .max = 12,
+     .step = 1,
+     .write = pb_write_dry_hours},
+    {.key = "drying_remaining",
+     .name = "Drying time remaining",
+     .platform = P2M_SENSOR,
+     .vtype = P2M_V_NUMBER,
+     .device_class = "duration",
+     .unit = "s",
+     .read = pb_read_remaining},
+    {.key = "drying_ends_at",
+     .name = "Drying finishes at",
+     .platform = P2M_SENSOR,
+     .vtype = P2M_V_STRING,
+     .device_class = "timestamp",
+     .read = pb_read_ends_at},
+    /* temperatures and health */
+    {.key = "chamber_temperature",
+     .name = "Chamber temperature",
+     TEMP_SENSOR,
+     .root = "settings",
+     .field = "cal_warehouse_temp",
+     .fallback = "warehouse_temper"},
+    {.key = "chamber_temperature_raw",
+     .name = "Chamber temperature (raw)",
+     TEMP_SENSOR,
+     DIAGNOSTIC,
+     .disabled = true,
+     .root = "settings",
+     .field = "warehouse_temper"},
+    {.key = "heater_temperature",
+     .name = "Heater temperature",
+     TEMP_SENSOR,
+     .root = "settings",
+     .field = "cal_ptc_temp"},
+    {.key = "heater_active",
+     .name = "Heater active",
+     .platform = P2M_BINARY_SENSOR,
+     .vtype = P2M_V_FLAG,
+     .device_class = "heat",
+     .root = "settings",
+     .field = "ptc_heater_status",
+     .read = pb_read_heater_active},
+    {.key = "chamber_sensor_fault",
+     .name = "Chamber sensor",
+     .platform = P2M_BINARY_SENSOR,
+     .vtype = P2M_V_FLAG,
+     .device_class = "problem",
+     DIAGNOSTIC,
+     .root = "settings",
+     .field = "warehouse_sensor_status",
+     .attributes = "chamber_sensor"},
+    {.key = "chamber_sensor",
+     .platform = P2M_NONE,
+     .vtype = P2M_V_STRING,
+     .read = pb_read_chamber_detail},
+    {.key = "heater_sensor_fault",
+     .name = "Heater sensor",
+     .platform = P2M_BINARY_SENSOR,
+     .vtype = P2M_V_FLAG,
+     .device_class = "problem",
+     DIAGNOSTIC,
+     .root = "settings",
+     .field = "ptc_sensor_status",
+     .attributes = "heater_sensor"},
+    {.key = "heater_sensor",
+     .platform = P2M_NONE,
+     .vtype = P2M_V_STRING,
+     .read = pb_read_heater_detail},
+    {.key = "firmware_version",
+     .name = "Firmware version",
+     .platform = P2M_SENSOR,
+     .vtype = P2M_V_STRING,
+     DIAGNOSTIC,
+     .root = "settings",
+     .field = "fw_version"},
+    /* network */
+    {.key = "wifi_state",
+     .name = "Wi-Fi",
+     .platform = P2M_SENSOR,
+     .vtype = P2M_V_ENUM,
+     .device_class = "enum",
+     DIAGNOSTIC,
+     .root = "sta",
+     .field = "state",
+     .options = pb_wifi_states,
+     .values = pb_wifi_state_values},
+    {.key = "ip_address",
+     .name = "IP address",
+     .platform = P2M_SENSOR,
+     .vtype = P2M_V_STRING,
+     DIAGNOSTIC,
+     .icon = "mdi:ip-network",
+     .root = "sta",
+     .field = "ip"},
+    {.key = "hostname",
+     .name = "Hostname",
+     .platform = P2M_TEXT,
+     .vtype = P2M_V_STRING,
+     CONFIG,
+     .root = "sta",
+     .field = "hostname",
+     .max = 32,
+     .write = pb_write_hostname},
+    {.key = "scan_wifi",
+     .name = "Scan for Wi-Fi networks",
+     BUTTON,
+     CONFIG,
+     .icon = "mdi:wifi-refresh"},
+    {.key = "wifi_network",
+     .name = "Wi-Fi network",
+     .platform = P2M_SELECT,
+     .vtype = P2M_V_STRING,
+     CONFIG,
+     .root = P2M_ROOT_LOCAL,
+     .field = "wifi_selected",
+     .options_fn = pb_wifi_options,
+     .write = pb_write_local_option},
+    {.key = "wifi_password",
+     .name = "Wi-Fi password",
+     .platform = P2M_TEXT,
+     .vtype = P2M_V_SECRET,
+     CONFIG,
+     .password = true,
+     .field = "wifi_password",
+     .max = 63,
+     .write = pb_write_local_text},
+    {.key = "wifi_join", .name = "Join Wi-Fi network", BUTTON, CONFIG, .icon = "mdi:wifi"},
+    {.key = "hotspot",
+     .name = "Hotspot",
+     .platform = P2M_SWITCH,
+     .vtype = P2M_V_BOOL,
+     CONFIG,
+     .icon = "mdi:access-point",
+     .root = "ap",
+     .field = "on",
+     .write = pb_write_hotspot},
+    {.key = "hotspot_ssid",
+     .name = "Hotspot name",
+     .platform = P2M_TEXT,
+     .vtype = P2M_V_STRING,
+     CONFIG,
+     .root = "ap",
+     .field = "ssid",
+     .max = 32,
+     .write = pb_write_ap_ssid},
+    {.key = "hotspot_password",
+     .name = "Hotspot password",
+     .platform = P2M_TEXT,
+     .vtype = P2M_V_SECRET,
+     CONFIG,
+     .password = true,
+     .max = 63,
+     .write = pb_write_ap_password},
+    /* printer */
+    {.key = "printer_state",
+     .name = "Printer link",
+     .platform = P2M_SENSOR,
+     .vtype = P2M_V_ENUM,
+     .device_class = "enum",
+     DIAGNOSTIC,
+     .root = "printer",
+     .field = "state",
+     .options = pb_printer_states,
+     .read = pb_read_printer_state},
+    {.key = "scan_printers",
+     .name = "Scan for Bambu printers",
+     BUTTON,
+     CONFIG,
+     .icon = "mdi:printer-search"},
+    {.key = "scan_klipper",
+     .name = "Scan for Klipper printers",
+     BUTTON,
+     CONFIG,
+     .icon = "mdi:printer-search"},
+    {.key = "printer",
+     .name = "Printer to bind",
+     .platform = P2M_SELECT,
+     .vtype = P2M_V_STRING,
+     CONFIG,
+     .root = P2M_ROOT_LOCAL,
+     .field = "printer_selected",
+     .options_fn = pb_printer_options,
+     .write = pb_write_local_option},
+    {.key = "printer_access_code",
+     .name = "Printer access code",
+     .platform = P2M_TEXT,
+     .vtype = P2M_V_SECRET,
+     CONFIG,
+     .password = true,
+     .field = "printer_access_code",
+     .max = 32,
+     .write = pb_write_local_text},
+    {.key = "printer_bind", .name = "Bind printer", BUTTON, CONFIG, .icon = "mdi:link"},
+    {.key = "printer_unbind", .name = "Unbind printer", BUTTON, CONFIG, .icon = "mdi:link-off"},
+    /* device */
+    {.key = "restart", .name = "Restart", BUTTON, CONFIG, .device_class = "restart"},
+    {.key = "factory_reset",
+     .name = "Factory reset",
+     BUTTON,
+     CONFIG,
+     .disabled = true,
+     .icon = "mdi:restore-alert"},
+    {.key = "event", .name = "Events", .platform = P2M_EVENT, .event_types = pb_event_types},
 };
 
-static const char *const pb_roots[] = {"settings", "printer", "sta", "ap",
-				       "wifi",     "ha",      "response", NULL};
+static const struct p2m_entity *row(const char *key)
+{
+	return p2m_entity_find(&p2m_driver_panda_breath, key);
+}
+
+static const char *const pb_roots[] = {"settings", "printer", "sta",	  "ap",
+				       "wifi",	   "ha",      "response", NULL};
 
 const struct p2m_driver p2m_driver_panda_breath = {
-	.name = "panda_breath",
-	.manufacturer = "BIQU",
-	.model = "Panda Breath",
-	.entities = pb_entities,
-	.n_entities = sizeof(pb_entities) / sizeof(pb_entities[0]),
-	.intent_size = sizeof(struct pb_intent),
-	.intent_init = pb_intent_init,
-	.plan = pb_plan,
-	.is_snapshot = pb_is_snapshot,
-	.fw_version = pb_fw_version,
-	.roots = pb_roots,
+    .name = "panda_breath",
+    .manufacturer = "BIQU",
+    .model = "Panda Breath",
+    .entities = pb_entities,
+    .n_entities = sizeof(pb_entities) / sizeof(pb_entities[0]),
+    .intent_size = sizeof(struct pb_intent),
+    .intent_init = pb_intent_init,
+    .plan = pb_plan,
+    .is_snapshot = pb_is_snapshot,
+    .fw_version = pb_fw_version,
+    .roots = pb_roots,
+    .verify = pb_verify,
+    .events = pb_events,
+    .has_own_ha_link = pb_has_own_ha_link,
 };

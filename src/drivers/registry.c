@@ -2,8 +2,8 @@
 #include "panda2mqtt/drivers.h"
 
 const struct p2m_driver *const p2m_drivers[] = {
-	&p2m_driver_panda_breath,
-	NULL,
+    &p2m_driver_panda_breath,
+    NULL,
 };
 
 const struct p2m_driver *p2m_driver_for_snapshot(const cJSON *frame)

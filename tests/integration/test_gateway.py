@@ -155,7 +155,7 @@ class Commands(GatewayTestCase):
         for suffix, payload, field in cases:
             since = time.monotonic()
             self.mqtt.publish(self.t(suffix), payload)
-            ev = self.mqtt.wait_json(self.t("/event"), lambda e: e["event"] == "command_rejected",
+            ev = self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "command_rejected",
                                      since=since)
             self.assertEqual(ev["field"], field, (suffix, payload, ev))
             self.assertTrue(ev["reason"])

@@ -12,14 +12,16 @@
 #include <string.h>
 
 static const struct p2m_safety safety = {.max_target_temp = 50};
+static const struct p2m_view view = {.dev = NULL};
 static const struct p2m_ha_device dev = {
-	.id = "garage",
-	.name = "Garage heater",
-	.base_topic = "p2m",
-	.fw_version = "V1.0.3",
-	.host = "192.0.2.7",
-	.port = 80,
-	.safety = &safety,
+    .id = "garage",
+    .name = "Garage heater",
+    .base_topic = "p2m",
+    .fw_version = "V1.0.3",
+    .host = "192.0.2.7",
+    .port = 80,
+    .safety = &safety,
+    .view = &view,
 };
 
 static const char *str(const cJSON *o, const char *k)
@@ -50,14 +52,13 @@ static void test_device_origin_availability(void **st)
 	assert_string_equal(str(device, "model"), "Panda Breath");
 	assert_string_equal(str(device, "sw_version"), "V1.0.3");
 	assert_string_equal(str(device, "configuration_url"), "http://192.0.2.7:80/");
-	assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(device, "identifiers"), 0)
-				    ->valuestring,
-			    "panda2mqtt_garage");
+	assert_string_equal(
+	    cJSON_GetArrayItem(cJSON_GetObjectItem(device, "identifiers"), 0)->valuestring,
+	    "panda2mqtt_garage");
 	assert_string_equal(str(cJSON_GetObjectItem(d, "origin"), "name"), "panda2mqtt");
 	assert_int_equal(cJSON_GetArraySize(avail), 2);
 	assert_string_equal(str(cJSON_GetArrayItem(avail, 0), "topic"), "p2m/bridge/state");
-	assert_string_equal(str(cJSON_GetArrayItem(avail, 1), "topic"),
-			    "p2m/garage/availability");
+	assert_string_equal(str(cJSON_GetArrayItem(avail, 1), "topic"), "p2m/garage/availability");
 	assert_string_equal(str(d, "availability_mode"), "all");
 	cJSON_Delete(d);
 }
@@ -138,11 +139,11 @@ static void test_switch_select_sensor(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_topic),
-		cmocka_unit_test(test_device_origin_availability),
-		cmocka_unit_test(test_components_from_rows),
-		cmocka_unit_test(test_climate),
-		cmocka_unit_test(test_switch_select_sensor),
+	    cmocka_unit_test(test_topic),
+	    cmocka_unit_test(test_device_origin_availability),
+	    cmocka_unit_test(test_components_from_rows),
+	    cmocka_unit_test(test_climate),
+	    cmocka_unit_test(test_switch_select_sensor),
 	};
 	return cmocka_run_group_tests_name("ha_discovery", tests, NULL, NULL);
 }

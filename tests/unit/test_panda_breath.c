@@ -16,15 +16,15 @@
 
 static const struct p2m_driver *drv = &p2m_driver_panda_breath;
 
-#define SNAPSHOT(fw, work_on, work_mode, isrunning)                                            \
-	"{\"settings\":{\"fw_version\":\"" fw "\",\"work_on\":" work_on                        \
-	",\"work_mode\":" work_mode ",\"isrunning\":" isrunning                                \
-	",\"set_temp\":40,\"temp\":40,\"custom_temp\":60,"                                     \
-	"\"warehouse_temper\":30.4,\"cal_warehouse_temp\":30.0,\"cal_ptc_temp\":52.5},"         \
-	"\"printer\":{\"state\":3,\"sn\":\"01S\",\"access_code\":\"SECRET-AC\","              \
-	"\"list\":[{\"name\":\"p\",\"access_code\":\"SECRET-LIST\"}]},"                       \
-	"\"wifi\":{\"ssid\":\"Net\",\"password\":\"SECRET-WIFI\"},"                           \
-	"\"ap\":{\"ssid\":\"Panda_Breath_3C84\",\"password\":\"SECRET-AP\",\"on\":0},"         \
+#define SNAPSHOT(fw, work_on, work_mode, isrunning)                                                \
+	"{\"settings\":{\"fw_version\":\"" fw "\",\"work_on\":" work_on                            \
+	",\"work_mode\":" work_mode ",\"isrunning\":" isrunning                                    \
+	",\"set_temp\":40,\"temp\":40,\"custom_temp\":60,"                                         \
+	"\"warehouse_temper\":30.4,\"cal_warehouse_temp\":30.0,\"cal_ptc_temp\":52.5},"            \
+	"\"printer\":{\"state\":3,\"sn\":\"01S\",\"access_code\":\"SECRET-AC\","                   \
+	"\"list\":[{\"name\":\"p\",\"access_code\":\"SECRET-LIST\"}]},"                            \
+	"\"wifi\":{\"ssid\":\"Net\",\"password\":\"SECRET-WIFI\"},"                                \
+	"\"ap\":{\"ssid\":\"Panda_Breath_3C84\",\"password\":\"SECRET-AP\",\"on\":0},"             \
 	"\"sta\":{\"ip\":\"10.0.0.5\",\"hostname\":\"PandaBreath\",\"state\":3}}"
 
 static cJSON *device_from(const char *snapshot)
@@ -38,9 +38,15 @@ static cJSON *device_from(const char *snapshot)
 	return dev;
 }
 
+static struct p2m_view view_of(const cJSON *dev)
+{
+	return (struct p2m_view){.dev = dev, .now = 1000000, .read_at = 999000};
+}
+
 static char *state_of(const cJSON *dev)
 {
-	cJSON *s = p2m_entity_state(drv, dev);
+	struct p2m_view v = view_of(dev);
+	cJSON *s = p2m_entity_state(drv, &v);
 	char *out = cJSON_PrintUnformatted(s);
 
 	cJSON_Delete(s);
@@ -49,7 +55,8 @@ static char *state_of(const cJSON *dev)
 
 static void assert_state_has(const cJSON *dev, const char *key, const char *json)
 {
-	cJSON *s = p2m_entity_state(drv, dev);
+	struct p2m_view view = view_of(dev);
+	cJSON *s = p2m_entity_state(drv, &view);
 	char *v = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(s, key));
 
 	if (strcmp(v, json) != 0)
@@ -80,14 +87,14 @@ static void test_mode_derivation(void **st)
 		const char *snap;
 		const char *mode;
 	} cases[] = {
-		{SNAPSHOT("V1.0.3", "false", "2", "0"), "\"off\""},
-		{SNAPSHOT("V1.0.3", "true", "1", "0"), "\"auto\""},
-		{SNAPSHOT("V1.0.3", "true", "2", "0"), "\"heat\""},
-		{SNAPSHOT("V1.0.3", "true", "3", "0"), "\"dry\""},
-		{SNAPSHOT("V1.0.3", "false", "3", "1"), "\"dry\""},
-		{SNAPSHOT("V1.0.0", "1", "2", "0"), "\"heat\""}, /* integer work_on reported */
-		{SNAPSHOT("V1.0.0", "0", "2", "0"), "\"off\""},
-		{SNAPSHOT("V1.0.3", "true", "9", "0"), "null"},
+	    {SNAPSHOT("V1.0.3", "false", "2", "0"), "\"off\""},
+	    {SNAPSHOT("V1.0.3", "true", "1", "0"), "\"auto\""},
+	    {SNAPSHOT("V1.0.3", "true", "2", "0"), "\"heat\""},
+	    {SNAPSHOT("V1.0.3", "true", "3", "0"), "\"dry\""},
+	    {SNAPSHOT("V1.0.3", "false", "3", "1"), "\"dry\""},
+	    {SNAPSHOT("V1.0.0", "1", "2", "0"), "\"heat\""}, /* integer work_on reported */
+	    {SNAPSHOT("V1.0.0", "0", "2", "0"), "\"off\""},
+	    {SNAPSHOT("V1.0.3", "true", "9", "0"), "null"},
 	};
 
 	(void)st;
@@ -151,15 +158,16 @@ static void test_bad_frames(void **st)
 		const char *frame;
 		int problems;
 	} cases[] = {
-		{"[1,2]", -1},
-		{"\"settings\"", -1},
-		{"{\"settings\":{\"cal_warehouse_temp\":\"hot\"}}", 1},
-		{"{\"settings\":{\"work_on\":\"yes\"}}", 1},
-		{"{\"settings\":{\"work_on\":7}}", 1},
-		{"{\"settings\":{\"fw_version\":12}}", 1},
-		{"{\"settings\":5}", 1},
-		{"{\"bogus\":{\"a\":1}}", 1},
-		{"{\"settings\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":1}}}}}}}}}", -1},
+	    {"[1,2]", -1},
+	    {"\"settings\"", -1},
+	    {"{\"settings\":{\"cal_warehouse_temp\":\"hot\"}}", 1},
+	    {"{\"settings\":{\"work_on\":\"yes\"}}", 1},
+	    {"{\"settings\":{\"work_on\":7}}", 1},
+	    {"{\"settings\":{\"fw_version\":12}}", 1},
+	    {"{\"settings\":5}", 1},
+	    {"{\"bogus\":{\"a\":1}}", 1},
+	    {"{\"settings\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":1}}}}}}}}}",
+	     -1},
 	};
 
 	(void)st;
@@ -203,81 +211,72 @@ struct cmd_case {
 	const char *snap;
 	const char *command;
 	double max_target;
-	const char *frames;        /* exact JSON array of frames, or NULL when rejected */
-	const char *reject_field;  /* when rejected */
+	const char *frames;	  /* exact JSON array of frames, or NULL when rejected */
+	const char *reject_field; /* when rejected */
 };
 
-#define HEAT_103  SNAPSHOT("V1.0.3", "true", "2", "0")
-#define OFF_103   SNAPSHOT("V1.0.3", "false", "2", "0")
-#define DRY_103   SNAPSHOT("V1.0.3", "true", "3", "1")
-#define OFF_100   SNAPSHOT("V1.0.0", "0", "2", "0")
+#define HEAT_103 SNAPSHOT("V1.0.3", "true", "2", "0")
+#define OFF_103	 SNAPSHOT("V1.0.3", "false", "2", "0")
+#define DRY_103	 SNAPSHOT("V1.0.3", "true", "3", "1")
+#define OFF_100	 SNAPSHOT("V1.0.0", "0", "2", "0")
 
 static const struct cmd_case cmd_cases[] = {
-	{"heat to 45 (proven order)", OFF_103, "{\"mode\":\"heat\",\"target_temperature\":45}", 60,
-	 "[{\"settings\":{\"isrunning\":0}},{\"settings\":{\"work_mode\":2}},"
-	 "{\"settings\":{\"set_temp\":45}},{\"settings\":{\"work_on\":true}}]",
-	 NULL},
-	{"heat on V1.0.0 writes temp", OFF_100, "{\"target_temperature\":45,\"mode\":\"heat\"}",
-	 60,
-	 "[{\"settings\":{\"isrunning\":0}},{\"settings\":{\"work_mode\":2}},"
-	 "{\"settings\":{\"temp\":45}},{\"settings\":{\"work_on\":true}}]",
-	 NULL},
-	{"auto", OFF_103, "{\"mode\":\"auto\"}", 60,
-	 "[{\"settings\":{\"isrunning\":0}},{\"settings\":{\"work_mode\":1}},"
-	 "{\"settings\":{\"work_on\":true}}]",
-	 NULL},
-	{"off while heating", HEAT_103, "{\"mode\":\"off\"}", 60,
-	 "[{\"settings\":{\"work_on\":false}}]", NULL},
-	{"off while drying stops the run", DRY_103, "{\"mode\":\"off\"}", 60,
-	 "[{\"settings\":{\"isrunning\":0}},{\"settings\":{\"work_on\":false}}]", NULL},
-	{"dry at 55", HEAT_103, "{\"mode\":\"dry\",\"target_temperature\":55}", 60,
-	 "[{\"settings\":{\"work_mode\":3}},{\"settings\":{\"filament_temp\":55}},"
-	 "{\"settings\":{\"filament_drying_mode\":3}},{\"settings\":{\"isrunning\":1}}]",
-	 NULL},
-	{"target alone while heating", HEAT_103, "{\"target_temperature\":50}", 60,
-	 "[{\"settings\":{\"set_temp\":50}}]", NULL},
-	{"target as text from HA", HEAT_103, "{\"target_temperature\":\"50.0\"}", 60,
-	 "[{\"settings\":{\"set_temp\":50}}]", NULL},
-	{"target while drying is the drying temperature", DRY_103, "{\"target_temperature\":50}",
-	 60, "[{\"settings\":{\"filament_temp\":50}},{\"settings\":{\"filament_drying_mode\":3}}]",
-	 NULL},
-	{"power ON", OFF_103, "{\"power\":\"ON\"}", 60, "[{\"settings\":{\"work_on\":true}}]",
-	 NULL},
-	{"power 1 is sent as a boolean", OFF_103, "{\"power\":1}", 60,
-	 "[{\"settings\":{\"work_on\":true}}]", NULL},
-	{"power false", HEAT_103, "{\"power\":false}", 60, "[{\"settings\":{\"work_on\":false}}]",
-	 NULL},
-	{"work mode select", HEAT_103, "{\"work_mode\":\"auto\"}", 60,
-	 "[{\"settings\":{\"work_mode\":1}}]", NULL},
-	{"target at the safety cap", HEAT_103, "{\"target_temperature\":50}", 50,
-	 "[{\"settings\":{\"set_temp\":50}}]", NULL},
-	/* rejections: nothing at all is sent */
-	{"target above 60", HEAT_103, "{\"target_temperature\":75}", 60, NULL,
-	 "target_temperature"},
-	{"target above the safety cap", HEAT_103, "{\"target_temperature\":51}", 50, NULL,
-	 "target_temperature"},
-	{"negative target", HEAT_103, "{\"target_temperature\":-5}", 60, NULL,
-	 "target_temperature"},
-	{"fractional target", HEAT_103, "{\"target_temperature\":45.5}", 60, NULL,
-	 "target_temperature"},
-	{"target text", HEAT_103, "{\"target_temperature\":\"warm\"}", 60, NULL,
-	 "target_temperature"},
-	{"target bool", HEAT_103, "{\"target_temperature\":true}", 60, NULL,
-	 "target_temperature"},
-	{"target null", HEAT_103, "{\"target_temperature\":null}", 60, NULL,
-	 "target_temperature"},
-	{"unknown mode", HEAT_103, "{\"mode\":\"cool\"}", 60, NULL, "mode"},
-	{"mode as number", HEAT_103, "{\"mode\":2}", 60, NULL, "mode"},
-	{"unknown field", HEAT_103, "{\"bogus\":1}", 60, NULL, "bogus"},
-	{"read-only field", HEAT_103, "{\"chamber_temperature\":20}", 60, NULL,
-	 "chamber_temperature"},
-	{"empty command", HEAT_103, "{}", 60, NULL, ""},
-	{"mode with power", HEAT_103, "{\"mode\":\"heat\",\"power\":\"ON\"}", 60, NULL, "mode"},
-	{"power maybe", HEAT_103, "{\"power\":\"maybe\"}", 60, NULL, "power"},
-	{"power 2", HEAT_103, "{\"power\":2}", 60, NULL, "power"},
-	{"bad work mode", HEAT_103, "{\"work_mode\":\"turbo\"}", 60, NULL, "work_mode"},
-	{"one bad field spoils all", OFF_103,
-	 "{\"mode\":\"heat\",\"target_temperature\":45,\"bogus\":1}", 60, NULL, "bogus"},
+    {"heat to 45 (proven order)", OFF_103, "{\"mode\":\"heat\",\"target_temperature\":45}", 60,
+     "[{\"settings\":{\"isrunning\":0}},{\"settings\":{\"work_mode\":2}},"
+     "{\"settings\":{\"set_temp\":45}},{\"settings\":{\"work_on\":true}}]",
+     NULL},
+    {"heat on V1.0.0 writes temp", OFF_100, "{\"target_temperature\":45,\"mode\":\"heat\"}", 60,
+     "[{\"settings\":{\"isrunning\":0}},{\"settings\":{\"work_mode\":2}},"
+     "{\"settings\":{\"temp\":45}},{\"settings\":{\"work_on\":true}}]",
+     NULL},
+    {"auto", OFF_103, "{\"mode\":\"auto\"}", 60,
+     "[{\"settings\":{\"isrunning\":0}},{\"settings\":{\"work_mode\":1}},"
+     "{\"settings\":{\"work_on\":true}}]",
+     NULL},
+    {"off while heating", HEAT_103, "{\"mode\":\"off\"}", 60,
+     "[{\"settings\":{\"work_on\":false}}]", NULL},
+    {"off while drying stops the run", DRY_103, "{\"mode\":\"off\"}", 60,
+     "[{\"settings\":{\"isrunning\":0}},{\"settings\":{\"work_on\":false}}]", NULL},
+    {"dry at 55", HEAT_103, "{\"mode\":\"dry\",\"target_temperature\":55}", 60,
+     "[{\"settings\":{\"work_mode\":3}},{\"settings\":{\"filament_temp\":55}},"
+     "{\"settings\":{\"filament_drying_mode\":3}},{\"settings\":{\"isrunning\":1}}]",
+     NULL},
+    {"target alone while heating", HEAT_103, "{\"target_temperature\":50}", 60,
+     "[{\"settings\":{\"set_temp\":50}}]", NULL},
+    {"target as text from HA", HEAT_103, "{\"target_temperature\":\"50.0\"}", 60,
+     "[{\"settings\":{\"set_temp\":50}}]", NULL},
+    {"target while drying is the drying temperature", DRY_103, "{\"target_temperature\":50}", 60,
+     "[{\"settings\":{\"filament_temp\":50}},{\"settings\":{\"filament_drying_mode\":3}}]", NULL},
+    {"power ON", OFF_103, "{\"power\":\"ON\"}", 60, "[{\"settings\":{\"work_on\":true}}]", NULL},
+    {"power 1 is sent as a boolean", OFF_103, "{\"power\":1}", 60,
+     "[{\"settings\":{\"work_on\":true}}]", NULL},
+    {"power false", HEAT_103, "{\"power\":false}", 60, "[{\"settings\":{\"work_on\":false}}]",
+     NULL},
+    {"work mode select", HEAT_103, "{\"work_mode\":\"auto\"}", 60,
+     "[{\"settings\":{\"work_mode\":1}}]", NULL},
+    {"target at the safety cap", HEAT_103, "{\"target_temperature\":50}", 50,
+     "[{\"settings\":{\"set_temp\":50}}]", NULL},
+    /* rejections: nothing at all is sent */
+    {"target above 60", HEAT_103, "{\"target_temperature\":75}", 60, NULL, "target_temperature"},
+    {"target above the safety cap", HEAT_103, "{\"target_temperature\":51}", 50, NULL,
+     "target_temperature"},
+    {"negative target", HEAT_103, "{\"target_temperature\":-5}", 60, NULL, "target_temperature"},
+    {"fractional target", HEAT_103, "{\"target_temperature\":45.5}", 60, NULL,
+     "target_temperature"},
+    {"target text", HEAT_103, "{\"target_temperature\":\"warm\"}", 60, NULL, "target_temperature"},
+    {"target bool", HEAT_103, "{\"target_temperature\":true}", 60, NULL, "target_temperature"},
+    {"target null", HEAT_103, "{\"target_temperature\":null}", 60, NULL, "target_temperature"},
+    {"unknown mode", HEAT_103, "{\"mode\":\"cool\"}", 60, NULL, "mode"},
+    {"mode as number", HEAT_103, "{\"mode\":2}", 60, NULL, "mode"},
+    {"unknown field", HEAT_103, "{\"bogus\":1}", 60, NULL, "bogus"},
+    {"read-only field", HEAT_103, "{\"chamber_temperature\":20}", 60, NULL, "chamber_temperature"},
+    {"empty command", HEAT_103, "{}", 60, NULL, ""},
+    {"mode with power", HEAT_103, "{\"mode\":\"heat\",\"power\":\"ON\"}", 60, NULL, "mode"},
+    {"power maybe", HEAT_103, "{\"power\":\"maybe\"}", 60, NULL, "power"},
+    {"power 2", HEAT_103, "{\"power\":2}", 60, NULL, "power"},
+    {"bad work mode", HEAT_103, "{\"work_mode\":\"turbo\"}", 60, NULL, "work_mode"},
+    {"one bad field spoils all", OFF_103,
+     "{\"mode\":\"heat\",\"target_temperature\":45,\"bogus\":1}", 60, NULL, "bogus"},
 };
 
 static void test_commands(void **st)
@@ -287,7 +286,8 @@ static void test_commands(void **st)
 		const struct cmd_case *c = &cmd_cases[i];
 		cJSON *dev = device_from(c->snap);
 		struct p2m_safety safety = {.max_target_temp = c->max_target};
-		struct p2m_cmd cmd = {.driver = drv, .dev = dev, .safety = &safety};
+		struct p2m_view v = view_of(dev);
+		struct p2m_cmd cmd = {.driver = drv, .dev = dev, .view = &v, .safety = &safety};
 		cJSON *command = cJSON_Parse(c->command);
 		int rc;
 
@@ -299,7 +299,8 @@ static void test_commands(void **st)
 				fail_msg("%s: rejected (%s: %s)", c->name, cmd.field, cmd.reason);
 			got = cJSON_PrintUnformatted(cmd.frames);
 			if (strcmp(got, c->frames) != 0)
-				fail_msg("%s:\n got      %s\n expected %s", c->name, got, c->frames);
+				fail_msg("%s:\n got      %s\n expected %s", c->name, got,
+					 c->frames);
 			cJSON_free(got);
 		} else {
 			if (rc == 0)
@@ -322,11 +323,16 @@ static void test_parse_field(void **st)
 		const char *payload;
 		const char *json; /* resulting {field: value}, or NULL = error */
 	} cases[] = {
-		{"heat", "{\"f\":\"heat\"}"},  {"45", "{\"f\":45}"},
-		{"45.0", "{\"f\":45}"},        {"ON", "{\"f\":\"ON\"}"},
-		{"true", "{\"f\":true}"},      {"\"x y\"", "{\"f\":\"x y\"}"},
-		{"", NULL},                    {"{}", NULL},
-		{"[1]", NULL},                 {"null", NULL},
+	    {"heat", "{\"f\":\"heat\"}"},
+	    {"45", "{\"f\":45}"},
+	    {"45.0", "{\"f\":45}"},
+	    {"ON", "{\"f\":\"ON\"}"},
+	    {"true", "{\"f\":true}"},
+	    {"\"x y\"", "{\"f\":\"x y\"}"},
+	    {"", NULL},
+	    {"{}", NULL},
+	    {"[1]", NULL},
+	    {"null", NULL},
 	};
 	char err[128];
 
@@ -352,8 +358,8 @@ static void test_parse_field(void **st)
 
 static void test_parse_object(void **st)
 {
-	static const char *const bad[] = {"", "{", "[]", "42", "\"s\"",
-					  "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":1}}}}}"};
+	static const char *const bad[] = {
+	    "", "{", "[]", "42", "\"s\"", "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":1}}}}}"};
 	char err[128];
 	char *huge = malloc(P2M_MAX_COMMAND_BYTES + 16);
 
@@ -390,18 +396,18 @@ static void test_snapshot_recognised(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_snapshot_state),
-		cmocka_unit_test(test_mode_derivation),
-		cmocka_unit_test(test_drying_target_is_drying_temperature),
-		cmocka_unit_test(test_state_has_no_secrets),
-		cmocka_unit_test(test_fallback_to_raw_chamber),
-		cmocka_unit_test(test_pushes_merge),
-		cmocka_unit_test(test_bad_frames),
-		cmocka_unit_test(test_long_string_refused),
-		cmocka_unit_test(test_commands),
-		cmocka_unit_test(test_parse_field),
-		cmocka_unit_test(test_parse_object),
-		cmocka_unit_test(test_snapshot_recognised),
+	    cmocka_unit_test(test_snapshot_state),
+	    cmocka_unit_test(test_mode_derivation),
+	    cmocka_unit_test(test_drying_target_is_drying_temperature),
+	    cmocka_unit_test(test_state_has_no_secrets),
+	    cmocka_unit_test(test_fallback_to_raw_chamber),
+	    cmocka_unit_test(test_pushes_merge),
+	    cmocka_unit_test(test_bad_frames),
+	    cmocka_unit_test(test_long_string_refused),
+	    cmocka_unit_test(test_commands),
+	    cmocka_unit_test(test_parse_field),
+	    cmocka_unit_test(test_parse_object),
+	    cmocka_unit_test(test_snapshot_recognised),
 	};
 	return cmocka_run_group_tests_name("panda_breath", tests, NULL, NULL);
 }

@@ -219,6 +219,12 @@ struct cmd_case {
 #define OFF_103	 SNAPSHOT("V1.0.3", "false", "2", "0")
 #define DRY_103	 SNAPSHOT("V1.0.3", "true", "3", "1")
 #define OFF_100	 SNAPSHOT("V1.0.0", "0", "2", "0")
+/* with scan results in it */
+#define LISTS                                                                                      \
+	"{\"settings\":{\"fw_version\":\"V1.0.3\",\"work_on\":false,\"work_mode\":2},"             \
+	"\"printer\":{\"state\":0,\"list\":[{\"name\":\"X1C\",\"sn\":\"01S\","                     \
+	"\"ip\":\"10.0.0.9\",\"access_code\":\"\"},{\"name\":\"Voron\",\"ip\":\"10.0.0.7\","       \
+	"\"port\":7125}]},\"wifi\":{\"list\":[{\"ssid\":\"Net2\"},{\"ssid\":\"Other\"}]}}"
 
 static const struct cmd_case cmd_cases[] = {
     {"heat to 45 (proven order)", OFF_103, "{\"mode\":\"heat\",\"target_temperature\":45}", 60,
@@ -256,7 +262,87 @@ static const struct cmd_case cmd_cases[] = {
      "[{\"settings\":{\"work_mode\":1}}]", NULL},
     {"target at the safety cap", HEAT_103, "{\"target_temperature\":50}", 50,
      "[{\"settings\":{\"set_temp\":50}}]", NULL},
+    /* drying */
+    {"drying run in one message", OFF_103, "{\"drying\":{\"temperature\":55,\"hours\":8}}", 60,
+     "[{\"settings\":{\"work_mode\":3}},{\"settings\":{\"filament_temp\":55}},"
+     "{\"settings\":{\"filament_drying_mode\":3}},{\"settings\":{\"filament_timer\":8}},"
+     "{\"settings\":{\"filament_drying_mode\":3}},{\"settings\":{\"isrunning\":1}}]",
+     NULL},
+    {"drying with a preset", OFF_103, "{\"drying\":{\"preset\":\"pla\"}}", 60,
+     "[{\"settings\":{\"work_mode\":3}},{\"settings\":{\"filament_drying_mode\":1}},"
+     "{\"settings\":{\"isrunning\":1}}]",
+     NULL},
+    {"drying switch off", DRY_103, "{\"drying\":\"OFF\"}", 60, "[{\"settings\":{\"isrunning\":0}}]",
+     NULL},
+    {"drying temperature alone", OFF_103, "{\"drying_temperature\":50}", 60,
+     "[{\"settings\":{\"filament_temp\":50}},{\"settings\":{\"filament_drying_mode\":3}}]", NULL},
+    {"drying hours alone", OFF_103, "{\"drying_hours\":6}", 60,
+     "[{\"settings\":{\"filament_timer\":6}},{\"settings\":{\"filament_drying_mode\":3}}]", NULL},
+    {"drying preset select", OFF_103, "{\"drying_preset\":\"petg\"}", 60,
+     "[{\"settings\":{\"filament_drying_mode\":2}}]", NULL},
+    /* thresholds */
+    {"auto bed threshold", OFF_103, "{\"auto_bed_threshold\":70}", 60,
+     "[{\"settings\":{\"hotbedtemp\":70}}]", NULL},
+    {"filter bed threshold", OFF_103, "{\"filter_bed_threshold\":35}", 60,
+     "[{\"settings\":{\"filtertemp\":35}}]", NULL},
+    /* network and device */
+    {"hotspot on is an integer", OFF_103, "{\"hotspot\":\"ON\"}", 60, "[{\"ap\":{\"on\":1}}]",
+     NULL},
+    {"hostname", OFF_103, "{\"hostname\":\"Garage-Panda\"}", 60,
+     "[{\"sta\":{\"hostname\":\"Garage-Panda\"}}]", NULL},
+    {"restart", OFF_103, "{\"restart\":\"PRESS\"}", 60, "[{\"settings\":{\"reset\":1}}]", NULL},
+    {"factory reset", OFF_103, "{\"factory_reset\":\"PRESS\"}", 60,
+     "[{\"settings\":{\"factory_reset\":1}}]", NULL},
+    {"scan bambu", OFF_103, "{\"scan_printers\":\"PRESS\"}", 60, "[{\"printer\":{\"scan\":1}}]",
+     NULL},
+    {"scan klipper", OFF_103, "{\"scan_klipper\":\"PRESS\"}", 60,
+     "[{\"printer\":{\"scan_port\":7125}}]", NULL},
+    {"scan wifi", OFF_103, "{\"scan_wifi\":\"PRESS\"}", 60, "[{\"wifi\":{\"scan\":1}}]", NULL},
+    {"unbind", OFF_103, "{\"printer_unbind\":\"PRESS\"}", 60, "[{\"printer\":{\"disconnect\":1}}]",
+     NULL},
+    {"bind a Bambu printer", LISTS,
+     "{\"printer\":\"X1C\",\"printer_access_code\":\"12345678\",\"printer_bind\":\"PRESS\"}", 60,
+     "[{\"printer\":{\"name\":\"X1C\",\"sn\":\"01S\",\"access_code\":\"12345678\","
+     "\"ip\":\"10.0.0.9\"}}]",
+     NULL},
+    {"bind a Klipper printer: type, pause, bind", LISTS,
+     "{\"printer\":\"Voron\",\"printer_bind\":\"PRESS\"}", 60,
+     "[{\"settings\":{\"printer_type\":2}},{\"@delay_ms\":5000},"
+     "{\"printer\":{\"name\":\"Klipper\",\"ip\":\"10.0.0.7\",\"port\":7125}}]",
+     NULL},
+    {"join Wi-Fi", LISTS,
+     "{\"wifi_network\":\"Net2\",\"wifi_password\":\"pw123456\",\"wifi_join\":\"PRESS\"}", 60,
+     "[{\"wifi\":{\"ssid\":\"Net2\",\"password\":\"pw123456\"}}]", NULL},
+    {"a typed password alone sends nothing", LISTS, "{\"wifi_password\":\"pw123456\"}", 60, "[]",
+     NULL},
+    {"restarts go last", OFF_103,
+     "{\"restart\":\"PRESS\",\"hostname\":\"abc\",\"hotspot\":\"OFF\",\"power\":\"ON\"}", 60,
+     "[{\"settings\":{\"work_on\":true}},{\"ap\":{\"on\":0}},{\"sta\":{\"hostname\":\"abc\"}},"
+     "{\"settings\":{\"reset\":1}}]",
+     NULL},
     /* rejections: nothing at all is sent */
+    {"drying longer than 12 h", OFF_103, "{\"drying\":{\"hours\":13}}", 60, NULL, "drying_hours"},
+    {"drying preset with temperature", OFF_103,
+     "{\"drying\":{\"preset\":\"pla\",\"temperature\":50}}", 60, NULL, "drying"},
+    {"drying unknown field", OFF_103, "{\"drying\":{\"speed\":1}}", 60, NULL, "drying"},
+    {"drying temperature above the safety cap", OFF_103, "{\"drying_temperature\":50}", 45, NULL,
+     "drying_temperature"},
+    {"drying hours 0", OFF_103, "{\"drying_hours\":0}", 60, NULL, "drying_hours"},
+    {"bed threshold 121", OFF_103, "{\"auto_bed_threshold\":121}", 60, NULL, "auto_bed_threshold"},
+    {"mode with drying", OFF_103, "{\"mode\":\"heat\",\"drying\":\"ON\"}", 60, NULL, "mode"},
+    {"bad hostname", OFF_103, "{\"hostname\":\"bad name!\"}", 60, NULL, "hostname"},
+    {"hostname starting with -", OFF_103, "{\"hostname\":\"-x\"}", 60, NULL, "hostname"},
+    {"button payload", OFF_103, "{\"restart\":\"press\"}", 60, NULL, "restart"},
+    {"restart with factory reset", OFF_103, "{\"restart\":\"PRESS\",\"factory_reset\":\"PRESS\"}",
+     60, NULL, "restart"},
+    {"bind without a choice", LISTS, "{\"printer_bind\":\"PRESS\"}", 60, NULL, "printer_bind"},
+    {"bind Bambu without a code", LISTS, "{\"printer\":\"X1C\",\"printer_bind\":\"PRESS\"}", 60,
+     NULL, "printer_bind"},
+    {"choose an unknown printer", LISTS, "{\"printer\":\"Nope\"}", 60, NULL, "printer"},
+    {"join without a password", LISTS, "{\"wifi_network\":\"Net2\",\"wifi_join\":\"PRESS\"}", 60,
+     NULL, "wifi_join"},
+    {"short hotspot password", OFF_103, "{\"hotspot_password\":\"short\"}", 60, NULL,
+     "hotspot_password"},
     {"target above 60", HEAT_103, "{\"target_temperature\":75}", 60, NULL, "target_temperature"},
     {"target above the safety cap", HEAT_103, "{\"target_temperature\":51}", 50, NULL,
      "target_temperature"},
@@ -315,6 +401,85 @@ static void test_commands(void **st)
 		cJSON_Delete(command);
 		cJSON_Delete(dev);
 	}
+}
+
+static void test_secret_never_in_a_reason(void **st)
+{
+	cJSON *dev = device_from(LISTS);
+	struct p2m_safety safety = {.max_target_temp = 60};
+	struct p2m_view v = view_of(dev);
+	struct p2m_cmd cmd = {.driver = drv, .dev = dev, .view = &v, .safety = &safety};
+	cJSON *c = cJSON_Parse("{\"wifi_password\":\"Pass\\u0001Word-XYZ\"}");
+
+	(void)st;
+	assert_int_equal(p2m_command_plan(&cmd, c), -1);
+	assert_null(strstr(cmd.reason, "Word-XYZ"));
+	p2m_command_clear(&cmd);
+	cJSON_Delete(c);
+	cJSON_Delete(dev);
+}
+
+struct events {
+	char got[512];
+};
+
+static void collect(void *ud, cJSON *event)
+{
+	struct events *ev = ud;
+	char *s = cJSON_PrintUnformatted(event);
+
+	strncat(ev->got, s, sizeof(ev->got) - strlen(ev->got) - 1);
+	cJSON_free(s);
+	cJSON_Delete(event);
+}
+
+static void test_events(void **st)
+{
+	static const struct {
+		const char *before, *after, *events;
+	} cases[] = {
+	    {"{\"settings\":{\"isrunning\":1,\"remaining_seconds\":5}}",
+	     "{\"settings\":{\"isrunning\":0,\"remaining_seconds\":0}}",
+	     "{\"event_type\":\"drying_finished\"}"},
+	    {"{\"settings\":{\"isrunning\":1,\"remaining_seconds\":500}}",
+	     "{\"settings\":{\"isrunning\":0,\"remaining_seconds\":500}}",
+	     "{\"event_type\":\"drying_stopped\"}"},
+	    {"{\"settings\":{\"ptc_sensor_status\":0}}", "{\"settings\":{\"ptc_sensor_status\":2}}",
+	     "{\"event_type\":\"sensor_fault\",\"sensor\":\"heater\",\"status\":\"open\"}"},
+	    {"{\"settings\":{\"warehouse_sensor_status\":0}}",
+	     "{\"settings\":{\"warehouse_sensor_status\":1}}",
+	     "{\"event_type\":\"sensor_fault\",\"sensor\":\"chamber\",\"status\":\"short\"}"},
+	    {"{\"settings\":{\"ptc_sensor_status\":1}}", "{\"settings\":{\"ptc_sensor_status\":1}}",
+	     ""},
+	    {"{\"settings\":{\"isrunning\":0}}", "{\"settings\":{\"isrunning\":0}}", ""},
+	};
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct events ev = {""};
+		cJSON *b = cJSON_Parse(cases[i].before), *a = cJSON_Parse(cases[i].after);
+		drv->events(b, a, collect, &ev);
+		assert_string_equal(ev.got, cases[i].events);
+		cJSON_Delete(b);
+		cJSON_Delete(a);
+	}
+}
+
+static void test_drying_times(void **st)
+{
+	cJSON *dev = device_from("{\"settings\":{\"fw_version\":\"V1.0.3\",\"work_on\":true,"
+				 "\"work_mode\":3,\"isrunning\":1,\"remaining_seconds\":3600}}");
+	/* read 100 s ago at epoch 1,000,000 - 100 */
+	struct p2m_view v = {.dev = dev, .now = 1000000, .read_at = 999900};
+	cJSON *s = p2m_entity_state(drv, &v);
+
+	(void)st;
+	assert_int_equal(cJSON_GetObjectItem(s, "drying_remaining")->valuedouble, 3500);
+	/* 999900 + 3600 = 1003500 -> 1970-01-12T14:45:00 */
+	assert_string_equal(cJSON_GetObjectItem(s, "drying_ends_at")->valuestring,
+			    "1970-01-12T14:45:00+00:00");
+	cJSON_Delete(s);
+	cJSON_Delete(dev);
 }
 
 static void test_parse_field(void **st)
@@ -405,6 +570,9 @@ int main(void)
 	    cmocka_unit_test(test_bad_frames),
 	    cmocka_unit_test(test_long_string_refused),
 	    cmocka_unit_test(test_commands),
+	    cmocka_unit_test(test_secret_never_in_a_reason),
+	    cmocka_unit_test(test_events),
+	    cmocka_unit_test(test_drying_times),
 	    cmocka_unit_test(test_parse_field),
 	    cmocka_unit_test(test_parse_object),
 	    cmocka_unit_test(test_snapshot_recognised),

@@ -48,9 +48,11 @@ cJSON *p2m_command_parse_object(const char *payload, size_t len, char *err, size
 	return v;
 }
 
-cJSON *p2m_command_parse_field(const char *field, const char *payload, size_t len, char *err,
-			       size_t errlen)
+cJSON *p2m_command_parse_field(const struct p2m_driver *d, const char *field, const char *payload,
+			       size_t len, char *err, size_t errlen)
 {
+	const struct p2m_entity *e = d ? p2m_entity_find(d, field) : NULL;
+	bool text = e && (e->vtype == P2M_V_STRING || e->vtype == P2M_V_SECRET);
 	cJSON *obj, *v;
 
 	if (len == 0) {
@@ -61,7 +63,7 @@ cJSON *p2m_command_parse_field(const char *field, const char *payload, size_t le
 		set_err(err, errlen, "payload longer than 256 bytes");
 		return NULL;
 	}
-	v = cJSON_ParseWithLength(payload, len);
+	v = text ? NULL : cJSON_ParseWithLength(payload, len);
 	if (v && (cJSON_IsObject(v) || cJSON_IsArray(v) || cJSON_IsNull(v))) {
 		cJSON_Delete(v);
 		set_err(err, errlen, "payload must be a plain value");

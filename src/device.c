@@ -57,6 +57,11 @@ const char *p2m_device_id(const struct p2m_device *d)
 	return d->conf->id;
 }
 
+const struct p2m_driver *p2m_device_driver(const struct p2m_device *d)
+{
+	return d->driver;
+}
+
 static struct p2m_view view_of(const struct p2m_device *d)
 {
 	return (struct p2m_view){
@@ -153,6 +158,10 @@ static void publish_discovery(struct p2m_device *d, bool force)
 	};
 	cJSON *disc;
 
+	/* Not before the device has reported: only then are its firmware and whether it
+	 * runs its own Home Assistant link known. */
+	if (!d->dev->child)
+		return;
 	if (skip_discovery(d)) {
 		/* an empty retained payload removes our entities from Home Assistant */
 		publish_changed(d, d->t_discovery, strdup(""), &d->published_discovery, force);

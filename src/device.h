@@ -36,6 +36,7 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 void p2m_device_free(struct p2m_device *d);
 
 const char *p2m_device_id(const struct p2m_device *d);
+const struct p2m_driver *p2m_device_driver(const struct p2m_device *d);
 
 /* Publish everything retained again (after an MQTT connect). */
 void p2m_device_republish(struct p2m_device *d);

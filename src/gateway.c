@@ -112,7 +112,8 @@ static void route_command(struct p2m_gateway *gw, const char *topic, const char 
 		return;
 	}
 	if (field)
-		cmd = p2m_command_parse_field(field, payload, len, err, sizeof(err));
+		cmd = p2m_command_parse_field(p2m_device_driver(d), field, payload, len, err,
+					      sizeof(err));
 	else
 		cmd = p2m_command_parse_object(payload, len, err, sizeof(err));
 	if (!cmd) {

@@ -80,6 +80,7 @@ struct client {
 	bool kill;	    /* being closed by drop/reboot: send and apply nothing more */
 	bool need_snapshot; /* connected while frozen: snapshot goes out on thaw */
 	bool http_body_pending;
+	bool rx_paused; /* reading paused while lws holds unsent output (see client_writeable) */
 	char peer[64];
 	struct msg *q[QUEUE_CAP];
 	unsigned head, count;
@@ -118,6 +119,7 @@ static struct sim {
 	size_t line_len, line_cap;
 	bool line_discard; /* skipping the rest of an over-long line */
 	bool exiting;
+	cJSON *ignored; /* "root.field" names whose writes are ignored (control: ignore) */
 } sim;
 
 static volatile sig_atomic_t got_signal;
@@ -794,11 +796,83 @@ static bool valid_hostname(const char *h)
 	return true;
 }
 
+/* Send {"root": obj} to every client, as the device answers a scan or a bind. */
+static void push_root(const char *root, cJSON *obj)
+{
+	cJSON *frame = cJSON_CreateObject();
+	char *txt;
+
+	cJSON_AddItemToObject(frame, root, obj);
+	txt = cJSON_PrintUnformatted(frame);
+	broadcast_text(MSG_CONTROL, txt, strlen(txt));
+	cJSON_free(txt);
+	cJSON_Delete(frame);
+}
+
+static cJSON *scan_results(const char *root, long klipper_port)
+{
+	cJSON *list = cJSON_CreateArray(), *e;
+
+	if (!strcmp(root, "wifi")) {
+		static const char *const ssids[] = {"SimNet", "Neighbour"};
+		for (size_t i = 0; i < 2; i++) {
+			e = cJSON_CreateObject();
+			cJSON_AddStringToObject(e, "ssid", ssids[i]);
+			cJSON_AddNumberToObject(e, "rssi", -40 - 30 * (double)i);
+			cJSON_AddItemToArray(list, e);
+		}
+	} else if (klipper_port) {
+		e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "name", "Sim Voron");
+		cJSON_AddStringToObject(e, "ip", "127.0.0.3");
+		cJSON_AddNumberToObject(e, "port", (double)klipper_port);
+		cJSON_AddItemToArray(list, e);
+	} else {
+		e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "name", "Sim X1C");
+		cJSON_AddStringToObject(e, "sn", "01S00SIM0000002");
+		cJSON_AddStringToObject(e, "ip", "127.0.0.2");
+		cJSON_AddStringToObject(e, "access_code", "");
+		cJSON_AddItemToArray(list, e);
+	}
+	return list;
+}
+
+/* A scan: progress 1 then 2 and the list, stored (new snapshots show it) and pushed. */
+static void scan(const char *root, long klipper_port)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	put(root_obj(root), "scan", cJSON_CreateNumber(2));
+	put(root_obj(root), "list", scan_results(root, klipper_port));
+	cJSON_AddNumberToObject(o, "scan", 2);
+	cJSON_AddItemToObject(o, "list", scan_results(root, klipper_port));
+	push_root(root, o);
+}
+
+static bool ignored(const char *root, const char *key)
+{
+	char name[128];
+	const cJSON *i;
+
+	snprintf(name, sizeof(name), "%s.%s", root, key);
+	cJSON_ArrayForEach(i, sim.ignored)
+	{
+		if (!strcmp(i->valuestring, name))
+			return true;
+	}
+	return false;
+}
+
 static enum restart write_field(unsigned id, const char *root, const char *key, const cJSON *v)
 {
 	const char *why = NULL;
 	long n;
 
+	if (ignored(root, key)) {
+		noted(id, root, key, v, "ignored on purpose (control: ignore)");
+		return RESTART_NONE;
+	}
 	if (!strcmp(root, "settings"))
 		return write_setting(id, key, v);
 	if (!strcmp(root, "sta") && !strcmp(key, "hostname")) {
@@ -810,23 +884,43 @@ static enum restart write_field(unsigned id, const char *root, const char *key, 
 		if (why)
 			return RESTART_NONE;
 		put(root_obj("sta"), key, cJSON_CreateString(v->valuestring));
+		cJSON *r = cJSON_CreateObject();
+		cJSON_AddStringToObject(r, "type", "set_hostname");
+		cJSON_AddNumberToObject(r, "ok", 1);
+		push_root("response", r);
 		return RESTART_REBOOT;
 	}
 	if (!strcmp(root, "ap") && !strcmp(key, "on")) {
 		if (!(why = want_int(v, 0, 1, &n)))
 			put(root_obj("ap"), key, cJSON_CreateNumber((double)n));
 	} else if ((!strcmp(root, "wifi") || !strcmp(root, "printer")) && !strcmp(key, "scan")) {
-		why = want_int(v, 1, 1, &n);
-		if (!why) {
-			say("client %u: %s scan requested (not simulated: no results follow)", id,
-			    root);
-			return RESTART_NONE;
+		if (!(why = want_int(v, 1, 1, &n)))
+			scan(root, 0);
+	} else if (!strcmp(root, "printer") && !strcmp(key, "scan_port")) {
+		if (!(why = want_int(v, 1, 65535, &n)))
+			scan(root, n);
+	} else if (!strcmp(root, "printer") && !strcmp(key, "disconnect")) {
+		if (!(why = want_int(v, 1, 1, &n))) {
+			cJSON *o = cJSON_CreateObject();
+			put(root_obj("printer"), "state", cJSON_CreateNumber(0));
+			cJSON_AddNumberToObject(o, "state", 0);
+			push_root("printer", o);
 		}
-	} else if (!strcmp(root, "printer")) {
-		why = "printer binding is not simulated (a bind frame would re-bind the user's "
-		      "printer)";
+	} else if (!strcmp(root, "printer") &&
+		   (!strcmp(key, "name") || !strcmp(key, "sn") || !strcmp(key, "ip") ||
+		    !strcmp(key, "access_code") || !strcmp(key, "port"))) {
+		/* a bind: stored field by field; the device then reports itself connected */
+		put(root_obj("printer"), key, cJSON_Duplicate(v, true));
+		put(root_obj("printer"), "state", cJSON_CreateNumber(3));
+	} else if ((!strcmp(root, "wifi") || !strcmp(root, "ap")) &&
+		   (!strcmp(key, "ssid") || !strcmp(key, "password") ||
+		    (!strcmp(root, "ap") && !strcmp(key, "ip")))) {
+		if (!cJSON_IsString(v))
+			why = "wrong type (expects a string)";
+		else
+			put(root_obj(root), key, cJSON_CreateString(v->valuestring));
 	} else if (!strcmp(root, "wifi") || !strcmp(root, "sta") || !strcmp(root, "ap") ||
-		   !strcmp(root, "ha")) {
+		   !strcmp(root, "printer") || !strcmp(root, "ha")) {
 		why = "not simulated";
 	} else {
 		why = "unknown root";
@@ -1060,6 +1154,11 @@ static int client_writeable(struct client *c, struct lws *wsi)
 
 	if (c->kill)
 		return -1;
+	/* lws calls this only once it has sent what it held back */
+	if (c->rx_paused && !lws_partial_buffered(wsi)) {
+		c->rx_paused = false;
+		lws_rx_flow_control(wsi, 1);
+	}
 	if (sim.frozen || !c->count)
 		return 0;
 	m = *queue_at(c, 0);
@@ -1074,8 +1173,18 @@ static int client_writeable(struct client *c, struct lws *wsi)
 		c->head = (c->head + 1) % QUEUE_CAP;
 		c->count--;
 	}
-	if (c->count)
+	/* The socket took only part of it and lws keeps the rest. lws 4.1 spins forever
+	 * (inside lws_service) if it reads the peer's EOF while it holds unsent output, so
+	 * stop reading until that output is gone: a slow reader is read slowly. */
+	if (lws_partial_buffered(wsi)) {
+		if (!c->rx_paused) {
+			c->rx_paused = true;
+			lws_rx_flow_control(wsi, 0);
+		}
 		lws_callback_on_writable(wsi);
+	} else if (c->count) {
+		lws_callback_on_writable(wsi);
+	}
 	return 0;
 }
 
@@ -1300,6 +1409,15 @@ static void control_line(char *line, size_t len)
 		say("control: dropping %u client(s)", drop_all());
 	} else if (!strcmp(cmd, "reboot")) {
 		reboot_start("control");
+	} else if (!strcmp(cmd, "ignore")) {
+		if (!arg_len || !memchr(arg, '.', arg_len)) {
+			err = "usage: ignore ROOT.FIELD";
+		} else {
+			if (!sim.ignored)
+				sim.ignored = cJSON_CreateArray();
+			cJSON_AddItemToArray(sim.ignored, cJSON_CreateString(arg));
+			say("control: ignoring writes to %s", arg);
+		}
 	} else if (!strcmp(cmd, "clients")) {
 		reply("ok clients %u", client_count());
 		return;
@@ -1380,8 +1498,8 @@ static void control_drain(void)
 	}
 }
 
-static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-			    void *in, size_t len)
+static int callback_control(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			    size_t len)
 {
 	char buf[16384];
 	ssize_t n;
@@ -1497,6 +1615,8 @@ static void usage(FILE *f)
 	    "                       upgrades complete but the snapshot and control pushes wait\n"
 	    "  thaw                 resume: waiting snapshots go first, then queued pushes\n"
 	    "  drop                 close every client connection now (no close frame)\n"
+	    "  ignore ROOT.FIELD    from now on ignore writes to that field (a write that\n"
+	    "                       does not take, as the real device sometimes does)\n"
 	    "  reboot               same as {\"settings\":{\"reset\":1}}\n"
 	    "  clients              reply \"ok clients N\" (connected WebSocket clients)\n"
 	    "  quit                 exit 0\n"
@@ -1522,7 +1642,11 @@ static void usage(FILE *f)
 	    "  55) 2 (PETG: 60) 3 (custom: copy filament_temp/timer to custom_temp/timer),\n"
 	    "  isrunning 1 (start drying for custom_timer hours, counting remaining_seconds down)\n"
 	    "  or 0, reset 1, factory_reset 1 (defaults, then reboot), language; sta.hostname\n"
-	    "  (then reboot); ap.on 0/1; wifi.scan 1 and printer.scan 1 are only logged.\n"
+	    "  (then reboot, after {\"response\":{\"type\":\"set_hostname\",\"ok\":1}});\n"
+	    "  ap.on 0/1, ap.ssid/password/ip; wifi.ssid/password (join); wifi.scan 1,\n"
+	    "  printer.scan 1 and printer.scan_port N answer with scan 2 and a list (pushed\n"
+	    "  and kept in the snapshot); printer name/sn/ip/access_code/port bind (state\n"
+	    "  3); printer.disconnect 1 unbinds (state 0, pushed).\n"
 	    "  Writes are never acknowledged nor broadcast: only a new connection's snapshot\n"
 	    "  shows them. Wrong types, out-of-range values, unknown roots and fields and\n"
 	    "  malformed JSON are logged and ignored; the connection stays.\n"
@@ -1696,7 +1820,8 @@ int main(int argc, char **argv)
 	 * IPv6 works; IPv6 literals and "::" need IPv6. */
 	v4 = !strchr(sim.host, ':');
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+		       LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
 		       (v4 ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0);
 	info.port = sim.port;
 	info.iface = sim.host;
@@ -1744,6 +1869,7 @@ int main(int argc, char **argv)
 	lws_context_destroy(sim.ctx);
 	sim.ctx = NULL;
 	cJSON_Delete(sim.state);
+	cJSON_Delete(sim.ignored);
 	free(sim.line);
 	if (sim.frames_log)
 		fclose(sim.frames_log);

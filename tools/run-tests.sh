@@ -15,3 +15,6 @@ cmake --build build-asan -j "$jobs"
 
 ctest --test-dir build --output-on-failure -R '^unit\.'
 ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+# Debian package: build, lintian, install, run as the unit does, purge (needs root).
+bash tools/test-package.sh

@@ -15,10 +15,12 @@
 /* Parse a JSON command object. NULL with a reason in err when it is not one. */
 cJSON *p2m_command_parse_object(const char *payload, size_t len, char *err, size_t errlen);
 
-/* Turn a plain payload for one field into {field: value}: JSON scalars (45, true,
- * "x") are taken as such, anything else as a string. NULL with a reason in err. */
-cJSON *p2m_command_parse_field(const char *field, const char *payload, size_t len, char *err,
-			       size_t errlen);
+/* Turn a plain payload for one field into {field: value}. For text rows the payload is
+ * the text, as is (a typed code such as 00123456 must stay text); otherwise JSON scalars
+ * (45, true, "x") are taken as such and anything else as a string. NULL with a reason
+ * in err. */
+cJSON *p2m_command_parse_field(const struct p2m_driver *d, const char *field, const char *payload,
+			       size_t len, char *err, size_t errlen);
 
 /* Check every field of the command object against the driver's rows and plan the
  * frames. Returns 0 with cmd->frames filled, or -1 with cmd->field and cmd->reason set

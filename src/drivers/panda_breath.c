@@ -27,6 +27,8 @@ enum { PB_MODE_NONE = -1, PB_MODE_OFF, PB_MODE_HEAT, PB_MODE_AUTO, PB_MODE_DRY }
 enum { PB_PRESET_CUSTOM = 3 };
 /* Klipper binding: the device needs this long after printer_type:2 (field notes). */
 #define PB_KLIPPER_BIND_DELAY_MS 5000
+/* A run that ends with at most this much left at the previous reading has finished. */
+#define PB_FINISH_WINDOW_S 900
 
 /* Buttons, in the order their frames are sent (restarts last). */
 enum pb_action {
@@ -757,7 +759,9 @@ static void pb_events(const cJSON *before, const cJSON *after, void (*emit)(void
 
 	if (int_or(before, "isrunning", 0) == 1 && int_or(after, "isrunning", 1) == 0) {
 		cJSON *e = cJSON_CreateObject();
-		bool done = int_or(after, "remaining_seconds", 0) <= 0;
+		/* Finished on its own if little was left at the last reading before (the
+		 * device zeroes remaining_seconds either way); else someone stopped it. */
+		bool done = int_or(before, "remaining_seconds", 0) <= PB_FINISH_WINDOW_S;
 		cJSON_AddStringToObject(e, "event_type",
 					done ? "drying_finished" : "drying_stopped");
 		emit(ud, e);

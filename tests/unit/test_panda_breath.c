@@ -438,10 +438,10 @@ static void test_events(void **st)
 	static const struct {
 		const char *before, *after, *events;
 	} cases[] = {
-	    {"{\"settings\":{\"isrunning\":1,\"remaining_seconds\":5}}",
+	    {"{\"settings\":{\"isrunning\":1,\"remaining_seconds\":50}}",
 	     "{\"settings\":{\"isrunning\":0,\"remaining_seconds\":0}}",
 	     "{\"event_type\":\"drying_finished\"}"},
-	    {"{\"settings\":{\"isrunning\":1,\"remaining_seconds\":500}}",
+	    {"{\"settings\":{\"isrunning\":1,\"remaining_seconds\":5000}}",
 	     "{\"settings\":{\"isrunning\":0,\"remaining_seconds\":500}}",
 	     "{\"event_type\":\"drying_stopped\"}"},
 	    {"{\"settings\":{\"ptc_sensor_status\":0}}", "{\"settings\":{\"ptc_sensor_status\":2}}",
@@ -503,8 +503,8 @@ static void test_parse_field(void **st)
 
 	(void)st;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		cJSON *v = p2m_command_parse_field("f", cases[i].payload, strlen(cases[i].payload),
-						   err, sizeof(err));
+		cJSON *v = p2m_command_parse_field(drv, "f", cases[i].payload,
+						   strlen(cases[i].payload), err, sizeof(err));
 		if (!cases[i].json) {
 			if (v)
 				fail_msg("payload '%s' accepted", cases[i].payload);
@@ -518,7 +518,13 @@ static void test_parse_field(void **st)
 		cJSON_Delete(v);
 	}
 	/* an embedded NUL is refused rather than cut short */
-	assert_null(p2m_command_parse_field("f", "he\0at", 5, err, sizeof(err)));
+	assert_null(p2m_command_parse_field(drv, "f", "he\0at", 5, err, sizeof(err)));
+	/* a text field keeps its payload as typed: no number, no lost leading zero */
+	cJSON *code =
+	    p2m_command_parse_field(drv, "printer_access_code", "00123456", 8, err, sizeof(err));
+	assert_string_equal(cJSON_GetObjectItem(code, "printer_access_code")->valuestring,
+			    "00123456");
+	cJSON_Delete(code);
 }
 
 static void test_parse_object(void **st)

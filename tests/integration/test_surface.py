@@ -1,0 +1,249 @@
+"""The whole Panda Breath in Home Assistant: every entity and command, end to end.
+
+Each command goes through MQTT as Home Assistant (or an automation) would send it, and
+is checked frame by frame at the simulator; state is checked as re-read from the device."""
+import json
+import time
+import unittest
+
+from harness import GatewayTestCase, SIM_SECRETS, Sim, wait_until
+import ha_schema
+
+EXPECTED_COMPONENTS = {
+    "climate": "climate", "power": "switch", "work_mode": "select",
+    "auto_bed_threshold": "number", "filter_bed_threshold": "number", "drying": "switch",
+    "drying_preset": "select", "drying_temperature": "number", "drying_hours": "number",
+    "drying_remaining": "sensor", "drying_ends_at": "sensor", "chamber_temperature": "sensor",
+    "chamber_temperature_raw": "sensor", "heater_temperature": "sensor",
+    "heater_active": "binary_sensor", "chamber_sensor_fault": "binary_sensor",
+    "heater_sensor_fault": "binary_sensor", "firmware_version": "sensor",
+    "wifi_state": "sensor", "ip_address": "sensor", "hostname": "text", "scan_wifi": "button",
+    "wifi_network": "select", "wifi_password": "text", "wifi_join": "button",
+    "hotspot": "switch", "hotspot_ssid": "text", "hotspot_password": "text",
+    "printer_state": "sensor", "scan_printers": "button", "scan_klipper": "button",
+    "printer": "select", "printer_access_code": "text", "printer_bind": "button",
+    "printer_unbind": "button", "restart": "button", "factory_reset": "button", "event": "event",
+}
+
+
+class Surface(GatewayTestCase):
+    def ready(self):
+        self.wait_online()
+        return self.wait_state(lambda s: s["firmware_version"] is not None)
+
+    def send(self, suffix, payload, count, timeout=5):
+        before = len(self.sim.frames())
+        self.mqtt.publish(self.t(suffix), payload)
+        frames = self.new_frames(before, count=count, timeout=timeout)
+        time.sleep(0.3)
+        self.assertEqual(len(self.sim.frames()), before + count, self.sim.frames()[before:])
+        return frames
+
+    def test_every_entity_is_discovered_and_valid(self):
+        self.ready()
+        disc = self.mqtt.wait_json("homeassistant/device/dev1/config",
+                                   lambda d: d["device"].get("sw_version") == "V1.0.3")
+        self.assertEqual(ha_schema.validate_device_discovery(disc), [])
+        got = {k: v["platform"] for k, v in disc["components"].items()}
+        self.assertEqual(got, EXPECTED_COMPONENTS)
+        cmps = disc["components"]
+        self.assertEqual(cmps["wifi_password"]["mode"], "password")
+        self.assertNotIn("state_topic", cmps["wifi_password"])
+        self.assertNotIn("state_topic", cmps["printer_access_code"])
+        self.assertIs(cmps["factory_reset"]["enabled_by_default"], False)
+        self.assertIs(cmps["chamber_temperature_raw"]["enabled_by_default"], False)
+        self.assertEqual(cmps["drying_hours"]["min"], 1)
+        self.assertEqual(cmps["drying_hours"]["max"], 12)
+        self.assertIn("drying_finished", cmps["event"]["event_types"])
+
+    def test_state_fields(self):
+        st = self.ready()
+        for key in ("drying", "drying_preset", "drying_temperature", "drying_hours",
+                    "auto_bed_threshold", "filter_bed_threshold", "wifi_state", "ip_address",
+                    "hostname", "hotspot", "hotspot_ssid", "printer_state",
+                    "chamber_sensor_fault", "heater_sensor_fault", "heater_active"):
+            self.assertIn(key, st)
+            self.assertIsNotNone(st[key], key)
+        self.assertEqual(st["auto_bed_threshold"], 80)
+        self.assertEqual(st["filter_bed_threshold"], 30)
+        self.assertEqual(st["wifi_state"], "connected")
+        self.assertEqual(st["printer_state"], "connected")
+        self.assertEqual(st["hostname"], "PandaBreath")
+        self.assertEqual(st["chamber_sensor_fault"], "OFF")
+        self.assertEqual(st["chamber_sensor"], {"code": 0, "status": "ok"})
+        for secret_key in ("wifi_password", "printer_access_code", "hotspot_password"):
+            self.assertNotIn(secret_key, st)
+
+    def test_drying_overnight_in_one_message(self):
+        self.ready()
+        since = time.monotonic()
+        frames = self.send("/set", '{"drying":{"temperature":55,"hours":8}}', 6)
+        self.assertEqual(frames, [
+            {"settings": {"work_mode": 3}}, {"settings": {"filament_temp": 55}},
+            {"settings": {"filament_drying_mode": 3}}, {"settings": {"filament_timer": 8}},
+            {"settings": {"filament_drying_mode": 3}}, {"settings": {"isrunning": 1}}])
+        st = self.wait_state(lambda s: s["drying"] == "ON" and s["mode"] == "dry", since=since)
+        self.assertEqual(st["drying_temperature"], 55)
+        self.assertEqual(st["drying_hours"], 8)
+        self.assertGreater(st["drying_remaining"], 8 * 3600 - 120)
+        self.assertRegex(st["drying_ends_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:00\+00:00$")
+        # stop it
+        since = time.monotonic()
+        self.assertEqual(self.send("/set/drying", "OFF", 1), [{"settings": {"isrunning": 0}}])
+        self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "drying_stopped",
+                            since=since)
+
+    def test_numbers_selects_switches(self):
+        self.ready()
+        cases = [
+            ("/set/auto_bed_threshold", "70", [{"settings": {"hotbedtemp": 70}}]),
+            ("/set/filter_bed_threshold", "35", [{"settings": {"filtertemp": 35}}]),
+            ("/set/drying_temperature", "50", [{"settings": {"filament_temp": 50}},
+                                               {"settings": {"filament_drying_mode": 3}}]),
+            ("/set/drying_hours", "6", [{"settings": {"filament_timer": 6}},
+                                        {"settings": {"filament_drying_mode": 3}}]),
+            ("/set/drying_preset", "petg", [{"settings": {"filament_drying_mode": 2}}]),
+            ("/set/hotspot", "ON", [{"ap": {"on": 1}}]),
+            ("/set/hotspot_ssid", "MyPanda", [{"ap": {"ssid": "MyPanda"}}]),
+        ]
+        for suffix, payload, frames in cases:
+            self.assertEqual(self.send(suffix, payload, len(frames)), frames, suffix)
+        since = time.monotonic()
+        st = self.wait_state(lambda s: s["auto_bed_threshold"] == 70 and s["hotspot"] == "ON",
+                             since=since - 2)
+        self.assertEqual(st["filter_bed_threshold"], 35)
+        self.assertEqual(st["hotspot_ssid"], "MyPanda")
+
+    def test_buttons(self):
+        self.ready()
+        for suffix, frames in (("/set/scan_printers", [{"printer": {"scan": 1}}]),
+                               ("/set/scan_klipper", [{"printer": {"scan_port": 7125}}]),
+                               ("/set/scan_wifi", [{"wifi": {"scan": 1}}]),
+                               ("/set/printer_unbind", [{"printer": {"disconnect": 1}}])):
+            self.assertEqual(self.send(suffix, "PRESS", len(frames)), frames, suffix)
+
+    def test_restart_reports_the_reboot(self):
+        self.ready()
+        since = time.monotonic()
+        self.assertEqual(self.send("/set/restart", "PRESS", 1), [{"settings": {"reset": 1}}])
+        self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "device_rebooted",
+                            since=since, timeout=30)
+
+    def test_printer_scan_choose_and_bind(self):
+        self.ready()
+        self.send("/set/scan_printers", "PRESS", 1)
+        disc = self.mqtt.wait_json("homeassistant/device/dev1/config",
+                                   lambda d: "Sim X1C" in d["components"]["printer"]["options"],
+                                   timeout=10)
+        self.assertEqual(ha_schema.validate_device_discovery(disc), [])
+        # nothing is sent for a choice or a typed code: the gateway holds them
+        before = len(self.sim.frames())
+        self.mqtt.publish(self.t("/set/printer"), "Sim X1C")
+        self.mqtt.publish(self.t("/set/printer_access_code"), "12345678")
+        self.wait_state(lambda s: s["printer"] == "Sim X1C")
+        self.assertEqual(self.sim.frames()[before:], [])
+        frames = self.send("/set/printer_bind", "PRESS", 1)
+        self.assertEqual(frames[0]["printer"]["name"], "Sim X1C")
+        self.assertEqual(frames[0]["printer"]["access_code"], "12345678")
+        self.assertIn("sn", frames[0]["printer"])
+        self.assertIn("ip", frames[0]["printer"])
+        # the access code never comes back on MQTT nor in the log
+        time.sleep(2)
+        for topic, payload, _, _ in self.mqtt.all_payloads():
+            if topic.endswith("/set/printer_access_code"):
+                continue
+            self.assertNotIn("12345678", payload, topic)
+        self.assertNotIn("12345678", self.gw.log())
+
+    def test_wifi_scan_choose_and_join(self):
+        self.ready()
+        self.send("/set/scan_wifi", "PRESS", 1)
+        self.mqtt.wait_json("homeassistant/device/dev1/config",
+                            lambda d: "SimNet" in d["components"]["wifi_network"]["options"],
+                            timeout=10)
+        self.mqtt.publish(self.t("/set/wifi_network"), "SimNet")
+        self.mqtt.publish(self.t("/set/wifi_password"), "NewWifiPass-1")
+        self.wait_state(lambda s: s["wifi_network"] == "SimNet")
+        frames = self.send("/set/wifi_join", "PRESS", 1)
+        self.assertEqual(frames, [{"wifi": {"ssid": "SimNet", "password": "NewWifiPass-1"}}])
+        time.sleep(1)
+        for topic, payload, _, _ in self.mqtt.all_payloads():
+            if not topic.endswith("/set/wifi_password"):
+                self.assertNotIn("NewWifiPass-1", payload, topic)
+        self.assertNotIn("NewWifiPass-1", self.gw.log())
+
+    def test_command_that_does_not_take_is_reported(self):
+        self.ready()
+        self.sim.control("ignore settings.hotbedtemp")
+        since = time.monotonic()
+        self.send("/set/auto_bed_threshold", "65", 1)
+        ev = self.mqtt.wait_json(self.t("/event"),
+                                 lambda e: e["event_type"] == "command_not_applied", since=since)
+        self.assertEqual(ev["field"], "settings.hotbedtemp")
+        self.assertEqual(ev["expected"], 65)
+        self.assertEqual(ev["reported"], 80)
+        st = self.wait_state(lambda s: True, since=since)
+        self.assertEqual(st["auto_bed_threshold"], 80)
+
+    def test_sensor_fault_event(self):
+        self.ready()
+        since = time.monotonic()
+        self.sim.control("set settings.ptc_sensor_status 2")
+        ev = self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "sensor_fault",
+                                 since=since, timeout=15)
+        self.assertEqual(ev["sensor"], "heater")
+        self.assertEqual(ev["status"], "open")
+        st = self.wait_state(lambda s: s["heater_sensor_fault"] == "ON", since=since)
+        self.assertEqual(st["heater_sensor"], {"code": 2, "status": "open"})
+
+    def test_invalid_commands(self):
+        self.ready()
+        before = len(self.sim.frames())
+        for suffix, payload, field in (
+                ("/set", '{"drying":{"hours":13}}', "drying_hours"),
+                ("/set", '{"drying":{"temperature":55,"speed":2}}', "drying"),
+                ("/set/hostname", "bad name!", "hostname"),
+                ("/set/restart", "YES", "restart"),
+                ("/set/printer_bind", "PRESS", "printer_bind"),
+                ("/set/wifi_join", "PRESS", "wifi_join"),
+                ("/set/printer", "Nope", "printer"),
+                ("/set/hotspot_password", "short", "hotspot_password")):
+            since = time.monotonic()
+            self.mqtt.publish(self.t(suffix), payload)
+            ev = self.mqtt.wait_json(self.t("/event"),
+                                     lambda e: e["event_type"] == "command_rejected", since=since)
+            self.assertEqual(ev["field"], field, (suffix, payload))
+        time.sleep(1)
+        self.assertEqual(self.sim.frames()[before:], [])
+
+
+class OwnHaLink(GatewayTestCase):
+    firmware = "V1.0.4"
+
+    def test_v104_with_own_ha_link_gets_no_duplicates(self):
+        self.wait_online()
+        self.wait_state(lambda s: s["firmware_version"] == "V1.0.4")
+        time.sleep(1)
+        # retained copies may be left by an earlier test on this broker; what this
+        # gateway publishes live must only ever withdraw
+        live = [p for _, p, retained, _ in self.mqtt.on("homeassistant/device/dev1/config")
+                if not retained]
+        self.assertTrue(live and all(p == "" for p in live), live)
+        self.assertIn("runs its own Home Assistant MQTT link", self.gw.log())
+
+    def test_v104_duplicates_on_request(self):
+        self.gw.stop()
+        since = time.monotonic()
+        opts = dict(self.device_opts, duplicate_ha_entities="true")
+        from harness import Gateway
+        self.gw = Gateway(self.tmpdir.name, self.broker.port,
+                          {"dev1": dict({"host": "127.0.0.1", "port": self.sim.port}, **opts)},
+                          base=self.base)
+        disc = self.mqtt.wait_json("homeassistant/device/dev1/config",
+                                   lambda d: d["device"].get("sw_version") == "V1.0.4",
+                                   since=since)
+        self.assertEqual(ha_schema.validate_device_discovery(disc), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -172,6 +172,43 @@ class Surface(GatewayTestCase):
                 self.assertNotIn("NewWifiPass-1", payload, topic)
         self.assertNotIn("NewWifiPass-1", self.gw.log())
 
+    def test_hostname_hotspot_password_factory_reset(self):
+        self.ready()
+        frames = self.send("/set/hotspot_password", "HotspotPass-9", 1)
+        self.assertEqual(frames, [{"ap": {"password": "HotspotPass-9"}}])
+        since = time.monotonic()
+        self.assertEqual(self.send("/set/hostname", "garage-panda", 1),
+                         [{"sta": {"hostname": "garage-panda"}}])
+        self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "device_rebooted",
+                            since=since, timeout=30)
+        self.wait_state(lambda s: s["hostname"] == "garage-panda", since=since, timeout=30)
+        since = time.monotonic()
+        self.assertEqual(self.send("/set/factory_reset", "PRESS", 1),
+                         [{"settings": {"factory_reset": 1}}])
+        self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "device_rebooted",
+                            since=since, timeout=30)
+        for topic, payload, _, _ in self.mqtt.all_payloads():
+            if not topic.endswith("/set/hotspot_password"):
+                self.assertNotIn("HotspotPass-9", payload, topic)
+        self.assertNotIn("HotspotPass-9", self.gw.log())
+
+    def test_klipper_scan_and_bind_with_pause(self):
+        self.ready()
+        self.send("/set/scan_klipper", "PRESS", 1)
+        self.mqtt.wait_json("homeassistant/device/dev1/config",
+                            lambda d: "Sim Voron" in d["components"]["printer"]["options"],
+                            timeout=10)
+        self.mqtt.publish(self.t("/set/printer"), "Sim Voron")
+        self.wait_state(lambda s: s["printer"] == "Sim Voron")
+        before = len(self.sim.frames())
+        start = time.monotonic()
+        self.mqtt.publish(self.t("/set/printer_bind"), "PRESS")
+        frames = self.new_frames(before, count=2, timeout=15)
+        self.assertGreaterEqual(time.monotonic() - start, 4.5)
+        self.assertEqual(frames, [{"settings": {"printer_type": 2}},
+                                  {"printer": {"name": "Klipper", "ip": "127.0.0.3",
+                                               "port": 7125}}])
+
     def test_command_that_does_not_take_is_reported(self):
         self.ready()
         self.sim.control("ignore settings.hotbedtemp")

@@ -29,9 +29,9 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port
 mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
 broker=$!
 
-# stdin stays open (sleep) so the simulator's control channel is live but idle
-sleep 100000 | build/panda2mqtt-sim --port "$simport" --frames-log "$work/frames.log" \
-	>"$work/sim.out" 2>"$work/sim.log" &
+# no control channel needed: at the end of its input the simulator just keeps running
+build/panda2mqtt-sim --port "$simport" --frames-log "$work/frames.log" \
+	</dev/null >"$work/sim.out" 2>"$work/sim.log" &
 sim=$!
 sleep 1
 

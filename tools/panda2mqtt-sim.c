@@ -76,9 +76,10 @@ struct client {
 	struct lws *wsi;
 	struct client *prev, *next;
 	unsigned id;
-	bool linked;	    /* in sim.clients */
-	bool kill;	    /* being closed by drop/reboot: send and apply nothing more */
-	bool need_snapshot; /* connected while frozen: snapshot goes out on thaw */
+	bool linked;	       /* in sim.clients */
+	bool kill;	       /* being closed by drop/reboot: send and apply nothing more */
+	bool kill_after_flush; /* ...once what was queued before is sent (reboot) */
+	bool need_snapshot;    /* connected while frozen: snapshot goes out on thaw */
 	bool http_body_pending;
 	bool rx_paused; /* reading paused while lws holds unsent output (see client_writeable) */
 	char peer[64];
@@ -597,23 +598,31 @@ static void push_temperatures(void)
 
 /* ---------- connections, reboot ---------- */
 
-/* Close without a close frame, as a device that vanishes would (async: safe in any callback). */
-static void client_kill(struct client *c)
+/* Close without a close frame, as a device that vanishes would (async: safe in any callback).
+ * With flush, what is already queued goes out first (a device answers, then restarts), but
+ * the connection is closed after a second whatever happens. */
+static void client_kill(struct client *c, bool flush)
 {
 	if (c->kill)
 		return;
 	c->kill = true;
-	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	if (flush && c->count && !sim.frozen) {
+		c->kill_after_flush = true;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 1);
+		lws_callback_on_writable(c->wsi);
+	} else {
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
 }
 
-static unsigned drop_all(void)
+static unsigned drop_all(bool flush)
 {
 	unsigned n = 0;
 	struct client *c;
 
 	for (c = sim.clients; c; c = c->next)
 		if (!c->kill) {
-			client_kill(c);
+			client_kill(c, flush);
 			n++;
 		}
 	return n;
@@ -629,7 +638,7 @@ static void reboot_end(lws_sorted_usec_list_t *sul)
 static void reboot_start(const char *why)
 {
 	say("rebooting (%s): closing %u client(s), refusing connections for %.1f s", why,
-	    drop_all(), sim.reboot_time);
+	    drop_all(true), sim.reboot_time);
 	sim.rebooting = true;
 	sim.heating = false;
 	drying_stop("reboot");
@@ -1152,7 +1161,7 @@ static int client_writeable(struct client *c, struct lws *wsi)
 	struct part *p;
 	int n;
 
-	if (c->kill)
+	if (c->kill && (!c->kill_after_flush || !c->count))
 		return -1;
 	/* lws calls this only once it has sent what it held back */
 	if (c->rx_paused && !lws_partial_buffered(wsi)) {
@@ -1182,8 +1191,8 @@ static int client_writeable(struct client *c, struct lws *wsi)
 			lws_rx_flow_control(wsi, 0);
 		}
 		lws_callback_on_writable(wsi);
-	} else if (c->count) {
-		lws_callback_on_writable(wsi);
+	} else if (c->count || c->kill_after_flush) {
+		lws_callback_on_writable(wsi); /* the next message, or the close */
 	}
 	return 0;
 }
@@ -1406,7 +1415,7 @@ static void control_line(char *line, size_t len)
 		control_thaw();
 		say("control: thawed");
 	} else if (!strcmp(cmd, "drop")) {
-		say("control: dropping %u client(s)", drop_all());
+		say("control: dropping %u client(s)", drop_all(false));
 	} else if (!strcmp(cmd, "reboot")) {
 		reboot_start("control");
 	} else if (!strcmp(cmd, "ignore")) {

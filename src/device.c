@@ -450,11 +450,12 @@ static void expect(struct p2m_device *d, const cJSON *frame)
 	}
 }
 
-static bool restarts_device(const cJSON *frame)
+static bool restarts_device(const struct p2m_driver *drv, const cJSON *frame)
 {
-	return p2m_json_field(frame, "settings", "reset") ||
-	       p2m_json_field(frame, "settings", "factory_reset") ||
-	       p2m_json_field(frame, "sta", "hostname");
+	for (const char *const(*r)[2] = drv->restarts; r && (*r)[0]; r++)
+		if (p2m_json_field(frame, (*r)[0], (*r)[1]))
+			return true;
+	return false;
 }
 
 static gboolean on_pending(gpointer data)
@@ -485,7 +486,7 @@ static void send_pending(struct p2m_device *d)
 		if (p2m_ws_send(d->ws, text) == 0) {
 			p2m_info("device %s: sending %s", d->conf->id, log);
 			expect(d, frame);
-			if (restarts_device(frame))
+			if (restarts_device(d->driver, frame))
 				d->expect_reboot = true;
 		} else {
 			p2m_warn("device %s: could not queue %s", d->conf->id, log);

@@ -126,8 +126,6 @@ cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const struct p2m_view
 
 cJSON *p2m_entity_read(const struct p2m_entity *e, const struct p2m_view *v)
 {
-	if (!p2m_entity_has_state(e) && e->platform != P2M_CLIMATE)
-		return NULL;
 	return e->read ? e->read(e, v) : p2m_entity_read_generic(e, v);
 }
 

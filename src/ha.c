@@ -67,8 +67,8 @@ static void add_list(cJSON *c, const char *key, const char *const *items)
 
 static void add_options(cJSON *c, const struct p2m_entity *e, const struct p2m_ha_device *dev)
 {
-	const char *buf[33];
-	const char *const *options = p2m_entity_options(e, dev->view, buf, 33);
+	const char *buf[P2M_MAX_OPTIONS];
+	const char *const *options = p2m_entity_options(e, dev->view, buf, P2M_MAX_OPTIONS);
 	static const char *const none[] = {"none", NULL};
 
 	/* Home Assistant refuses an empty option list: offer a placeholder until the

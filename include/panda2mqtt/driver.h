@@ -141,6 +141,8 @@ struct p2m_driver {
 	 * read-back field); a written field not listed here and not in `verify` is not
 	 * checked after a command (actions such as reset or scan). */
 	const char *const (*verify)[3];
+	/* Written fields (root, field) after which the device restarts, NULL-terminated. */
+	const char *const (*restarts)[2];
 	/* Events worth telling Home Assistant about, from the state before and after a
 	 * frame; emit() takes ownership of the event object (with "event_type"). */
 	void (*events)(const cJSON *before, const cJSON *after,

@@ -28,6 +28,9 @@ cJSON *p2m_entity_read(const struct p2m_entity *e, const struct p2m_view *v);
 /* Whether the row has a value in the published state. */
 bool p2m_entity_has_state(const struct p2m_entity *e);
 
+/* Room for options that come from the device (scan results), NULL included. */
+#define P2M_MAX_OPTIONS 33
+
 /* The row's options: static, or from options_fn (buf of n entries as storage). */
 const char *const *p2m_entity_options(const struct p2m_entity *e, const struct p2m_view *v,
 				      const char **buf, size_t n);

@@ -51,7 +51,6 @@
 
 #define MAX_FILE_SIZE (1024 * 1024) /* a configuration file is a few hundred bytes */
 #define MAX_KEYS      12	    /* most keys in one section (mqtt) */
-#define DEVICE_ID_MAX 32
 
 enum section { SEC_NONE, SEC_MQTT, SEC_DISCOVERY, SEC_SAFETY, SEC_DEVICE, SEC_COUNT };
 
@@ -206,7 +205,7 @@ static bool valid_device_id(const char *id)
 {
 	size_t n = strlen(id);
 
-	if (n == 0 || n > DEVICE_ID_MAX)
+	if (n == 0 || n > P2M_ID_MAX)
 		return false;
 	return strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
@@ -223,7 +222,7 @@ static int start_device(struct parse_state *st, const char *id)
 		return fail(st, st->lineno, st->section, NULL,
 			    "device id '%s' is not valid: use 1..%d characters from a-z, 0-9, "
 			    "'_' and '-'",
-			    id, DEVICE_ID_MAX);
+			    id, P2M_ID_MAX);
 	for (size_t i = 0; i < c->n_devices; i++)
 		if (strcmp(c->devices[i].id, id) == 0)
 			return fail(st, st->lineno, st->section, NULL,
@@ -240,9 +239,7 @@ static int start_device(struct parse_state *st, const char *id)
 	if (!d->id)
 		return fail(st, st->lineno, st->section, NULL, "out of memory");
 	c->n_devices++;
-	d->port = 80;
-	d->stale_timeout = 60;
-	d->refresh_interval = 60;
+	p2m_config_device_defaults(d);
 	d->line = st->lineno;
 	memset(st->key_line[SEC_DEVICE], 0, sizeof(st->key_line[SEC_DEVICE]));
 	return 1;
@@ -610,11 +607,13 @@ static void finish(struct parse_state *st)
 
 	for (size_t i = 0; i < c->n_devices; i++) {
 		struct p2m_device_conf *d = &c->devices[i];
-		char section[sizeof("device ") + DEVICE_ID_MAX];
+		char section[sizeof("device ") + P2M_ID_MAX];
 
 		snprintf(section, sizeof(section), "device %s", d->id);
-		if (!d->host) {
-			fail(st, d->line, section, NULL, "missing required key 'host'");
+		if (!d->host && !c->discovery.mdns) {
+			fail(st, d->line, section, NULL,
+			     "missing required key 'host' (a device without one must be found "
+			     "by [discovery] mdns, which is off)");
 			return;
 		}
 		if (!default_string(st, &d->name, d->id))
@@ -642,6 +641,21 @@ static void finish(struct parse_state *st)
 		m->port = 8883;
 	if (m->tls && m->cafile && !check_cafile(st))
 		return;
+}
+
+void p2m_config_device_defaults(struct p2m_device_conf *d)
+{
+	d->port = 80;
+	d->stale_timeout = 60;
+	d->refresh_interval = 60;
+}
+
+const struct p2m_device_conf *p2m_config_device(const struct p2m_config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->n_devices; i++)
+		if (strcmp(cfg->devices[i].id, id) == 0)
+			return &cfg->devices[i];
+	return NULL;
 }
 
 static void set_defaults(struct p2m_config *c)

@@ -27,6 +27,8 @@ struct p2m_device {
 	const struct p2m_device_env *env;
 	const struct p2m_device_conf *conf;
 	const struct p2m_driver *driver;
+	char *host; /* the address dialled; NULL while a .local name is being resolved */
+	int port;
 	char *t_state, *t_avail, *t_event, *t_discovery;
 	struct p2m_ws *ws;
 	struct p2m_ws *probe;
@@ -39,6 +41,7 @@ struct p2m_device {
 	bool first_frame;
 	bool own_ha_warned;
 	bool expect_reboot; /* a command that restarts the device was sent */
+	bool retired;	    /* a duplicate of another device: publishes nothing more */
 	int failures;
 	char *published_state;
 	char *published_discovery;
@@ -151,8 +154,8 @@ static void publish_discovery(struct p2m_device *d, bool force)
 	    .name = d->conf->name,
 	    .base_topic = d->env->cfg->mqtt.base_topic,
 	    .fw_version = d->driver->fw_version(d->dev),
-	    .host = d->conf->host,
-	    .port = d->conf->port,
+	    .host = d->host,
+	    .port = d->port,
 	    .safety = &d->env->safety,
 	    .view = &v,
 	};
@@ -174,11 +177,15 @@ static void publish_discovery(struct p2m_device *d, bool force)
 
 void p2m_device_publish_discovery(struct p2m_device *d)
 {
+	if (d->retired)
+		return;
 	publish_discovery(d, true);
 }
 
 void p2m_device_republish(struct p2m_device *d)
 {
+	if (d->retired)
+		return;
 	publish(d, d->t_avail, d->online ? "online" : "offline", true);
 	publish_discovery(d, true);
 	if (d->dev->child)
@@ -187,7 +194,17 @@ void p2m_device_republish(struct p2m_device *d)
 
 void p2m_device_publish_offline(struct p2m_device *d)
 {
-	publish(d, d->t_avail, "offline", true);
+	if (!d->retired)
+		publish(d, d->t_avail, "offline", true);
+}
+
+void p2m_device_withdraw(struct p2m_device *d)
+{
+	d->retired = true;
+	/* Empty retained payloads delete the retained messages and the HA device. */
+	publish(d, d->t_discovery, "", true);
+	publish(d, d->t_state, "", true);
+	publish(d, d->t_avail, "", true);
 }
 
 static void set_online(struct p2m_device *d, bool online)
@@ -265,6 +282,15 @@ static void take_frame(struct p2m_device *d, const char *text, size_t len, bool 
 	if (p2m_entity_merge_frame(d->driver, d->conf->id, d->dev, frame) >= 0 && snapshot)
 		d->read_at = (double)g_get_real_time() / G_USEC_PER_SEC;
 	cJSON_Delete(frame);
+	/* Its first report says which device it is: the registry may find it is one it
+	 * already serves under another id; then nothing of it is ever published. */
+	if (!before->child && d->dev->child && d->env->identified &&
+	    !d->env->identified(d->env->registry, d)) {
+		d->retired = true;
+		cJSON_Delete(before);
+		g_free(fw_old);
+		return;
+	}
 	if (d->driver->events && before->child)
 		d->driver->events(before, d->dev, emit_event, d);
 	cJSON_Delete(before);
@@ -286,8 +312,7 @@ static void on_open(void *ud)
 {
 	struct p2m_device *d = ud;
 
-	p2m_info("device %s: connected to ws://%s:%d/ws", d->conf->id, d->conf->host,
-		 d->conf->port);
+	p2m_info("device %s: connected to ws://%s:%d/ws", d->conf->id, d->host, d->port);
 	d->first_frame = true;
 }
 
@@ -297,8 +322,10 @@ static void on_message(void *ud, const char *text, size_t len)
 	bool snapshot = d->first_frame;
 
 	d->first_frame = false;
+	if (d->retired)
+		return;
 	take_frame(d, text, len, snapshot);
-	if (!d->online) {
+	if (!d->online && !d->retired) {
 		d->failures = 0;
 		set_online(d, true);
 		if (d->expect_reboot) {
@@ -315,11 +342,13 @@ static void on_close(void *ud, bool was_open, const char *why)
 	struct p2m_device *d = ud;
 
 	(void)was_open;
+	if (d->retired)
+		return;
 	if (d->online)
 		p2m_warn("device %s: link lost (%s); reconnecting", d->conf->id, why);
 	else if (d->failures++ == 0)
 		p2m_warn("device %s: cannot reach ws://%s:%d/ws (%s); retrying", d->conf->id,
-			 d->conf->host, d->conf->port, why);
+			 d->host, d->port, why);
 	else
 		p2m_debug("device %s: attempt failed (%s)", d->conf->id, why);
 	if (d->pending) {
@@ -336,6 +365,8 @@ static void on_probe_message(void *ud, const char *text, size_t len)
 	struct p2m_device *d = ud;
 
 	d->probe_got = true;
+	if (d->retired)
+		return;
 	p2m_debug("device %s: snapshot re-read", d->conf->id);
 	take_frame(d, text, len, true);
 	check_expected(d);
@@ -372,14 +403,16 @@ static void start_probe(struct p2m_device *d)
 	};
 	const struct p2m_ws_opts o = {
 	    .name = d->conf->id,
-	    .host = d->conf->host,
-	    .port = d->conf->port,
+	    .host = d->host,
+	    .port = d->port,
 	    .path = "/ws",
 	    .max_message = MAX_MESSAGE_BYTES,
 	    .connect_timeout = CONNECT_TIMEOUT_S,
 	    .oneshot = true,
 	};
 
+	if (!d->host)
+		return;
 	if (d->probe) {
 		d->probe_again = true;
 		return;
@@ -545,8 +578,12 @@ cJSON *p2m_device_info(const struct p2m_device *d)
 	cJSON_AddStringToObject(o, "id", d->conf->id);
 	cJSON_AddStringToObject(o, "name", d->conf->name);
 	cJSON_AddStringToObject(o, "model", d->driver->model);
-	cJSON_AddStringToObject(o, "host", d->conf->host);
-	cJSON_AddNumberToObject(o, "port", d->conf->port);
+	if (d->host)
+		cJSON_AddStringToObject(o, "host", d->host);
+	else
+		cJSON_AddNullToObject(o, "host");
+	cJSON_AddNumberToObject(o, "port", d->port);
+	cJSON_AddStringToObject(o, "source", d->conf->host ? "config" : "mdns");
 	cJSON_AddBoolToObject(o, "online", d->online);
 	if (fw)
 		cJSON_AddStringToObject(o, "fw_version", fw);
@@ -555,30 +592,57 @@ cJSON *p2m_device_info(const struct p2m_device *d)
 	return o;
 }
 
-struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
-				  const struct p2m_device_conf *conf,
-				  const struct p2m_driver *driver)
+/* Dial the current address: the main link (which reconnects by itself). */
+static void open_link(struct p2m_device *d)
 {
 	static const struct p2m_ws_callbacks cb = {
 	    .on_open = on_open,
 	    .on_message = on_message,
 	    .on_close = on_close,
 	};
-	struct p2m_device *d = g_new0(struct p2m_device, 1);
-	const char *base = env->cfg->mqtt.base_topic;
 	const struct p2m_ws_opts o = {
-	    .name = conf->id,
-	    .host = conf->host,
-	    .port = conf->port,
+	    .name = d->conf->id,
+	    .host = d->host,
+	    .port = d->port,
 	    .path = "/ws",
 	    .max_message = MAX_MESSAGE_BYTES,
-	    .stale_timeout = conf->stale_timeout,
+	    .stale_timeout = d->conf->stale_timeout,
 	    .connect_timeout = CONNECT_TIMEOUT_S,
 	};
+
+	d->failures = 0;
+	d->ws = p2m_ws_new(d->env->lws, &o, &cb, d);
+}
+
+/* Drop both connections and whatever was still to be sent on them. */
+static void close_links(struct p2m_device *d)
+{
+	if (d->pending_timer)
+		g_source_remove(d->pending_timer);
+	d->pending_timer = 0;
+	cJSON_Delete(d->pending);
+	d->pending = NULL;
+	while (g_idle_remove_by_data(d))
+		;
+	d->probe_again = false;
+	p2m_ws_free(d->probe);
+	d->probe = NULL;
+	p2m_ws_free(d->ws);
+	d->ws = NULL;
+}
+
+struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
+				  const struct p2m_device_conf *conf,
+				  const struct p2m_driver *driver, const char *host, int port)
+{
+	struct p2m_device *d = g_new0(struct p2m_device, 1);
+	const char *base = env->cfg->mqtt.base_topic;
 
 	d->env = env;
 	d->conf = conf;
 	d->driver = driver;
+	d->host = g_strdup(host);
+	d->port = port;
 	d->dev = cJSON_CreateObject();
 	d->local = cJSON_CreateObject();
 	d->t_state = g_strdup_printf("%s/%s", base, conf->id);
@@ -587,9 +651,48 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 	d->t_discovery = p2m_ha_discovery_topic(env->cfg->mqtt.discovery_prefix, conf->id);
 	if (conf->refresh_interval > 0)
 		d->refresh_timer = g_timeout_add_seconds(conf->refresh_interval, on_refresh, d);
-	p2m_info("device %s: %s at ws://%s:%d/ws", conf->id, driver->model, conf->host, conf->port);
-	d->ws = p2m_ws_new(env->lws, &o, &cb, d);
+	if (host) {
+		p2m_info("device %s: %s at ws://%s:%d/ws", conf->id, driver->model, host, port);
+		open_link(d);
+	} else {
+		p2m_info("device %s: %s at %s, waiting for its address", conf->id, driver->model,
+			 conf->host);
+	}
 	return d;
+}
+
+void p2m_device_set_address(struct p2m_device *d, const char *host, int port)
+{
+	if (d->host && strcmp(d->host, host) == 0 && d->port == port)
+		return;
+	if (d->host)
+		p2m_info("device %s: moved from %s:%d to ws://%s:%d/ws", d->conf->id, d->host,
+			 d->port, host, port);
+	else
+		p2m_info("device %s: %s is %s; connecting to ws://%s:%d/ws", d->conf->id,
+			 d->conf->host, host, host, port);
+	close_links(d);
+	g_free(d->host);
+	d->host = g_strdup(host);
+	d->port = port;
+	open_link(d);
+	if (d->env->changed)
+		d->env->changed(d->env->ud);
+}
+
+bool p2m_device_hw_id(const struct p2m_device *d, char *buf, size_t len)
+{
+	return d->driver->device_id && d->dev->child && d->driver->device_id(d->dev, buf, len);
+}
+
+bool p2m_device_at(const struct p2m_device *d, const char *host, int port)
+{
+	return d->host && strcmp(d->host, host) == 0 && d->port == port;
+}
+
+bool p2m_device_is_online(const struct p2m_device *d)
+{
+	return d->online;
 }
 
 void p2m_device_free(struct p2m_device *d)
@@ -600,18 +703,13 @@ void p2m_device_free(struct p2m_device *d)
 		g_source_remove(d->refresh_timer);
 	if (d->verify_timer)
 		g_source_remove(d->verify_timer);
-	if (d->pending_timer)
-		g_source_remove(d->pending_timer);
-	while (g_idle_remove_by_data(d))
-		;
-	p2m_ws_free(d->probe);
-	p2m_ws_free(d->ws);
+	close_links(d);
 	cJSON_Delete(d->dev);
 	cJSON_Delete(d->local);
-	cJSON_Delete(d->pending);
 	cJSON_Delete(d->expected);
 	cJSON_free(d->published_state);
 	cJSON_free(d->published_discovery);
+	g_free(d->host);
 	g_free(d->t_state);
 	g_free(d->t_avail);
 	g_free(d->t_event);

@@ -17,7 +17,10 @@
 #include <cjson/cJSON.h>
 #include <libwebsockets.h>
 
-/* What every device shares, owned by the gateway. */
+struct p2m_device;
+struct p2m_registry;
+
+/* What every device shares, owned by the gateway (identified: by the registry). */
 struct p2m_device_env {
 	struct lws_context *lws;
 	struct p2m_mqtt *mqtt;
@@ -26,14 +29,28 @@ struct p2m_device_env {
 	/* Something bridge/info shows changed (online, firmware). */
 	void (*changed)(void *ud);
 	void *ud;
+	/* The device's first report: false when it turns out to be a device already
+	 * served under another id (it then publishes nothing and awaits its freeing). */
+	bool (*identified)(struct p2m_registry *reg, struct p2m_device *d);
+	struct p2m_registry *registry;
 };
 
-struct p2m_device;
-
+/* conf must outlive the device. host NULL: no address yet (a .local name being
+ * resolved); the device waits for p2m_device_set_address. */
 struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 				  const struct p2m_device_conf *conf,
-				  const struct p2m_driver *driver);
+				  const struct p2m_driver *driver, const char *host, int port);
 void p2m_device_free(struct p2m_device *d);
+
+/* The device is (now) at host:port: when that differs from where it was dialled,
+ * the link is dropped and dialled there. State and availability are kept until the
+ * new link says otherwise. */
+void p2m_device_set_address(struct p2m_device *d, const char *host, int port);
+/* Is the device dialled at host:port? */
+bool p2m_device_at(const struct p2m_device *d, const char *host, int port);
+/* The id its driver derives from what it reported (the MAC); false before it has. */
+bool p2m_device_hw_id(const struct p2m_device *d, char *buf, size_t len);
+bool p2m_device_is_online(const struct p2m_device *d);
 
 const char *p2m_device_id(const struct p2m_device *d);
 const struct p2m_driver *p2m_device_driver(const struct p2m_device *d);
@@ -44,6 +61,9 @@ void p2m_device_republish(struct p2m_device *d);
 void p2m_device_publish_discovery(struct p2m_device *d);
 /* Mark offline on MQTT (shutdown). */
 void p2m_device_publish_offline(struct p2m_device *d);
+/* Remove it from MQTT and Home Assistant (a duplicate being dropped); it publishes
+ * nothing more. */
+void p2m_device_withdraw(struct p2m_device *d);
 
 /* A command object from <base>/<id>/set (or built from set/<field>). Rejections are
  * logged and published as events; nothing is sent unless all of it is valid. */

@@ -8,9 +8,9 @@
 #include "loop.h"
 #include "mqtt.h"
 #include "panda2mqtt/command.h"
-#include "panda2mqtt/drivers.h"
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
+#include "registry.h"
 #include "ws.h"
 
 #include <glib-unix.h>
@@ -24,24 +24,12 @@ struct p2m_gateway {
 	GMainLoop *loop;
 	struct p2m_mqtt *mqtt;
 	struct p2m_device_env env;
-	GPtrArray *devices;
+	struct p2m_registry *registry;
 	char *t_info;
 	char *t_ha_status;
 	guint info_idle;
 	int exit_code;
 };
-
-static struct p2m_device *find_device(struct p2m_gateway *gw, const char *id, size_t len)
-{
-	for (guint i = 0; i < gw->devices->len; i++) {
-		struct p2m_device *d = g_ptr_array_index(gw->devices, i);
-		const char *did = p2m_device_id(d);
-
-		if (strlen(did) == len && strncmp(did, id, len) == 0)
-			return d;
-	}
-	return NULL;
-}
 
 static gboolean publish_info(gpointer data)
 {
@@ -55,8 +43,8 @@ static gboolean publish_info(gpointer data)
 	cJSON_AddStringToObject(info, "base_topic", gw->cfg->mqtt.base_topic);
 	cJSON_AddStringToObject(info, "discovery_prefix", gw->cfg->mqtt.discovery_prefix);
 	devs = cJSON_AddArrayToObject(info, "devices");
-	for (guint i = 0; i < gw->devices->len; i++)
-		cJSON_AddItemToArray(devs, p2m_device_info(g_ptr_array_index(gw->devices, i)));
+	for (size_t i = 0; i < p2m_registry_count(gw->registry); i++)
+		cJSON_AddItemToArray(devs, p2m_device_info(p2m_registry_at(gw->registry, i)));
 	s = p2m_json_print(info);
 	p2m_mqtt_publish(gw->mqtt, gw->t_info, s, true);
 	cJSON_free(s);
@@ -77,8 +65,8 @@ static void on_mqtt_connect(void *ud)
 {
 	struct p2m_gateway *gw = ud;
 
-	for (guint i = 0; i < gw->devices->len; i++)
-		p2m_device_republish(g_ptr_array_index(gw->devices, i));
+	for (size_t i = 0; i < p2m_registry_count(gw->registry); i++)
+		p2m_device_republish(p2m_registry_at(gw->registry, i));
 	info_changed(gw);
 }
 
@@ -98,7 +86,7 @@ static void route_command(struct p2m_gateway *gw, const char *topic, const char 
 	}
 	if (slash[4] == '/')
 		field = slash + 5;
-	d = find_device(gw, rest, (size_t)(slash - rest));
+	d = p2m_registry_find(gw->registry, rest, (size_t)(slash - rest));
 	if (!d) {
 		p2m_warn("mqtt: command on %s for an unknown device; ignored", topic);
 		return;
@@ -133,8 +121,8 @@ static void on_mqtt_message(void *ud, const char *topic, const char *payload, si
 	if (strcmp(topic, gw->t_ha_status) == 0) {
 		if (len == 6 && memcmp(payload, "online", 6) == 0) {
 			p2m_info("mqtt: Home Assistant is online; sending discovery");
-			for (guint i = 0; i < gw->devices->len; i++)
-				p2m_device_publish_discovery(g_ptr_array_index(gw->devices, i));
+			for (size_t i = 0; i < p2m_registry_count(gw->registry); i++)
+				p2m_device_publish_discovery(p2m_registry_at(gw->registry, i));
 		}
 		return;
 	}
@@ -187,7 +175,6 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 	}
 	gw.loop = g_main_loop_new(NULL, FALSE);
 	sig_watch = g_unix_fd_add(sfd, G_IO_IN, on_signal, &gw);
-	gw.devices = g_ptr_array_new();
 	gw.t_info = g_strdup_printf("%s/bridge/info", cfg->mqtt.base_topic);
 	gw.t_ha_status = g_strdup_printf("%s/status", cfg->mqtt.discovery_prefix);
 
@@ -218,23 +205,19 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 	gw.env.safety.max_target_temp = cfg->safety.max_target_temp;
 	gw.env.changed = info_changed;
 	gw.env.ud = &gw;
-	for (size_t i = 0; i < cfg->n_devices; i++)
-		g_ptr_array_add(gw.devices, p2m_device_new(&gw.env, &cfg->devices[i],
-							   &p2m_driver_panda_breath));
-	if (cfg->discovery.mdns)
-		p2m_info("mdns: network discovery is not available in this build yet; using "
-			 "the [device] sections only");
-	p2m_info("panda2mqtt %s running with %zu device(s)", P2M_VERSION, cfg->n_devices);
+	gw.registry = p2m_registry_new(&gw.env);
+	p2m_info("panda2mqtt %s running with %zu configured device(s)%s", P2M_VERSION,
+		 p2m_registry_count(gw.registry),
+		 cfg->discovery.mdns ? "; looking for more with mdns" : "");
 	p2m_mqtt_start(gw.mqtt);
 
 	g_main_loop_run(gw.loop);
 
-	for (guint i = 0; i < gw.devices->len; i++)
-		p2m_device_publish_offline(g_ptr_array_index(gw.devices, i));
+	for (size_t i = 0; i < p2m_registry_count(gw.registry); i++)
+		p2m_device_publish_offline(p2m_registry_at(gw.registry, i));
 	p2m_mqtt_shutdown(gw.mqtt, 2000);
 out:
-	for (guint i = 0; i < gw.devices->len; i++)
-		p2m_device_free(g_ptr_array_index(gw.devices, i));
+	p2m_registry_free(gw.registry);
 	if (gw.info_idle)
 		g_source_remove(gw.info_idle);
 	p2m_mqtt_free(gw.mqtt);
@@ -242,7 +225,6 @@ out:
 		lws_context_destroy(gw.env.lws);
 	g_source_remove(sig_watch);
 	close(sfd);
-	g_ptr_array_free(gw.devices, TRUE);
 	g_free(gw.t_info);
 	g_free(gw.t_ha_status);
 	g_main_loop_unref(gw.loop);

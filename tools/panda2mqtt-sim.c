@@ -8,13 +8,19 @@
  * the differences between firmware V1.0.0 and V1.0.1..V1.0.4, and reboots. Tests drive it
  * with control lines on stdin and read "ready port=N" / "ok CMD" lines on stdout (--help).
  *
- * What it is not: an emulation of the firmware. No OTA, mDNS, printer/Klipper/MQTT link,
- * Wi-Fi scan results, "response" replies or client limit; the thermal model is a toy. Where
+ * With --mdns it also announces itself over DNS-SD as the device does (_http._tcp, TXT
+ * board=HOSTNAME path=/), through a running avahi-daemon (sim_mdns.c).
+ *
+ * What it is not: an emulation of the firmware. No OTA, printer/Klipper/MQTT link, Wi-Fi
+ * scan results, "response" replies or client limit; the thermal model is a toy. Where
  * the field notes are unsure it picks one behaviour (listed in --help). Its secrets are fixed
  * public strings, so that tests can search logs and topics for leaks.
  *
- * One thread: libwebsockets' default event loop serves the sockets, stdin and the timers.
+ * One thread: libwebsockets' default event loop serves the sockets, stdin and the timers
+ * (with --mdns, avahi's client runs on a second thread inside sim_mdns.c).
  */
+#include "sim_mdns.h"
+
 #include <libwebsockets.h>
 #include <cjson/cJSON.h>
 
@@ -101,6 +107,7 @@ static struct sim {
 	const char *frames_log_path;
 	char mac[13];
 	const char *hostname;
+	const char *mdns_name, *mdns_host; /* --mdns, --mdns-host */
 	bool verbose;
 
 	/* runtime */
@@ -1430,6 +1437,16 @@ static void control_line(char *line, size_t len)
 	} else if (!strcmp(cmd, "clients")) {
 		reply("ok clients %u", client_count());
 		return;
+	} else if (!strcmp(cmd, "mdns")) {
+		if (strcmp(arg, "on") && strcmp(arg, "off")) {
+			err = "usage: mdns on|off";
+		} else if (!sim.mdns_name) {
+			err = "not announcing (no --mdns)";
+		} else {
+			sim_mdns_set_published(!strcmp(arg, "on"));
+			reply("ok mdns %s", arg);
+			return;
+		}
 	} else if (!strcmp(cmd, "quit")) {
 		sim.quit = true;
 	} else {
@@ -1596,6 +1613,16 @@ static void usage(FILE *f)
 	    "                       text exactly as received, binary as \"<binary N bytes>\"\n"
 	    "  --mac HEX12          MAC address, 12 hex digits (default 3C84279A1B2C)\n"
 	    "  --hostname NAME      sta.hostname (default PandaBreath)\n"
+	    "  --mdns NAME          announce DNS-SD service instance NAME, type _http._tcp on\n"
+	    "                       the listen port, TXT board=HOSTNAME (--hostname) and path=/,\n"
+	    "                       through avahi-daemon (waits for the bus and the daemon and\n"
+	    "                       survives their restarts; renames on a name collision)\n"
+	    "  --mdns-host HOST     with --mdns: also publish the address record HOST -> --host\n"
+	    "                       and point the service at HOST; HOST ends in .local, --host\n"
+	    "                       must be an IPv4 literal other than 0.0.0.0 (default: the\n"
+	    "                       service points at the avahi host's own name). One HOST per\n"
+	    "                       simulator: avahi merges the addresses of a name published\n"
+	    "                       twice instead of reporting a collision\n"
 	    "  --reboot-time SEC    how long a reboot takes (default 2.0)\n"
 	    "  -v, --verbose        verbose log on stderr\n"
 	    "  -h, --help           show this help\n"
@@ -1628,6 +1655,8 @@ static void usage(FILE *f)
 	    "                       does not take, as the real device sometimes does)\n"
 	    "  reboot               same as {\"settings\":{\"reset\":1}}\n"
 	    "  clients              reply \"ok clients N\" (connected WebSocket clients)\n"
+	    "  mdns off             withdraw the --mdns announcement (\"ok mdns off\")\n"
+	    "  mdns on              announce it again (\"ok mdns on\")\n"
 	    "  quit                 exit 0\n"
 	    "\n"
 	    "Device behaviour:\n"
@@ -1694,9 +1723,39 @@ static double parse_seconds(const char *s, const char *opt)
 	return v;
 }
 
+/* An mDNS host name: dot-separated labels of 1-63 letters, digits or '-', the last ".local". */
+static bool valid_local_name(const char *h)
+{
+	size_t len = strlen(h), label = 0;
+
+	if (len <= 6 || len > 253 || strcasecmp(h + len - 6, ".local"))
+		return false;
+	for (; *h; h++) {
+		if (*h == '.') {
+			if (!label)
+				return false;
+			label = 0;
+		} else if ((!isalnum((unsigned char)*h) && *h != '-') || ++label > 63) {
+			return false;
+		}
+	}
+	return true;
+}
+
 static void parse_args(int argc, char **argv)
 {
-	enum { O_HOST = 256, O_PORT, O_FW, O_PUSH, O_FRAMES, O_MAC, O_HOSTNAME, O_REBOOT };
+	enum {
+		O_HOST = 256,
+		O_PORT,
+		O_FW,
+		O_PUSH,
+		O_FRAMES,
+		O_MAC,
+		O_HOSTNAME,
+		O_REBOOT,
+		O_MDNS,
+		O_MDNS_HOST
+	};
 	static const struct option opts[] = {
 	    {"host", required_argument, NULL, O_HOST},
 	    {"port", required_argument, NULL, O_PORT},
@@ -1706,6 +1765,8 @@ static void parse_args(int argc, char **argv)
 	    {"mac", required_argument, NULL, O_MAC},
 	    {"hostname", required_argument, NULL, O_HOSTNAME},
 	    {"reboot-time", required_argument, NULL, O_REBOOT},
+	    {"mdns", required_argument, NULL, O_MDNS},
+	    {"mdns-host", required_argument, NULL, O_MDNS_HOST},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -1775,6 +1836,17 @@ static void parse_args(int argc, char **argv)
 		case O_REBOOT:
 			sim.reboot_time = parse_seconds(optarg, "--reboot-time");
 			break;
+		case O_MDNS:
+			if (!*optarg || strlen(optarg) > 63)
+				usage_error("--mdns: '%s' is not 1-63 bytes", optarg);
+			sim.mdns_name = optarg;
+			break;
+		case O_MDNS_HOST:
+			if (!valid_local_name(optarg))
+				usage_error("--mdns-host: '%s' is not a NAME.local host name",
+					    optarg);
+			sim.mdns_host = optarg;
+			break;
 		case 'v':
 			sim.verbose = true;
 			break;
@@ -1788,6 +1860,16 @@ static void parse_args(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (sim.mdns_host) {
+		struct in_addr a4;
+
+		if (!sim.mdns_name)
+			usage_error("--mdns-host needs --mdns");
+		if (inet_pton(AF_INET, sim.host, &a4) != 1 || a4.s_addr == htonl(INADDR_ANY))
+			usage_error("--mdns-host: --host '%s' is not an IPv4 literal other than "
+				    "0.0.0.0",
+				    sim.host);
+	}
 }
 
 /* ---------- main ---------- */
@@ -1852,6 +1934,9 @@ int main(int argc, char **argv)
 	}
 	say("%s simulated on %s port %d: ws://%s%s%s:%d/ws", fw_names[sim.fw], sim.host, port,
 	    v4 ? "" : "[", sim.host, v4 ? "" : "]", port);
+	if (sim.mdns_name && sim_mdns_start(sim.mdns_name, sim.hostname, port, sim.mdns_host,
+					    sim.mdns_host ? sim.host : NULL) < 0)
+		goto fail;
 	reply("ready port=%d", port);
 
 	control_open();
@@ -1871,6 +1956,7 @@ int main(int argc, char **argv)
 			break;
 	say("exiting (%s)", sim.quit ? "quit" : got_signal ? "signal" : "service error");
 
+	sim_mdns_stop(); /* the service disappears first */
 	lws_sul_cancel(&sim.sul_push);
 	lws_sul_cancel(&sim.sul_second);
 	lws_sul_cancel(&sim.sul_reboot);

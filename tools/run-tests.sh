@@ -6,6 +6,9 @@ set -eu
 cd "$(dirname "$0")/.."
 
 tools/install-deps.sh
+# The servers the tests use: mosquitto is started per test class by the harness; the
+# system D-Bus and avahi-daemon (loopback only) are machine-wide, so they start here.
+tools/avahi-up.sh --loopback
 jobs=$(nproc 2>/dev/null || echo 2)
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -29,9 +29,15 @@ struct p2m_mqtt_conf {
 	bool insecure;		/* skip the server hostname check; default false */
 };
 
+/* Longest device id: section names and ids that drivers derive for found devices. */
+#define P2M_ID_MAX 32
+
 struct p2m_device_conf {
-	char *id;	   /* the section name after "device ": [a-z0-9_-]{1,32} */
-	char *host;	   /* required: IP address or name */
+	char *id; /* the section name after "device ": [a-z0-9_-]{1,32} */
+	/* IP address or name (a .local name is resolved through Avahi). NULL: the
+	 * section only sets the name and options of a device found by [discovery] mdns
+	 * under this id; then required unless mdns is on. */
+	char *host;
 	int port;	   /* default 80 */
 	char *name;	   /* default: the id */
 	int stale_timeout; /* seconds without any frame before reconnecting; default 60, 2..3600 */
@@ -67,5 +73,12 @@ int p2m_config_load_string(struct p2m_config *cfg, const char *text, const char 
 			   size_t errlen);
 
 void p2m_config_free(struct p2m_config *cfg);
+
+/* The defaults of a [device] section, for a device found on the network that has
+ * none; id and name are the caller's. */
+void p2m_config_device_defaults(struct p2m_device_conf *d);
+
+/* The [device] section with this id, or NULL. */
+const struct p2m_device_conf *p2m_config_device(const struct p2m_config *cfg, const char *id);
 
 #endif

@@ -133,6 +133,10 @@ struct p2m_driver {
 	int (*plan)(struct p2m_cmd *cmd);
 	/* Does this first frame come from a device of this family? */
 	bool (*is_snapshot)(const cJSON *frame);
+	/* A stable device id ([a-z0-9_-], at most P2M_ID_MAX characters, config.h) from what the
+	 * device reports, for devices found on the network; false when it reports nothing
+	 * stable enough. */
+	bool (*device_id)(const cJSON *dev, char *buf, size_t len);
 	/* The firmware version string in the merged state, or NULL. */
 	const char *(*fw_version)(const cJSON *dev);
 	/* The roots this family's devices send; others are logged as unknown. */

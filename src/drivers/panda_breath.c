@@ -13,10 +13,12 @@
  * gateway (P2M_V_SECRET rows) and only ever leave it inside the frame that uses them.
  * Does not own: transport, reconnects or MQTT. */
 #include "panda2mqtt/command.h"
+#include "panda2mqtt/config.h"
 #include "panda2mqtt/drivers.h"
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/json_util.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -731,6 +733,39 @@ static bool pb_is_snapshot(const cJSON *frame)
 	       p2m_json_field(frame, "settings", "work_on") != NULL;
 }
 
+/* "panda_breath_<mac>" from the hotspot name the firmware derives from the MAC
+ * ("Panda_Breath_3C84279A1B2C"); else "panda_breath_<hostname>". The MAC survives
+ * address and hostname changes; the hotspot name can be renamed by the user, which is
+ * why the hostname is only the fallback. */
+static bool pb_device_id(const cJSON *dev, char *buf, size_t len)
+{
+	static const char prefix[] = "Panda_Breath_";
+	const cJSON *ssid = p2m_json_field(dev, "ap", "ssid");
+	const cJSON *host = p2m_json_field(dev, "sta", "hostname");
+	const char *src = NULL;
+	size_t n = 0;
+
+	if (cJSON_IsString(ssid) && strncmp(ssid->valuestring, prefix, sizeof(prefix) - 1) == 0) {
+		src = ssid->valuestring + sizeof(prefix) - 1;
+		n = strlen(src);
+		if (n != 12 || strspn(src, "0123456789abcdefABCDEF") != n)
+			src = NULL;
+	}
+	if (!src && cJSON_IsString(host) && host->valuestring[0]) {
+		src = host->valuestring;
+		n = strlen(src);
+	}
+	if (!src || len < sizeof("panda_breath_") + 1)
+		return false;
+	snprintf(buf, len, "panda_breath_");
+	for (size_t i = 0, o = strlen(buf); i < n && o + 1 < len && o < P2M_ID_MAX; i++) {
+		char c = (char)tolower((unsigned char)src[i]);
+		buf[o++] = isalnum((unsigned char)c) || c == '-' ? c : '_';
+		buf[o] = '\0';
+	}
+	return true;
+}
+
 static const char *pb_fw_version(const cJSON *dev)
 {
 	const cJSON *v = p2m_json_field(dev, "settings", "fw_version");
@@ -954,6 +989,7 @@ const struct p2m_driver p2m_driver_panda_breath = {
     .intent_init = pb_intent_init,
     .plan = pb_plan,
     .is_snapshot = pb_is_snapshot,
+    .device_id = pb_device_id,
     .fw_version = pb_fw_version,
     .roots = pb_roots,
     .verify = pb_verify,

@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.abspath(os.environ.get("P2M_BUILD_DIR", os.path.join(HERE, "..", "..", "build")))
 GATEWAY = os.path.join(BUILD, "panda2mqtt")
 SIM = os.path.join(BUILD, "panda2mqtt-sim")
+AVAHI_UP = os.path.join(HERE, "..", "..", "tools", "avahi-up.sh")
 SANITIZED = os.environ.get("P2M_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
 
 # The secrets the simulator holds (see panda2mqtt-sim --help).
@@ -88,6 +89,42 @@ class Broker:
         self.proc.send_signal(signal.SIGCONT)
 
 
+class Avahi:
+    """The machine's avahi-daemon (and system D-Bus), started by tools/avahi-up.sh."""
+
+    @staticmethod
+    def up(restart=False):
+        """Start it if needed; returns None, or why it cannot run (then skip)."""
+        run = subprocess.run(["sh", AVAHI_UP, "--restart" if restart else "--loopback"],
+                             capture_output=True, text=True, timeout=30)
+        if run.returncode != 0:
+            return run.stderr.strip() or f"tools/avahi-up.sh exited {run.returncode}"
+        return None
+
+    @staticmethod
+    def stop():
+        subprocess.run(["avahi-daemon", "-k"], capture_output=True, timeout=10)
+        wait_until(lambda: subprocess.run(["avahi-daemon", "-c"], capture_output=True,
+                                          timeout=10).returncode != 0,
+                   10, what="avahi-daemon to stop")
+
+
+class Publish:
+    """avahi-publish announcing a service (e.g. a web server that is not a device)."""
+
+    def __init__(self, name, port, stype="_http._tcp"):
+        self.proc = subprocess.Popen(["avahi-publish", "-s", name, stype, str(port)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("Established"), f"avahi-publish: {line}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
 class Sim:
     """panda2mqtt-sim with its control channel on stdin and its frame log."""
 
@@ -147,7 +184,7 @@ class Gateway:
     """The daemon under test, configured through a real INI file."""
 
     def __init__(self, tmp, broker_port, devices, base="panda2mqtt", prefix="homeassistant",
-                 extra_ini="", verbose=True):
+                 extra_ini="", verbose=True, mdns=False):
         self.tmp = tmp
         self.base = base
         self.prefix = prefix
@@ -155,7 +192,8 @@ class Gateway:
         self.logfile = os.path.join(tmp, f"gw-{time.monotonic_ns()}.log")
         with open(self.ini, "w") as f:
             f.write(f"[mqtt]\nhost = 127.0.0.1\nport = {broker_port}\nbase_topic = {base}\n"
-                    f"discovery_prefix = {prefix}\nkeepalive = 5\n\n[discovery]\nmdns = false\n\n")
+                    f"discovery_prefix = {prefix}\nkeepalive = 5\n\n"
+                    f"[discovery]\nmdns = {'true' if mdns else 'false'}\n\n")
             for dev_id, opts in devices.items():
                 f.write(f"[device {dev_id}]\n")
                 for k, v in opts.items():

@@ -240,6 +240,30 @@ static void test_full_config(void **state)
 	p2m_config_free(&cfg);
 }
 
+/* A section without host names a device that discovery finds under that id. */
+static void test_found_device_section(void **state)
+{
+	struct p2m_config cfg;
+	const struct p2m_device_conf *d;
+
+	(void)state;
+	load_ok(&cfg, "[device panda_breath_3c84279a1b2c]\nname = Garage\nstale_timeout = 5\n"
+		      "[device garage]\nhost = garage.local\n");
+	assert_true(cfg.discovery.mdns);
+	d = p2m_config_device(&cfg, "panda_breath_3c84279a1b2c");
+	assert_non_null(d);
+	assert_null(d->host);
+	assert_string_equal(d->name, "Garage");
+	assert_int_equal(d->port, 80);
+	assert_int_equal(d->stale_timeout, 5);
+	assert_int_equal(d->refresh_interval, 60);
+	d = p2m_config_device(&cfg, "garage");
+	assert_non_null(d);
+	assert_string_equal(d->host, "garage.local");
+	assert_null(p2m_config_device(&cfg, "panda_breath"));
+	p2m_config_free(&cfg);
+}
+
 /* Indentation, CRLF, a BOM, comments and ':' separators are accepted; an indented key is
  * a key, not the continuation of the previous value. */
 static void test_layout(void **state)
@@ -368,10 +392,13 @@ static const struct err_case err_cases[] = {
     {"[mqtt]\ntls = maybe\n", "t.ini:2: [mqtt] tls: 'maybe' is not a boolean", ""},
     {"[mqtt]\ninsecure =\n", "t.ini:2: [mqtt] insecure: '' is not a boolean", ""},
     {"[discovery]\nmdns = 2\n", "t.ini:2: [discovery] mdns: '2' is not a boolean", ""},
-    /* missing host: named at the section header */
-    {"[device garage]\nport = 81\n", "t.ini:1: [device garage]: missing required key 'host'", ""},
-    {"[mqtt]\n\n[device a]\n[device b]\nhost = x\n", "t.ini:3: [device a]: ", "'host'"},
-    {"[device a]\nhost = x\n[device b]\nname = B\n", "t.ini:3: [device b]: ", "'host'"},
+    /* missing host with mdns off: named at the section header */
+    {"[discovery]\nmdns = off\n[device garage]\nport = 81\n",
+     "t.ini:3: [device garage]: missing required key 'host'", "[discovery] mdns, which is off"},
+    {"[device a]\n[device b]\nhost = x\n[discovery]\nmdns = no\n",
+     "t.ini:1: [device a]: ", "'host'"},
+    {"[discovery]\nmdns=false\n[device a]\nhost = x\n[device b]\nname = B\n",
+     "t.ini:5: [device b]: ", "'host'"},
     /* bad device id */
     {"[device]\nhost = x\n", "t.ini:1: [device]: ", "missing device id"},
     {"[device ]\nhost = x\n", "t.ini:1: [device ]: ", "missing device id"},
@@ -660,19 +687,13 @@ static void test_password_never_shown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_full_config),
-	    cmocka_unit_test(test_layout),
-	    cmocka_unit_test(test_booleans),
-	    cmocka_unit_test(test_tls_port),
-	    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_long_line),
-	    cmocka_unit_test(test_error_buffer),
-	    cmocka_unit_test(test_file_errors),
-	    cmocka_unit_test(test_password_file),
-	    cmocka_unit_test(test_env_override),
-	    cmocka_unit_test(test_world_readable),
-	    cmocka_unit_test(test_password_never_shown),
+	    cmocka_unit_test(test_defaults),	   cmocka_unit_test(test_full_config),
+	    cmocka_unit_test(test_layout),	   cmocka_unit_test(test_found_device_section),
+	    cmocka_unit_test(test_booleans),	   cmocka_unit_test(test_tls_port),
+	    cmocka_unit_test(test_errors),	   cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_error_buffer),   cmocka_unit_test(test_file_errors),
+	    cmocka_unit_test(test_password_file),  cmocka_unit_test(test_env_override),
+	    cmocka_unit_test(test_world_readable), cmocka_unit_test(test_password_never_shown),
 	};
 
 	/* The runner's environment must not supply a password behind the tests' back. */

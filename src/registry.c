@@ -1,0 +1,289 @@
+/* registry.c - see registry.h.
+ *
+ * Matching a found device to one already served, in order:
+ *  1. the same id: a found device seen before, or a [device] section named by that id;
+ *  2. a served device whose own reports give the same id (a configured device that a
+ *     browse finds too): the MAC is the same, so it is the same heater;
+ *  3. a served device dialled at the same address and port that has not reported yet
+ *     (one that has reported another id lost that address to a new device).
+ * A configured device keeps its configured address whatever DNS-SD says (the admin
+ * chose it); a found one follows its record. */
+#include "registry.h"
+
+#include "discovery.h"
+#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/log.h"
+
+#include <glib.h>
+#include <string.h>
+#include <strings.h>
+
+/* A .local device that is offline asks Avahi for its address again this often. */
+#define RESOLVE_AGAIN_S 30
+
+struct entry {
+	struct p2m_device *dev;
+	struct p2m_device_conf *own; /* the conf of a found device without a section */
+	const struct p2m_device_conf *conf;
+	bool moved_warned;
+	bool doomed; /* a duplicate, freed from an idle callback */
+};
+
+struct p2m_registry {
+	struct p2m_device_env env; /* the gateway's, with identified pointing here */
+	GPtrArray *entries;
+	struct p2m_discovery *disc;
+	guint resolve_timer;
+	guint reap_idle;
+};
+
+static void entry_free(gpointer p)
+{
+	struct entry *e = p;
+
+	p2m_device_free(e->dev);
+	if (e->own) {
+		g_free(e->own->id);
+		g_free(e->own->name);
+		g_free(e->own);
+	}
+	g_free(e);
+}
+
+static bool is_local_name(const char *host)
+{
+	size_t n = strlen(host);
+
+	return n > 6 && strcasecmp(host + n - 6, ".local") == 0;
+}
+
+static struct entry *match(struct p2m_registry *reg, const char *id, const char *addr, int port)
+{
+	char hw[P2M_ID_MAX + 1];
+
+	for (guint i = 0; i < reg->entries->len; i++) {
+		struct entry *e = g_ptr_array_index(reg->entries, i);
+		if (!e->doomed && strcmp(p2m_device_id(e->dev), id) == 0)
+			return e;
+	}
+	for (guint i = 0; i < reg->entries->len; i++) {
+		struct entry *e = g_ptr_array_index(reg->entries, i);
+		if (!e->doomed && p2m_device_hw_id(e->dev, hw, sizeof(hw)) && strcmp(hw, id) == 0)
+			return e;
+	}
+	for (guint i = 0; i < reg->entries->len; i++) {
+		struct entry *e = g_ptr_array_index(reg->entries, i);
+		/* Not one that reported another id: the address went to a new device. */
+		if (!e->doomed && p2m_device_at(e->dev, addr, port) &&
+		    !p2m_device_hw_id(e->dev, hw, sizeof(hw)))
+			return e;
+	}
+	return NULL;
+}
+
+static void add(struct p2m_registry *reg, struct entry *e, const struct p2m_driver *drv,
+		const char *host, int port)
+{
+	e->dev = p2m_device_new(&reg->env, e->conf, drv, host, port);
+	g_ptr_array_add(reg->entries, e);
+	if (reg->env.changed)
+		reg->env.changed(reg->env.ud);
+}
+
+static gboolean reap(gpointer data)
+{
+	struct p2m_registry *reg = data;
+
+	reg->reap_idle = 0;
+	for (guint i = reg->entries->len; i-- > 0;)
+		if (((struct entry *)g_ptr_array_index(reg->entries, i))->doomed)
+			g_ptr_array_remove_index(reg->entries, i);
+	if (reg->env.changed)
+		reg->env.changed(reg->env.ud);
+	return G_SOURCE_REMOVE;
+}
+
+static void doom(struct p2m_registry *reg, struct entry *e)
+{
+	e->doomed = true;
+	if (!reg->reap_idle)
+		reg->reap_idle = g_idle_add(reap, reg);
+}
+
+/* A device's first report names the hardware. The same heater may already be served
+ * under another id: configured by address and found by a browse before the configured
+ * one could report (a .local name still resolving, a device that was busy). The
+ * configured one stays. */
+static bool on_identified(struct p2m_registry *reg, struct p2m_device *d)
+{
+	char hw[P2M_ID_MAX + 1], other[P2M_ID_MAX + 1];
+	struct entry *me = NULL;
+
+	if (!p2m_device_hw_id(d, hw, sizeof(hw)))
+		return true;
+	for (guint i = 0; i < reg->entries->len; i++) {
+		struct entry *e = g_ptr_array_index(reg->entries, i);
+		if (e->dev == d)
+			me = e;
+	}
+	for (guint i = 0; me && i < reg->entries->len; i++) {
+		struct entry *e = g_ptr_array_index(reg->entries, i);
+		if (e == me || e->doomed ||
+		    (strcmp(p2m_device_id(e->dev), hw) != 0 &&
+		     !(p2m_device_hw_id(e->dev, other, sizeof(other)) && strcmp(other, hw) == 0)))
+			continue;
+		if (me->conf->host && !e->conf->host) {
+			p2m_info("device %s: the device found as %s is this configured one; "
+				 "dropping %s",
+				 p2m_device_id(d), p2m_device_id(e->dev), p2m_device_id(e->dev));
+			p2m_device_withdraw(e->dev);
+			doom(reg, e);
+			return true;
+		}
+		p2m_warn("device %s: is the same device as %s (%s); serving it once, as %s",
+			 p2m_device_id(d), p2m_device_id(e->dev), hw, p2m_device_id(e->dev));
+		doom(reg, me);
+		return false;
+	}
+	return true;
+}
+
+static void on_found(void *ud, const struct p2m_found *f)
+{
+	struct p2m_registry *reg = ud;
+	char id[P2M_ID_MAX + 1];
+	struct entry *e;
+	const struct p2m_device_conf *pinned;
+
+	if (!f->driver->device_id || !f->driver->device_id(f->snapshot, id, sizeof(id))) {
+		p2m_warn("mdns: the %s at %s:%d reports no MAC address or hostname to name it "
+			 "by; add it as a [device] with its host",
+			 f->driver->model, f->addr, f->port);
+		return;
+	}
+	e = match(reg, id, f->addr, f->port);
+	if (e && e->conf->host) {
+		if (!p2m_device_at(e->dev, f->addr, f->port) && !is_local_name(e->conf->host) &&
+		    !e->moved_warned) {
+			e->moved_warned = true;
+			p2m_warn("device %s: found by mdns at %s:%d, but its [device] section "
+				 "says %s:%d; keeping the configured address",
+				 p2m_device_id(e->dev), f->addr, f->port, e->conf->host,
+				 e->conf->port);
+		}
+		return;
+	}
+	if (e) {
+		p2m_device_set_address(e->dev, f->addr, f->port);
+		return;
+	}
+	e = g_new0(struct entry, 1);
+	pinned = p2m_config_device(reg->env.cfg, id);
+	if (pinned) {
+		e->conf = pinned;
+	} else {
+		e->own = g_new0(struct p2m_device_conf, 1);
+		p2m_config_device_defaults(e->own);
+		e->own->id = g_strdup(id);
+		e->own->name = g_strdup(f->service);
+		e->conf = e->own;
+	}
+	p2m_info("device %s: found by mdns as '%s' at %s:%d", id, f->service, f->addr, f->port);
+	add(reg, e, f->driver, f->addr, f->port);
+}
+
+static void on_host(void *ud, const char *host, const char *addr)
+{
+	struct p2m_registry *reg = ud;
+
+	if (!addr)
+		return; /* logged by mdns.c; asked again while the device is offline */
+	for (guint i = 0; i < reg->entries->len; i++) {
+		struct entry *e = g_ptr_array_index(reg->entries, i);
+		if (e->conf->host && strcasecmp(e->conf->host, host) == 0)
+			p2m_device_set_address(e->dev, addr, e->conf->port);
+	}
+}
+
+/* An address learnt for a .local name may go stale: ask again while offline. */
+static gboolean on_resolve_again(gpointer data)
+{
+	struct p2m_registry *reg = data;
+
+	for (guint i = 0; i < reg->entries->len; i++) {
+		struct entry *e = g_ptr_array_index(reg->entries, i);
+		if (e->conf->host && is_local_name(e->conf->host) && !p2m_device_is_online(e->dev))
+			p2m_discovery_resolve_host(reg->disc, e->conf->host);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+struct p2m_registry *p2m_registry_new(const struct p2m_device_env *env)
+{
+	static const struct p2m_discovery_callbacks cb = {
+	    .on_found = on_found,
+	    .on_host = on_host,
+	};
+	const struct p2m_config *cfg = env->cfg;
+	struct p2m_registry *reg = g_new0(struct p2m_registry, 1);
+	bool local_names = false;
+
+	reg->env = *env;
+	reg->env.identified = on_identified;
+	reg->env.registry = reg;
+	reg->entries = g_ptr_array_new_with_free_func(entry_free);
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		const struct p2m_device_conf *c = &cfg->devices[i];
+		struct entry *e;
+		if (!c->host)
+			continue; /* names a device that discovery may find */
+		e = g_new0(struct entry, 1);
+		e->conf = c;
+		local_names |= is_local_name(c->host);
+		/* Static devices are all Panda Breaths until a second family needs a type
+		 * key; a found device's family comes from its snapshot. */
+		add(reg, e, &p2m_driver_panda_breath, is_local_name(c->host) ? NULL : c->host,
+		    c->port);
+	}
+	if (cfg->discovery.mdns || local_names)
+		reg->disc = p2m_discovery_new(env->lws, cfg->discovery.mdns, &cb, reg);
+	if (local_names) {
+		on_resolve_again(reg);
+		reg->resolve_timer = g_timeout_add_seconds(RESOLVE_AGAIN_S, on_resolve_again, reg);
+	}
+	return reg;
+}
+
+void p2m_registry_free(struct p2m_registry *reg)
+{
+	if (!reg)
+		return;
+	if (reg->resolve_timer)
+		g_source_remove(reg->resolve_timer);
+	if (reg->reap_idle)
+		g_source_remove(reg->reap_idle);
+	p2m_discovery_free(reg->disc);
+	g_ptr_array_free(reg->entries, TRUE);
+	g_free(reg);
+}
+
+size_t p2m_registry_count(const struct p2m_registry *reg)
+{
+	return reg->entries->len;
+}
+
+struct p2m_device *p2m_registry_at(const struct p2m_registry *reg, size_t i)
+{
+	return ((struct entry *)g_ptr_array_index(reg->entries, i))->dev;
+}
+
+struct p2m_device *p2m_registry_find(const struct p2m_registry *reg, const char *id, size_t len)
+{
+	for (guint i = 0; i < reg->entries->len; i++) {
+		struct p2m_device *d = p2m_registry_at(reg, i);
+		const char *did = p2m_device_id(d);
+		if (strlen(did) == len && strncmp(did, id, len) == 0)
+			return d;
+	}
+	return NULL;
+}

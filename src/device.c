@@ -17,7 +17,6 @@
 #include <math.h>
 #include <string.h>
 
-#define MAX_MESSAGE_BYTES (64 * 1024)
 #define CONNECT_TIMEOUT_S 10
 /* After a command, wait this long before re-reading the snapshot: the frames are
  * written within milliseconds, and the device applies them as they arrive. */
@@ -406,7 +405,7 @@ static void start_probe(struct p2m_device *d)
 	    .host = d->host,
 	    .port = d->port,
 	    .path = "/ws",
-	    .max_message = MAX_MESSAGE_BYTES,
+	    .max_message = P2M_WS_MAX_MESSAGE,
 	    .connect_timeout = CONNECT_TIMEOUT_S,
 	    .oneshot = true,
 	};
@@ -468,7 +467,8 @@ static void expect(struct p2m_device *d, const cJSON *frame)
 		cJSON_ArrayForEach(f, root)
 		{
 			for (const char *const(*v)[3] = d->driver->verify; (*v)[0]; v++) {
-				if (strcmp((*v)[0], root->string) || strcmp((*v)[1], f->string))
+				if (strcmp((*v)[0], root->string) != 0 ||
+				    strcmp((*v)[1], f->string) != 0)
 					continue;
 				if (!d->expected)
 					d->expected = cJSON_CreateObject();
@@ -605,7 +605,7 @@ static void open_link(struct p2m_device *d)
 	    .host = d->host,
 	    .port = d->port,
 	    .path = "/ws",
-	    .max_message = MAX_MESSAGE_BYTES,
+	    .max_message = P2M_WS_MAX_MESSAGE,
 	    .stale_timeout = d->conf->stale_timeout,
 	    .connect_timeout = CONNECT_TIMEOUT_S,
 	};

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #define PROBE_TIMEOUT_S 5
-#define PROBE_MAX_BYTES (64 * 1024)
 #define RETRY_MIN_S	30
 #define RETRY_MAX_S	(30 * 60)
 
@@ -135,7 +134,7 @@ static void probe(struct candidate *c)
 	    .host = c->addr,
 	    .port = c->port,
 	    .path = "/ws",
-	    .max_message = PROBE_MAX_BYTES,
+	    .max_message = P2M_WS_MAX_MESSAGE,
 	    .connect_timeout = PROBE_TIMEOUT_S,
 	    .oneshot = true,
 	};

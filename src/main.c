@@ -88,8 +88,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		printf("%s: configuration is valid (%zu static device(s), mDNS %s)\n", path,
-		       cfg.n_devices, cfg.discovery.mdns ? "on" : "off");
+		size_t with_host = 0;
+		for (size_t i = 0; i < cfg.n_devices; i++)
+			with_host += cfg.devices[i].host != NULL;
+		printf("%s: configuration is valid (%zu static device(s), %zu named for "
+		       "discovery, mDNS %s)\n",
+		       path, with_host, cfg.n_devices - with_host,
+		       cfg.discovery.mdns ? "on" : "off");
 		p2m_config_free(&cfg);
 		return 0;
 	}

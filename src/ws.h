@@ -14,6 +14,9 @@
 
 struct p2m_ws;
 
+/* The largest message taken from a device: a full snapshot is a few KiB. */
+#define P2M_WS_MAX_MESSAGE ((size_t)64 * 1024)
+
 struct p2m_ws_opts {
 	const char *name; /* device id, for log lines */
 	const char *host;

@@ -116,7 +116,8 @@ if command -v systemd-analyze >/dev/null; then
 	systemd-analyze security --offline=yes "$unit" 2>/dev/null | tail -n 1 || true
 fi
 
-log "(e) mosquitto + simulator + the daemon as the unit runs it"
+log "(e) mosquitto + a simulator announced over DNS-SD + the daemon as the unit runs it"
+"$(dirname "$0")/avahi-up.sh" --loopback || fail "no avahi-daemon"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mosquitto_passwd -b -c "$work/passwd" p2mtest "$pw"
 chmod 0644 "$work/passwd"
@@ -126,7 +127,8 @@ mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
 broker=$!
 
 mkfifo "$work/sim.in"
-panda2mqtt-sim --port 0 <"$work/sim.in" >"$work/sim.out" 2>"$work/sim.log" &
+ # found by DNS-SD through avahi-daemon, as the user panda2mqtt: no address configured
+panda2mqtt-sim --port 0 --mac 0D0E0F101112 --mdns "Package test $$" <"$work/sim.in" >"$work/sim.out" 2>"$work/sim.log" &
 sim=$!
 exec 3>"$work/sim.in" # keeps the simulator's stdin open
 simport=""
@@ -137,6 +139,7 @@ for _ in $(seq 100); do
 done
 [ -n "$simport" ] || fail "the simulator did not print ready port=N"
 
+dev=panda_breath_0d0e0f101112
 install -m 0640 -o root -g panda2mqtt /dev/null /etc/panda2mqtt/mqtt-password
 printf '%s\n' "$pw" >/etc/panda2mqtt/mqtt-password
 cat >/etc/panda2mqtt/panda2mqtt.ini <<INI
@@ -148,11 +151,9 @@ username = p2mtest
 password_file = /etc/panda2mqtt/mqtt-password
 
 [discovery]
-mdns = false
+mdns = true
 
-[device pkgtest]
-host = 127.0.0.1
-port = $simport
+[device $dev]
 name = Package test
 INI
 runuser -u panda2mqtt -- /usr/sbin/panda2mqtt -c /etc/panda2mqtt/panda2mqtt.ini \
@@ -161,19 +162,19 @@ daemon=$!
 
 sub() { mosquitto_sub -h 127.0.0.1 -p "$port" -u p2mtest -P "$pw" "$@"; }
 timeout 20 mosquitto_sub -h 127.0.0.1 -p "$port" -u p2mtest -P "$pw" -C 1 \
-	-t homeassistant/device/pkgtest/config >"$work/discovery.json" 2>"$work/sub.log" ||
-	fail "no homeassistant/device/pkgtest/config within 20 s"
+	-t "homeassistant/device/$dev/config" >"$work/discovery.json" 2>"$work/sub.log" ||
+	fail "no homeassistant/device/$dev/config within 20 s"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d.get("device") or d.get("dev")' \
 	"$work/discovery.json" || fail "discovery payload is not device discovery JSON"
-ok "discovery published: homeassistant/device/pkgtest/config"
+ok "found by DNS-SD; discovery published: homeassistant/device/$dev/config"
 
 online=""
 for _ in $(seq 20); do
-	online=$(sub -C 1 -W 1 -t panda2mqtt/pkgtest/availability 2>/dev/null || true)
+	online=$(sub -C 1 -W 1 -t "panda2mqtt/$dev/availability" 2>/dev/null || true)
 	[ "$online" = online ] && break
 	sleep 0.5
 done
-[ "$online" = online ] || fail "device pkgtest never became available (got '$online')"
+[ "$online" = online ] || fail "device $dev never became available (got '$online')"
 ok "device available over the simulator's WebSocket"
 kill -0 "$daemon" 2>/dev/null || fail "the daemon died"
 if grep -q "$pw" "$work/daemon.log"; then fail "the daemon logged the MQTT password"; fi

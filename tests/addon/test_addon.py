@@ -88,7 +88,7 @@ class CheckerTest(unittest.TestCase):
             "default out of range": lambda c: c["options"].update(max_target_temp=99),
             "default not in list": lambda c: c["options"].update(log_level="trace"),
             "explicit null": lambda c: c.update(image=None),
-            "device without host": lambda c: c["options"].update(devices=[{"id": "a"}]),
+            "device without id": lambda c: c["options"].update(devices=[{"host": "a"}]),
         }
         for name, change in cases.items():
             with self.subTest(name):
@@ -146,22 +146,30 @@ class ConfigGenTest(unittest.TestCase):
         self.assertIn("[device garage]\nhost = 192.168.1.50\nname = Garage heater\n", ini)
         self.assertIn("[device lab]\nhost = 10.0.0.2\nport = 8080\n"
                       "duplicate_ha_entities = true\n", ini)
-        self.assertIn("mdns = false\n", ini)  # the add-on's default
+        self.assertIn("mdns = true\n", ini)  # the add-on's default
         self.assertIn("max_target_temp = 60\n", ini)
         self.assertNotIn(SECRET, ini)
         pw = self.out / "mqtt-password"
         self.assertEqual(pw.read_text(), SECRET + "\n")
         for f in (pw, self.out / "panda2mqtt.ini"):
             self.assertEqual(stat.S_IMODE(f.stat().st_mode), 0o600, f)
-        self.assertIn("2 static device(s), mDNS off", self.check_config())
+        self.assertIn("2 static device(s), 0 named for discovery, mDNS on",
+                      self.check_config())
+
+    def test_device_without_host_names_a_found_one(self):
+        r = self.generate(self.options(devices=[
+            {"id": "panda_breath_3c84279a1b2c", "name": "Garage heater"}]))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("[device panda_breath_3c84279a1b2c]\nname = Garage heater\n", self.ini())
+        self.assertIn("0 static device(s), 1 named for discovery, mDNS on", self.check_config())
 
     def test_data_only_answer_and_tls(self):
         service = dict(FAKE_SERVICE["data"], ssl=True, port=8883)
-        r = self.generate(self.options(mdns=True, max_target_temp=45), service)
+        r = self.generate(self.options(mdns=False, max_target_temp=45), service)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("tls = true\n", self.ini())
         self.assertIn("port = 8883\n", self.ini())
-        self.assertIn("mdns = true\n", self.ini())
+        self.assertIn("mdns = false\n", self.ini())
         self.assertIn("max_target_temp = 45\n", self.ini())
         self.check_config()
 

@@ -49,7 +49,7 @@ class CommandLine(unittest.TestCase):
         start = time.monotonic()
         r = run("--check-config", "-c", path)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("valid", r.stdout)
+        self.assertIn("valid (1 static device(s), 0 named for discovery, mDNS off)", r.stdout)
         self.assertLess(time.monotonic() - start, 5)
 
     def test_check_config_errors_name_file_line_key(self):
@@ -58,7 +58,8 @@ class CommandLine(unittest.TestCase):
             ("[mqtt]\nhost = x\nbogus = 1\n", ":3: [mqtt] bogus:"),
             ("[nosuch]\na = 1\n", ":1: [nosuch]"),
             ("[device Bad Id]\nhost = x\n", ":1:"),
-            ("[device garage]\nport = 80\n", "host"),
+            ("[discovery]\nmdns = no\n[device garage]\nport = 80\n",
+             ":3: [device garage]: missing required key 'host'"),
             ("[safety]\nmax_target_temp = 90\n", ":2: [safety] max_target_temp:"),
         ]
         for text, expect in cases:

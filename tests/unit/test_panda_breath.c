@@ -564,6 +564,46 @@ static void test_snapshot_recognised(void **st)
 	cJSON_Delete(no);
 }
 
+/* Ids of found devices: from the MAC in the hotspot name, else the hostname. */
+static void test_device_id(void **st)
+{
+	static const struct {
+		const char *frame, *id; /* id NULL: none */
+	} cases[] = {
+	    {"{\"ap\":{\"ssid\":\"Panda_Breath_3C84279A1B2C\"},\"sta\":{\"hostname\":\"Pb\"}}",
+	     "panda_breath_3c84279a1b2c"},
+	    /* a renamed hotspot, or one that is not a MAC: the hostname */
+	    {"{\"ap\":{\"ssid\":\"Workshop\"},\"sta\":{\"hostname\":\"Dryer.One\"}}",
+	     "panda_breath_dryer_one"},
+	    {"{\"ap\":{\"ssid\":\"Panda_Breath_3C84\"},\"sta\":{\"hostname\":\"x-2\"}}",
+	     "panda_breath_x-2"},
+	    {"{\"ap\":{\"ssid\":\"Panda_Breath_3C84279A1B2G\"},\"sta\":{\"hostname\":\"h\"}}",
+	     "panda_breath_h"},
+	    /* capped at 32 characters */
+	    {"{\"sta\":{\"hostname\":\"abcdefghijklmnopqrstuvwxyz0123456789\"}}",
+	     "panda_breath_abcdefghijklmnopqrs"},
+	    {"{\"ap\":{\"ssid\":\"Workshop\"},\"sta\":{\"hostname\":\"\"}}", NULL},
+	    {"{\"ap\":{\"ssid\":7},\"sta\":{\"hostname\":null}}", NULL},
+	    {"{}", NULL},
+	};
+	(void)st;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cJSON *dev = cJSON_Parse(cases[i].frame);
+		char id[33] = "";
+		bool got;
+
+		assert_non_null(dev);
+		got = p2m_driver_panda_breath.device_id(dev, id, sizeof(id));
+		if (cases[i].id) {
+			assert_true(got);
+			assert_string_equal(id, cases[i].id);
+		} else {
+			assert_false(got);
+		}
+		cJSON_Delete(dev);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -582,6 +622,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_field),
 	    cmocka_unit_test(test_parse_object),
 	    cmocka_unit_test(test_snapshot_recognised),
+	    cmocka_unit_test(test_device_id),
 	};
 	return cmocka_run_group_tests_name("panda_breath", tests, NULL, NULL);
 }

@@ -127,6 +127,9 @@ static const struct key_def discovery_keys[] = {
 
 static const struct key_def safety_keys[] = {
     {"max_target_temp", K_DOUBLE, CFG(safety.max_target_temp), 0, 60, 0},
+    {"max_chamber_temp", K_DOUBLE, CFG(safety.max_chamber_temp), 20, 90, 0},
+    {"sensor_fault_cutoff", K_BOOL, CFG(safety.sensor_fault_cutoff), 0, 0, 0},
+    {"controller_lost_minutes", K_DOUBLE, CFG(safety.controller_lost_minutes), 0, 1440, 0},
 };
 
 static const struct key_def device_keys[] = {
@@ -637,6 +640,15 @@ static void finish(struct parse_state *st)
 		return;
 	}
 
+	if (c->safety.max_chamber_temp <= c->safety.max_target_temp) {
+		int line = key_line(st, SEC_SAFETY, "max_chamber_temp");
+		fail(st, line ? line : key_line(st, SEC_SAFETY, "max_target_temp"), "safety",
+		     "max_chamber_temp",
+		     "%g must be above max_target_temp (%g): heating to an allowed target would "
+		     "trip the cut-off",
+		     c->safety.max_chamber_temp, c->safety.max_target_temp);
+		return;
+	}
 	if (m->tls && !key_line(st, SEC_MQTT, "port"))
 		m->port = 8883;
 	if (m->tls && m->cafile && !check_cafile(st))
@@ -664,6 +676,8 @@ static void set_defaults(struct p2m_config *c)
 	c->mqtt.keepalive = 30;
 	c->discovery.mdns = true;
 	c->safety.max_target_temp = 60;
+	c->safety.max_chamber_temp = 65;
+	c->safety.sensor_fault_cutoff = true;
 }
 
 /* Parses text[0..len) into *cfg. On error *cfg is zeroed. */

@@ -11,6 +11,7 @@
 #include "panda2mqtt/ha.h"
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
+#include "panda2mqtt/safety.h"
 #include "ws.h"
 
 #include <glib.h>
@@ -21,6 +22,9 @@
 /* After a command, wait this long before re-reading the snapshot: the frames are
  * written within milliseconds, and the device applies them as they arrive. */
 #define VERIFY_DELAY_MS 1500
+/* A tripped safety rule sends the off command again at most this often while the
+ * device still reports heating (the re-read after the first one takes 1.5 s). */
+#define SAFETY_RESEND_US (10 * G_USEC_PER_SEC)
 
 struct p2m_device {
 	const struct p2m_device_env *env;
@@ -41,6 +45,7 @@ struct p2m_device {
 	bool own_ha_warned;
 	bool expect_reboot; /* a command that restarts the device was sent */
 	bool retired;	    /* a duplicate of another device: publishes nothing more */
+	gint64 safety_sent; /* when a safety rule last sent the off command; 0: none */
 	int failures;
 	char *published_state;
 	char *published_discovery;
@@ -53,6 +58,7 @@ struct p2m_device {
 
 static void start_probe(struct p2m_device *d);
 static void send_pending(struct p2m_device *d);
+static void check_safety(struct p2m_device *d);
 
 const char *p2m_device_id(const struct p2m_device *d)
 {
@@ -324,6 +330,7 @@ static void on_message(void *ud, const char *text, size_t len)
 	if (d->retired)
 		return;
 	take_frame(d, text, len, snapshot);
+	check_safety(d);
 	if (!d->online && !d->retired) {
 		d->failures = 0;
 		set_online(d, true);
@@ -369,6 +376,7 @@ static void on_probe_message(void *ud, const char *text, size_t len)
 	p2m_debug("device %s: snapshot re-read", d->conf->id);
 	take_frame(d, text, len, true);
 	check_expected(d);
+	check_safety(d);
 }
 
 static gboolean free_probe(gpointer data)
@@ -533,7 +541,9 @@ static void send_pending(struct p2m_device *d)
 	schedule_verify(d);
 }
 
-void p2m_device_command(struct p2m_device *d, const cJSON *command)
+/* Check and send one command. preempt (safety): frames still waiting from an earlier
+ * command are dropped instead of refusing this one. */
+static int run_command(struct p2m_device *d, const cJSON *command, bool preempt)
 {
 	struct p2m_view v = view_of(d);
 	struct p2m_cmd cmd = {
@@ -545,22 +555,26 @@ void p2m_device_command(struct p2m_device *d, const cJSON *command)
 
 	if (!d->online || !p2m_ws_is_open(d->ws)) {
 		p2m_device_reject(d, "", "device is offline");
-		return;
+		return -1;
 	}
-	if (d->pending) {
+	if (d->pending && !preempt) {
 		p2m_device_reject(d, "", "the previous command is still being sent");
-		return;
+		return -1;
 	}
 	if (p2m_command_plan(&cmd, command) != 0) {
 		p2m_device_reject(d, cmd.field, cmd.reason);
 		p2m_command_clear(&cmd);
-		return;
+		return -1;
 	}
 	if (cmd.local) {
 		p2m_json_merge(d->local, cmd.local);
 		publish_state(d, false);
 	}
 	if (cJSON_GetArraySize(cmd.frames) > 0) {
+		if (d->pending_timer)
+			g_source_remove(d->pending_timer);
+		d->pending_timer = 0;
+		cJSON_Delete(d->pending);
 		cJSON_Delete(d->expected);
 		d->expected = NULL;
 		d->pending = cmd.frames;
@@ -568,6 +582,71 @@ void p2m_device_command(struct p2m_device *d, const cJSON *command)
 		send_pending(d);
 	}
 	p2m_command_clear(&cmd);
+	return 0;
+}
+
+void p2m_device_command(struct p2m_device *d, const cJSON *command)
+{
+	run_command(d, command, false);
+}
+
+/* Switch the device's heating off because a [safety] rule tripped: an event, an error
+ * line, and the driver's off command ahead of anything still queued. */
+static void safety_off(struct p2m_device *d, enum p2m_trip trip, const struct p2m_heat_status *h)
+{
+	gint64 now = g_get_monotonic_time();
+	cJSON *e, *off;
+
+	if (d->safety_sent && now - d->safety_sent < SAFETY_RESEND_US)
+		return;
+	d->safety_sent = now;
+	e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "event_type", "safety_cutoff");
+	cJSON_AddStringToObject(e, "rule", p2m_trip_rule(trip));
+	if (h->has_chamber)
+		cJSON_AddNumberToObject(e, "chamber_temperature", h->chamber);
+	if (trip == P2M_TRIP_CHAMBER)
+		cJSON_AddNumberToObject(e, "limit", d->env->safety.max_chamber_temp);
+	p2m_err("device %s: safety: %s; switching the heating off", d->conf->id,
+		trip == P2M_TRIP_CHAMBER ? "chamber above max_chamber_temp while heating"
+		: trip == P2M_TRIP_SENSOR
+		    ? "a temperature sensor reports a fault while heating"
+		    : "the MQTT broker has been unreachable for controller_lost_minutes");
+	emit_event(d, e);
+	off = cJSON_Parse(d->driver->off_command);
+	if (!off || run_command(d, off, true) != 0)
+		p2m_err("device %s: safety: the off command could not be sent; trying again "
+			"with the next report",
+			d->conf->id);
+	cJSON_Delete(off);
+}
+
+/* After every report: do the [safety] rules say the heating must go off? */
+static void check_safety(struct p2m_device *d)
+{
+	struct p2m_heat_status h = {0};
+	enum p2m_trip trip;
+
+	if (d->retired || !d->driver->heat_status || !d->driver->off_command)
+		return;
+	d->driver->heat_status(d->dev, &h);
+	trip = p2m_safety_check(&d->env->safety, &h);
+	if (trip == P2M_TRIP_NONE) {
+		d->safety_sent = 0;
+		return;
+	}
+	safety_off(d, trip, &h);
+}
+
+void p2m_device_controller_lost(struct p2m_device *d)
+{
+	struct p2m_heat_status h = {0};
+
+	if (d->retired || !d->driver->heat_status || !d->driver->off_command)
+		return;
+	d->driver->heat_status(d->dev, &h);
+	if (h.heating)
+		safety_off(d, P2M_TRIP_CONTROLLER_LOST, &h);
 }
 
 cJSON *p2m_device_info(const struct p2m_device *d)

@@ -68,6 +68,9 @@ void p2m_device_withdraw(struct p2m_device *d);
 /* A command object from <base>/<id>/set (or built from set/<field>). Rejections are
  * logged and published as events; nothing is sent unless all of it is valid. */
 void p2m_device_command(struct p2m_device *d, const cJSON *command);
+/* The broker has been gone for [safety] controller_lost_minutes: switch the heating
+ * off if it is on (an error line; the event cannot reach the broker). */
+void p2m_device_controller_lost(struct p2m_device *d);
 /* A command that could not even be parsed: log + event. */
 void p2m_device_reject(struct p2m_device *d, const char *field, const char *reason);
 

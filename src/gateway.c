@@ -28,6 +28,9 @@ struct p2m_gateway {
 	char *t_info;
 	char *t_ha_status;
 	guint info_idle;
+	guint controller_timer;
+	gint64 broker_lost_at; /* monotonic; 0 while connected */
+	bool controller_tripped;
 	int exit_code;
 };
 
@@ -130,6 +133,33 @@ static void on_mqtt_message(void *ud, const char *topic, const char *payload, si
 		route_command(gw, topic, topic + blen + 1, payload, len, retained);
 }
 
+/* [safety] controller_lost_minutes: the broker is how Home Assistant reaches the
+ * heater; gone that long, heating that nobody can switch off any more is switched off.
+ * Once per outage. */
+static gboolean on_controller_check(gpointer data)
+{
+	struct p2m_gateway *gw = data;
+	gint64 now = g_get_monotonic_time();
+	double limit_us = gw->cfg->safety.controller_lost_minutes * 60 * G_USEC_PER_SEC;
+
+	if (p2m_mqtt_connected(gw->mqtt)) {
+		gw->broker_lost_at = 0;
+		gw->controller_tripped = false;
+		return G_SOURCE_CONTINUE;
+	}
+	if (!gw->broker_lost_at)
+		gw->broker_lost_at = now;
+	if (!gw->controller_tripped && (double)(now - gw->broker_lost_at) >= limit_us) {
+		gw->controller_tripped = true;
+		p2m_warn("safety: the MQTT broker has been unreachable for %g minute(s); "
+			 "switching off any heating",
+			 gw->cfg->safety.controller_lost_minutes);
+		for (size_t i = 0; i < p2m_registry_count(gw->registry); i++)
+			p2m_device_controller_lost(p2m_registry_at(gw->registry, i));
+	}
+	return G_SOURCE_CONTINUE;
+}
+
 static gboolean on_signal(gint fd, GIOCondition cond, gpointer data)
 {
 	struct p2m_gateway *gw = data;
@@ -202,7 +232,7 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 
 	gw.env.mqtt = gw.mqtt;
 	gw.env.cfg = cfg;
-	gw.env.safety.max_target_temp = cfg->safety.max_target_temp;
+	gw.env.safety = cfg->safety;
 	gw.env.changed = info_changed;
 	gw.env.ud = &gw;
 	gw.registry = p2m_registry_new(&gw.env);
@@ -210,6 +240,8 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 		 p2m_registry_count(gw.registry),
 		 cfg->discovery.mdns ? "; looking for more with mdns" : "");
 	p2m_mqtt_start(gw.mqtt);
+	if (cfg->safety.controller_lost_minutes > 0)
+		gw.controller_timer = g_timeout_add_seconds(1, on_controller_check, &gw);
 
 	g_main_loop_run(gw.loop);
 
@@ -217,6 +249,8 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 		p2m_device_publish_offline(p2m_registry_at(gw.registry, i));
 	p2m_mqtt_shutdown(gw.mqtt, 2000);
 out:
+	if (gw.controller_timer)
+		g_source_remove(gw.controller_timer);
 	p2m_registry_free(gw.registry);
 	if (gw.info_idle)
 		g_source_remove(gw.info_idle);

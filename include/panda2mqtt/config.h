@@ -49,15 +49,23 @@ struct p2m_device_conf {
 	int line; /* line of the section header, for later messages */
 };
 
+/* [safety]. The target cap is applied to commands (command.c); the rules that watch
+ * the device's reports are in safety.c; the controller-lost rule in gateway.c. */
+struct p2m_safety {
+	double max_target_temp;		/* targets above are rejected; default 60, 0..60 */
+	double max_chamber_temp;	/* heating off above this; default 65, 20..90 */
+	bool sensor_fault_cutoff;	/* heating off on a sensor fault; default true */
+	double controller_lost_minutes; /* broker gone this long: heating off; 0 = never
+					   (default), else 0.05..1440 */
+};
+
 struct p2m_config {
 	char *path; /* the file it came from (or the name given to the string loader) */
 	struct p2m_mqtt_conf mqtt;
 	struct {
 		bool mdns; /* default true */
 	} discovery;
-	struct {
-		double max_target_temp; /* default 60, 0..60 */
-	} safety;
+	struct p2m_safety safety;
 	struct p2m_device_conf *devices;
 	size_t n_devices;
 	/* true when the file itself holds a password and is readable by "other" */

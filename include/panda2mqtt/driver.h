@@ -10,6 +10,8 @@
 #ifndef PANDA2MQTT_DRIVER_H
 #define PANDA2MQTT_DRIVER_H
 
+#include "panda2mqtt/config.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -100,9 +102,12 @@ struct p2m_entity {
 	const struct p2m_climate_keys *climate;
 };
 
-/* Limits from the [safety] section that drivers apply to commands. */
-struct p2m_safety {
-	double max_target_temp;
+/* What the heater safety rules (safety.h) read from a device's merged state. */
+struct p2m_heat_status {
+	bool heating;	   /* any heating switched on: heating, Auto mode, drying */
+	bool has_chamber;  /* chamber holds a reading */
+	double chamber;	   /* °C */
+	bool sensor_fault; /* a temperature sensor reports a fault */
 };
 
 /* One command being checked and planned. Rows' write functions fill `intent`
@@ -153,6 +158,10 @@ struct p2m_driver {
 		       void (*emit)(void *ud, cJSON *event), void *ud);
 	/* True when the device runs its own Home Assistant link (duplicate entities). */
 	bool (*has_own_ha_link)(const cJSON *dev);
+	/* Heater safety: what the rules read, and the command (as a broker command,
+	 * planned like one) that switches every kind of heating off. */
+	void (*heat_status)(const cJSON *dev, struct p2m_heat_status *out);
+	const char *off_command;
 };
 
 #endif

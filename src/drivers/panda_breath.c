@@ -766,6 +766,24 @@ static bool pb_device_id(const cJSON *dev, char *buf, size_t len)
 	return true;
 }
 
+/* Heating is on while work_on is (heat or Auto) or a drying run is (the sim's model
+ * and the firmware's: either one runs the PTC element). */
+static void pb_heat_status(const cJSON *dev, struct p2m_heat_status *out)
+{
+	const cJSON *t = p2m_json_field(dev, "settings", "cal_warehouse_temp");
+	int on = 0, running = 0, fault = 0;
+
+	get_int(dev, "work_on", &on);
+	get_int(dev, "isrunning", &running);
+	out->heating = on || running == 1;
+	if (!cJSON_IsNumber(t))
+		t = p2m_json_field(dev, "settings", "warehouse_temper");
+	out->has_chamber = cJSON_IsNumber(t);
+	out->chamber = out->has_chamber ? t->valuedouble : 0;
+	out->sensor_fault = (get_int(dev, "warehouse_sensor_status", &fault) && fault != 0) ||
+			    (get_int(dev, "ptc_sensor_status", &fault) && fault != 0);
+}
+
 static const char *pb_fw_version(const cJSON *dev)
 {
 	const cJSON *v = p2m_json_field(dev, "settings", "fw_version");
@@ -996,4 +1014,7 @@ const struct p2m_driver p2m_driver_panda_breath = {
     .restarts = pb_restarts,
     .events = pb_events,
     .has_own_ha_link = pb_has_own_ha_link,
+    .heat_status = pb_heat_status,
+    /* mode off stops a drying run too (isrunning:0, then work_on:false) */
+    .off_command = "{\"mode\":\"off\"}",
 };

@@ -219,6 +219,9 @@ static void test_full_config(void **state)
 	assert_true(cfg.mqtt.insecure);
 	assert_false(cfg.discovery.mdns);
 	assert_true(cfg.safety.max_target_temp == 45.5);
+	assert_true(cfg.safety.max_chamber_temp == 65);
+	assert_true(cfg.safety.sensor_fault_cutoff);
+	assert_true(cfg.safety.controller_lost_minutes == 0);
 	assert_false(cfg.password_world_readable); /* never from the string loader */
 
 	assert_int_equal(cfg.n_devices, 2);
@@ -388,6 +391,15 @@ static const struct err_case err_cases[] = {
      "t.ini:2: [safety] max_target_temp: -1 is out of range 0..60", ""},
     {"[safety]\nmax_target_temp = inf\n",
      "t.ini:2: [safety] max_target_temp: inf is out of range 0..60", ""},
+    /* the chamber cut-off must sit above any target heating may aim for */
+    {"[safety]\nmax_target_temp = 50\nmax_chamber_temp = 50\n",
+     "t.ini:3: [safety] max_chamber_temp: 50 must be above max_target_temp (50)", ""},
+    {"[safety]\nmax_chamber_temp = 95\n",
+     "t.ini:2: [safety] max_chamber_temp: 95 is out of range 20..90", ""},
+    {"[safety]\ncontroller_lost_minutes = -1\n",
+     "t.ini:2: [safety] controller_lost_minutes: -1 is out of range 0..1440", ""},
+    {"[safety]\nsensor_fault_cutoff = sometimes\n",
+     "t.ini:2: [safety] sensor_fault_cutoff: 'sometimes' is not a boolean", ""},
     /* bad boolean */
     {"[mqtt]\ntls = maybe\n", "t.ini:2: [mqtt] tls: 'maybe' is not a boolean", ""},
     {"[mqtt]\ninsecure =\n", "t.ini:2: [mqtt] insecure: '' is not a boolean", ""},

@@ -1,0 +1,29 @@
+/* safety.c - see safety.h. */
+#include "panda2mqtt/safety.h"
+
+enum p2m_trip p2m_safety_check(const struct p2m_safety *s, const struct p2m_heat_status *h)
+{
+	if (!h->heating)
+		return P2M_TRIP_NONE;
+	/* A faulty sensor first: the chamber reading may be the fault itself. */
+	if (s->sensor_fault_cutoff && h->sensor_fault)
+		return P2M_TRIP_SENSOR;
+	if (h->has_chamber && h->chamber > s->max_chamber_temp)
+		return P2M_TRIP_CHAMBER;
+	return P2M_TRIP_NONE;
+}
+
+const char *p2m_trip_rule(enum p2m_trip t)
+{
+	switch (t) {
+	case P2M_TRIP_CHAMBER:
+		return "max_chamber_temp";
+	case P2M_TRIP_SENSOR:
+		return "sensor_fault";
+	case P2M_TRIP_CONTROLLER_LOST:
+		return "controller_lost";
+	case P2M_TRIP_NONE:
+		break;
+	}
+	return "none";
+}

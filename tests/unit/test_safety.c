@@ -1,0 +1,137 @@
+/* Unit tests: the [safety] rules that watch reports (safety.c) over the Panda Breath's
+ * heat status (what "heating", the chamber reading and a sensor fault mean for it). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "panda2mqtt/command.h"
+#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/safety.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct p2m_safety defaults = {
+    .max_target_temp = 60,
+    .max_chamber_temp = 65,
+    .sensor_fault_cutoff = true,
+};
+
+static enum p2m_trip trip_for(const struct p2m_safety *s, const char *settings)
+{
+	char text[512];
+	struct p2m_heat_status h = {0};
+	cJSON *dev;
+
+	snprintf(text, sizeof(text), "{\"settings\":%s}", settings);
+	dev = cJSON_Parse(text);
+	assert_non_null(dev);
+	p2m_driver_panda_breath.heat_status(dev, &h);
+	cJSON_Delete(dev);
+	return p2m_safety_check(s, &h);
+}
+
+static void test_rules(void **st)
+{
+	static const struct {
+		const char *settings;
+		enum p2m_trip want;
+	} cases[] = {
+	    /* heating (work_on, either type) above the limit: off */
+	    {"{\"work_on\":true,\"cal_warehouse_temp\":65.5}", P2M_TRIP_CHAMBER},
+	    {"{\"work_on\":1,\"cal_warehouse_temp\":70}", P2M_TRIP_CHAMBER},
+	    /* at the limit, or below: fine */
+	    {"{\"work_on\":true,\"cal_warehouse_temp\":65}", P2M_TRIP_NONE},
+	    {"{\"work_on\":true,\"cal_warehouse_temp\":40}", P2M_TRIP_NONE},
+	    /* the raw reading when the calibrated one is missing */
+	    {"{\"work_on\":true,\"warehouse_temper\":66}", P2M_TRIP_CHAMBER},
+	    /* the calibrated reading wins over the raw one */
+	    {"{\"work_on\":true,\"cal_warehouse_temp\":50,\"warehouse_temper\":66}", P2M_TRIP_NONE},
+	    /* a drying run heats too */
+	    {"{\"work_on\":false,\"isrunning\":1,\"cal_warehouse_temp\":80}", P2M_TRIP_CHAMBER},
+	    /* not heating: nothing to switch off */
+	    {"{\"work_on\":false,\"isrunning\":0,\"cal_warehouse_temp\":80}", P2M_TRIP_NONE},
+	    {"{\"work_on\":false,\"ptc_sensor_status\":1}", P2M_TRIP_NONE},
+	    {"{\"cal_warehouse_temp\":80}", P2M_TRIP_NONE},
+	    /* sensor faults while heating, before the temperature rule */
+	    {"{\"work_on\":true,\"ptc_sensor_status\":1,\"cal_warehouse_temp\":30}",
+	     P2M_TRIP_SENSOR},
+	    {"{\"work_on\":true,\"warehouse_sensor_status\":2,\"cal_warehouse_temp\":99}",
+	     P2M_TRIP_SENSOR},
+	    {"{\"work_on\":true,\"warehouse_sensor_status\":0,\"ptc_sensor_status\":0}",
+	     P2M_TRIP_NONE},
+	    /* no reading at all while heating: no rule can say anything */
+	    {"{\"work_on\":true}", P2M_TRIP_NONE},
+	    {"{\"work_on\":true,\"cal_warehouse_temp\":\"hot\"}", P2M_TRIP_NONE},
+	};
+	(void)st;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum p2m_trip got = trip_for(&defaults, cases[i].settings);
+		if (got != cases[i].want)
+			fail_msg("%s: got %s, want %s", cases[i].settings, p2m_trip_rule(got),
+				 p2m_trip_rule(cases[i].want));
+	}
+}
+
+static void test_settings_change_the_rules(void **st)
+{
+	struct p2m_safety s = defaults;
+
+	(void)st;
+	s.max_chamber_temp = 50;
+	assert_int_equal(trip_for(&s, "{\"work_on\":true,\"cal_warehouse_temp\":50.5}"),
+			 P2M_TRIP_CHAMBER);
+	s.sensor_fault_cutoff = false;
+	assert_int_equal(trip_for(&s, "{\"work_on\":true,\"ptc_sensor_status\":1,"
+				      "\"cal_warehouse_temp\":30}"),
+			 P2M_TRIP_NONE);
+	/* with the fault rule off, the temperature rule still holds */
+	assert_int_equal(trip_for(&s, "{\"work_on\":true,\"ptc_sensor_status\":1,"
+				      "\"cal_warehouse_temp\":51}"),
+			 P2M_TRIP_CHAMBER);
+}
+
+static void test_rule_names(void **st)
+{
+	(void)st;
+	assert_string_equal(p2m_trip_rule(P2M_TRIP_CHAMBER), "max_chamber_temp");
+	assert_string_equal(p2m_trip_rule(P2M_TRIP_SENSOR), "sensor_fault");
+	assert_string_equal(p2m_trip_rule(P2M_TRIP_CONTROLLER_LOST), "controller_lost");
+}
+
+/* The off command is a valid command for the driver and switches off whatever heats. */
+static void test_off_command_plans(void **st)
+{
+	cJSON *dev = cJSON_Parse("{\"settings\":{\"fw_version\":\"V1.0.3\",\"work_on\":true,"
+				 "\"work_mode\":3,\"isrunning\":1}}");
+	cJSON *local = cJSON_CreateObject();
+	struct p2m_view v = {.dev = dev, .local = local};
+	struct p2m_cmd cmd = {
+	    .driver = &p2m_driver_panda_breath, .dev = dev, .view = &v, .safety = &defaults};
+	cJSON *off = cJSON_Parse(p2m_driver_panda_breath.off_command);
+	char *frames;
+
+	(void)st;
+	assert_non_null(off);
+	assert_int_equal(p2m_command_plan(&cmd, off), 0);
+	frames = cJSON_PrintUnformatted(cmd.frames);
+	assert_string_equal(
+	    frames, "[{\"settings\":{\"isrunning\":0}},{\"settings\":{\"work_on\":false}}]");
+	cJSON_free(frames);
+	p2m_command_clear(&cmd);
+	cJSON_Delete(local);
+	cJSON_Delete(off);
+	cJSON_Delete(dev);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rules),
+	    cmocka_unit_test(test_settings_change_the_rules),
+	    cmocka_unit_test(test_rule_names),
+	    cmocka_unit_test(test_off_command_plans),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -86,13 +86,20 @@ static void schedule_retry(struct p2m_mqtt *m)
 	m->retry_timer = g_timeout_add_seconds(m->backoff, on_retry, m);
 }
 
-/* An attempt whose TCP connect or CONNACK never comes is abandoned and retried. */
+/* An attempt whose TCP connect or CONNACK never comes is abandoned and retried; so is
+ * one whose socket libmosquitto closed without telling (a failed TLS handshake: 2.0.11
+ * returns MOSQ_ERR_TLS from loop_read and never calls on_disconnect; on_log has said
+ * why). */
 static gboolean on_watchdog(gpointer data)
 {
 	struct p2m_mqtt *m = data;
 
-	if (m->attempting && !m->connected && !m->retry_timer &&
-	    g_get_monotonic_time() - m->attempt_started > CONNECT_TIMEOUT_US) {
+	if (!m->attempting || m->connected || m->retry_timer)
+		return G_SOURCE_CONTINUE;
+	if (mosquitto_socket(m->mosq) < 0) {
+		m->attempting = false;
+		schedule_retry(m);
+	} else if (g_get_monotonic_time() - m->attempt_started > CONNECT_TIMEOUT_US) {
 		p2m_warn("mqtt: no answer from %s:%d; retrying", m->conf->host, m->conf->port);
 		m->attempting = false;
 		mosquitto_disconnect(m->mosq);
@@ -139,6 +146,17 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
 			 m->conf->port, mosquitto_strerror(rc));
 	m->connected = false;
 	schedule_retry(m);
+}
+
+/* libmosquitto says why a TLS handshake failed (unknown CA, host name) only through
+ * its log; its error lines carry no credentials. */
+static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
+{
+	struct p2m_mqtt *m = ud;
+
+	(void)mosq;
+	if (level == MOSQ_LOG_ERR)
+		p2m_warn("mqtt: %s:%d: %s", m->conf->host, m->conf->port, str);
 }
 
 static void on_publish(struct mosquitto *mosq, void *ud, int mid)
@@ -221,6 +239,7 @@ struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf, const struct p2m
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_message_callback_set(m->mosq, on_message);
 	mosquitto_publish_callback_set(m->mosq, on_publish);
+	mosquitto_log_callback_set(m->mosq, on_log);
 	return m;
 }
 

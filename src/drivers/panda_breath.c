@@ -31,6 +31,8 @@ enum { PB_PRESET_CUSTOM = 3 };
 #define PB_KLIPPER_BIND_DELAY_MS 5000
 /* A run that ends with at most this much left at the previous reading has finished. */
 #define PB_FINISH_WINDOW_S 900
+/* The longest drying run (hours): the drying_hours row's max and the device's limit. */
+#define PB_DRY_HOURS_MAX 12
 
 /* Buttons, in the order their frames are sent (restarts last). */
 enum pb_action {
@@ -110,11 +112,11 @@ static int pb_current_mode(const cJSON *dev)
 {
 	int on, work, running = 0;
 
+	/* A drying run first, whatever else is (not) reported: "off" must stop it. */
+	if (get_int(dev, "isrunning", &running) && running == 1)
+		return PB_MODE_DRY;
 	if (!get_int(dev, "work_on", &on))
 		return PB_MODE_NONE;
-	get_int(dev, "isrunning", &running);
-	if (running == 1)
-		return PB_MODE_DRY;
 	if (!on)
 		return PB_MODE_OFF;
 	if (!get_int(dev, "work_mode", &work))
@@ -164,13 +166,25 @@ static bool drying_running(const cJSON *dev)
 	return get_int(dev, "isrunning", &running) && running == 1;
 }
 
+/* remaining_seconds of a running drying run, when it is a believable one (a run lasts
+ * at most 12 h); NULL otherwise, so that no absurd value reaches time arithmetic. */
+static const cJSON *remaining_reported(const cJSON *dev)
+{
+	const cJSON *r = p2m_json_field(dev, "settings", "remaining_seconds");
+
+	if (!cJSON_IsNumber(r) || !drying_running(dev) || !(r->valuedouble >= 0) ||
+	    r->valuedouble > PB_DRY_HOURS_MAX * 3600.0)
+		return NULL;
+	return r;
+}
+
 /* remaining_seconds is only as fresh as the last snapshot: count down from then. */
 static double remaining_now(const struct p2m_view *v)
 {
-	const cJSON *r = p2m_json_field(v->dev, "settings", "remaining_seconds");
+	const cJSON *r = remaining_reported(v->dev);
 	double left;
 
-	if (!cJSON_IsNumber(r) || !drying_running(v->dev))
+	if (!r)
 		return -1;
 	left = r->valuedouble - (v->read_at > 0 ? v->now - v->read_at : 0);
 	return left > 0 ? floor(left) : 0;
@@ -188,13 +202,13 @@ static cJSON *pb_read_remaining(const struct p2m_entity *e, const struct p2m_vie
 
 static cJSON *pb_read_ends_at(const struct p2m_entity *e, const struct p2m_view *v)
 {
-	const cJSON *r = p2m_json_field(v->dev, "settings", "remaining_seconds");
+	const cJSON *r = remaining_reported(v->dev);
 	char buf[40];
 	time_t end;
 	struct tm tm;
 
 	(void)e;
-	if (!cJSON_IsNumber(r) || !drying_running(v->dev) || v->read_at <= 0)
+	if (!r || v->read_at <= 0)
 		return NULL;
 	/* From the snapshot's own time, rounded to the minute: stable between re-reads. */
 	end = (time_t)(v->read_at + r->valuedouble);
@@ -910,7 +924,7 @@ static const struct p2m_entity pb_entities[] = {
 	 .capped = true, .write = pb_write_dry_temp},
 	{.key = "drying_hours", .name = "Drying time", .platform = P2M_NUMBER, .vtype = P2M_V_INT,
 	 .device_class = "duration", .unit = "h", .root = "settings", .field = "custom_timer",
-	 .fallback = "filament_timer", .min = 1, .max = 12, .step = 1,
+	 .fallback = "filament_timer", .min = 1, .max = PB_DRY_HOURS_MAX, .step = 1,
 	 .write = pb_write_dry_hours},
 	{.key = "drying_remaining", .name = "Drying time remaining", .platform = P2M_SENSOR,
 	 .vtype = P2M_V_NUMBER, .device_class = "duration", .unit = "s",

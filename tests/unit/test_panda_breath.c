@@ -564,6 +564,31 @@ static void test_snapshot_recognised(void **st)
 	cJSON_Delete(no);
 }
 
+/* A remaining time no 12 h run can have is unknown, never fed to time arithmetic
+ * (found by fuzzing: 1e300 overflowed the conversion to time_t). */
+static void test_absurd_remaining_time(void **st)
+{
+	static const char *const bad[] = {"1e300", "-5", "43201"};
+	(void)st;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[160];
+		cJSON *dev;
+
+		snprintf(
+		    text, sizeof(text),
+		    "{\"settings\":{\"isrunning\":1,\"work_mode\":3,\"remaining_seconds\":%s}}",
+		    bad[i]);
+		dev = device_from(text);
+		assert_state_has(dev, "drying_remaining", "null");
+		assert_state_has(dev, "drying_ends_at", "null");
+		cJSON_Delete(dev);
+	}
+	/* 12 h exactly is a real run */
+	cJSON *dev = device_from("{\"settings\":{\"isrunning\":1,\"remaining_seconds\":43200}}");
+	assert_state_has(dev, "drying_remaining", "42200");
+	cJSON_Delete(dev);
+}
+
 /* Ids of found devices: from the MAC in the hotspot name, else the hostname. */
 static void test_device_id(void **st)
 {
@@ -623,6 +648,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_object),
 	    cmocka_unit_test(test_snapshot_recognised),
 	    cmocka_unit_test(test_device_id),
+	    cmocka_unit_test(test_absurd_remaining_time),
 	};
 	return cmocka_run_group_tests_name("panda_breath", tests, NULL, NULL);
 }

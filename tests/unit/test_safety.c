@@ -125,6 +125,31 @@ static void test_off_command_plans(void **st)
 	cJSON_Delete(dev);
 }
 
+/* A drying run with no work_on reported is still stopped (found by fuzzing: the mode
+ * derivation needed work_on before it looked at isrunning). */
+static void test_off_stops_drying_without_work_on(void **st)
+{
+	cJSON *dev = cJSON_Parse("{\"settings\":{\"isrunning\":1,\"remaining_seconds\":1800,"
+				 "\"work_mode\":3}}");
+	cJSON *local = cJSON_CreateObject();
+	struct p2m_view v = {.dev = dev, .local = local};
+	struct p2m_cmd cmd = {
+	    .driver = &p2m_driver_panda_breath, .dev = dev, .view = &v, .safety = &defaults};
+	cJSON *off = cJSON_Parse(p2m_driver_panda_breath.off_command);
+	char *frames;
+
+	(void)st;
+	assert_int_equal(p2m_command_plan(&cmd, off), 0);
+	frames = cJSON_PrintUnformatted(cmd.frames);
+	assert_string_equal(
+	    frames, "[{\"settings\":{\"isrunning\":0}},{\"settings\":{\"work_on\":false}}]");
+	cJSON_free(frames);
+	p2m_command_clear(&cmd);
+	cJSON_Delete(local);
+	cJSON_Delete(off);
+	cJSON_Delete(dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +157,7 @@ int main(void)
 	    cmocka_unit_test(test_settings_change_the_rules),
 	    cmocka_unit_test(test_rule_names),
 	    cmocka_unit_test(test_off_command_plans),
+	    cmocka_unit_test(test_off_stops_drying_without_work_on),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

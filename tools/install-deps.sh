@@ -7,7 +7,8 @@ PACKAGES="build-essential cmake pkg-config
 libwebsockets-dev libwebsockets-evlib-glib libmosquitto-dev libcjson-dev
 libavahi-client-dev libavahi-glib-dev libinih-dev libglib2.0-dev libssl-dev
 libcmocka-dev mosquitto mosquitto-clients python3 python3-paho-mqtt jq python3-yaml
-dbus avahi-daemon avahi-utils"
+dbus avahi-daemon avahi-utils
+clang libclang-rt-14-dev llvm-14"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite on a fresh Debian machine: install, build twice (plain and
-# ASan+UBSan), then run the unit tests on both builds and every test on the sanitized one.
+# ASan+UBSan), then run the unit tests on both builds and every test on the sanitized one,
+# then fuzz the three parsers for a short while (tools/run-fuzz.sh).
 # Usage: tools/run-tests.sh
 set -eu
 cd "$(dirname "$0")/.."
@@ -18,6 +19,10 @@ cmake --build build-asan -j "$jobs"
 
 ctest --test-dir build --output-on-failure -R '^unit\.'
 ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+# libFuzzer (clang, ASan+UBSan) on the frame, command and configuration parsers, from the
+# seed corpus in tests/fuzz; P2M_FUZZ_SECONDS per target.
+tools/run-fuzz.sh "${P2M_FUZZ_SECONDS:-60}"
 
 # Debian package: build, lintian, install, run as the unit does, purge (needs root).
 bash tools/test-package.sh

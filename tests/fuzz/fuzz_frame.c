@@ -1,0 +1,67 @@
+/* fuzz_frame.c - libFuzzer target: one WebSocket text frame from a device.
+ *
+ * The input is the frame's text, as ws.c hands it to device.c. Like device.c's
+ * take_frame(), it is parsed, checked with is_snapshot(), merged into a device state
+ * (the caps of entity.h apply: depth 8, strings 256 bytes), and the driver's events
+ * are derived from the state before and after; then the published state and the
+ * discovery payload are built from the result, and the [safety] rules are checked: when
+ * the state says the heater is on, the off command must plan and, carried out, switch
+ * it off (fuzz_check_safety_off). Each input is applied to a device that
+ * has not reported yet and to one realistic snapshot state (chosen by the input's
+ * length, so it is deterministic), then everything is freed. */
+#include "fuzz_common.h"
+
+static cJSON *bases[FUZZ_N_BASES];
+static cJSON *local;
+static const struct p2m_safety safety = {
+    .max_target_temp = 60, .max_chamber_temp = 65, .sensor_fault_cutoff = true};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_quiet_logs();
+	for (size_t i = 0; i < FUZZ_N_BASES; i++)
+		bases[i] = fuzz_base_device(i);
+	local = fuzz_parse_fixture(FUZZ_LOCAL);
+	return 0;
+}
+
+static void apply(const cJSON *base, const cJSON *frame)
+{
+	const struct p2m_driver *drv = &p2m_driver_panda_breath;
+	cJSON *dev = cJSON_Duplicate(base, true);
+	cJSON *before = cJSON_Duplicate(dev, true);
+	const char *fw;
+	char *fw_old;
+
+	if (!dev || !before)
+		abort();
+	(void)drv->is_snapshot(frame);
+	fw = drv->fw_version(dev);
+	fw_old = fw ? strdup(fw) : NULL;
+	(void)p2m_entity_merge_frame(drv, "fuzz", dev, frame);
+	if (before->child)
+		drv->events(before, dev, fuzz_drop_event, NULL);
+	/* device.c compares the firmware before and after, and logs a change */
+	fw = drv->fw_version(dev);
+	if (fw && fw_old)
+		(void)strcmp(fw, fw_old);
+	free(fw_old);
+	fuzz_render(dev, local, &safety);
+	fuzz_check_safety_off(dev, local, &safety);
+	cJSON_Delete(before);
+	cJSON_Delete(dev);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	cJSON *frame = cJSON_ParseWithLength((const char *)data, size);
+
+	if (!frame)
+		return 0; /* device.c logs and drops text that is not JSON */
+	apply(bases[0], frame);
+	apply(bases[1 + size % (FUZZ_N_BASES - 1)], frame);
+	cJSON_Delete(frame);
+	return 0;
+}

@@ -33,15 +33,15 @@ static inline void fuzz_quiet_logs(void)
 /* set_temp: "" on V1.0.0 (it keeps its target in temp), else "\"set_temp\":40,". */
 #define FUZZ_SNAPSHOT(fw, work_on, work_mode, isrunning, set_temp)                                 \
 	"{\"settings\":{\"fw_version\":\"" fw "\",\"work_on\":" work_on                            \
-	",\"work_mode\":" work_mode ",\"isrunning\":" isrunning "," set_temp                        \
+	",\"work_mode\":" work_mode ",\"isrunning\":" isrunning "," set_temp                       \
 	"\"temp\":40,\"custom_temp\":60,\"custom_timer\":12,\"filament_temp\":60,"                 \
-	"\"filament_timer\":12,\"filament_drying_mode\":3,\"remaining_seconds\":3600,"            \
-	"\"hotbedtemp\":80,\"filtertemp\":30,\"printer_type\":1,\"ptc_sensor_status\":0,"         \
-	"\"warehouse_sensor_status\":0,\"ptc_heater_status\":0,\"language\":\"en\","              \
+	"\"filament_timer\":12,\"filament_drying_mode\":3,\"remaining_seconds\":3600,"             \
+	"\"hotbedtemp\":80,\"filtertemp\":30,\"printer_type\":1,\"ptc_sensor_status\":0,"          \
+	"\"warehouse_sensor_status\":0,\"ptc_heater_status\":0,\"language\":\"en\","               \
 	"\"warehouse_temper\":30.4,\"cal_warehouse_temp\":30.0,\"cal_ptc_temp\":52.5},"            \
 	"\"printer\":{\"state\":3,\"sn\":\"01S\",\"access_code\":\"SECRET-AC\","                   \
 	"\"list\":[{\"name\":\"X1C\",\"sn\":\"01S\",\"ip\":\"10.0.0.9\",\"access_code\":\"\"},"    \
-	"{\"name\":\"Voron\",\"ip\":\"10.0.0.7\",\"port\":7125}]},"                               \
+	"{\"name\":\"Voron\",\"ip\":\"10.0.0.7\",\"port\":7125}]},"                                \
 	"\"wifi\":{\"ssid\":\"Net\",\"password\":\"SECRET-WIFI\","                                 \
 	"\"list\":[{\"ssid\":\"Net2\",\"rssi\":-40},{\"ssid\":\"Other\",\"rssi\":-70}]},"          \
 	"\"ap\":{\"ssid\":\"Panda_Breath_3C84279A1B2C\",\"password\":\"SECRET-AP\",\"on\":0},"     \
@@ -51,7 +51,7 @@ static inline void fuzz_quiet_logs(void)
  * yet (the frame is then its first, snapshot or not). */
 static const char *const fuzz_bases[] = {
     "{}",
-    FUZZ_SNAPSHOT("V1.0.0", "0", "2", "0", "") "}",		/* V1.0.0: temp, 0/1 */
+    FUZZ_SNAPSHOT("V1.0.0", "0", "2", "0", "") "}",			/* V1.0.0: temp, 0/1 */
     FUZZ_SNAPSHOT("V1.0.3", "true", "2", "0", "\"set_temp\":40,") "}",	/* heating */
     FUZZ_SNAPSHOT("V1.0.3", "true", "3", "1", "\"set_temp\":40,") "}",	/* drying */
     FUZZ_SNAPSHOT("V1.0.1", "false", "1", "0", "\"set_temp\":40,") "}", /* off, Auto mode */
@@ -149,8 +149,8 @@ static inline void fuzz_fail(const char *what, const cJSON *dev, const struct p2
 	char *s = p2m_json_print(dev);
 	char *f = cmd->frames ? p2m_json_print(cmd->frames) : NULL;
 
-	fprintf(stderr, "FUZZ PROPERTY FAILED: %s\nstate: %s\noff frames: %s\n", what,
-		s ? s : "?", f ? f : cmd->reason);
+	fprintf(stderr, "FUZZ PROPERTY FAILED: %s\nstate: %s\noff frames: %s\n", what, s ? s : "?",
+		f ? f : cmd->reason);
 	cJSON_free(s);
 	cJSON_free(f);
 	abort();

@@ -608,17 +608,25 @@ static void safety_off(struct p2m_device *d, enum p2m_trip trip, const struct p2
 	if (trip == P2M_TRIP_CHAMBER)
 		cJSON_AddNumberToObject(e, "limit", d->env->safety.max_chamber_temp);
 	p2m_err("device %s: safety: %s; switching the heating off", d->conf->id,
-		trip == P2M_TRIP_CHAMBER ? "chamber above max_chamber_temp while heating"
-		: trip == P2M_TRIP_SENSOR
-		    ? "a temperature sensor reports a fault while heating"
-		    : "the MQTT broker has been unreachable for controller_lost_minutes");
+		p2m_trip_reason(trip));
 	emit_event(d, e);
 	off = cJSON_Parse(d->driver->off_command);
-	if (!off || run_command(d, off, true) != 0)
+	if (!off || run_command(d, off, true) != 0) {
 		p2m_err("device %s: safety: the off command could not be sent; trying again "
 			"with the next report",
 			d->conf->id);
+		d->safety_sent = 0;
+	}
 	cJSON_Delete(off);
+}
+
+/* The device's heat status, for a family that can be switched off by safety rules. */
+static bool heat_status(const struct p2m_device *d, struct p2m_heat_status *h)
+{
+	if (d->retired || !d->driver->heat_status || !d->driver->off_command)
+		return false;
+	d->driver->heat_status(d->dev, h);
+	return true;
 }
 
 /* After every report: do the [safety] rules say the heating must go off? */
@@ -627,9 +635,8 @@ static void check_safety(struct p2m_device *d)
 	struct p2m_heat_status h = {0};
 	enum p2m_trip trip;
 
-	if (d->retired || !d->driver->heat_status || !d->driver->off_command)
+	if (!heat_status(d, &h))
 		return;
-	d->driver->heat_status(d->dev, &h);
 	trip = p2m_safety_check(&d->env->safety, &h);
 	if (trip == P2M_TRIP_NONE) {
 		d->safety_sent = 0;
@@ -642,10 +649,7 @@ void p2m_device_controller_lost(struct p2m_device *d)
 {
 	struct p2m_heat_status h = {0};
 
-	if (d->retired || !d->driver->heat_status || !d->driver->off_command)
-		return;
-	d->driver->heat_status(d->dev, &h);
-	if (h.heating)
+	if (heat_status(d, &h) && h.heating)
 		safety_off(d, P2M_TRIP_CONTROLLER_LOST, &h);
 }
 

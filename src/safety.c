@@ -27,3 +27,18 @@ const char *p2m_trip_rule(enum p2m_trip t)
 	}
 	return "none";
 }
+
+const char *p2m_trip_reason(enum p2m_trip t)
+{
+	switch (t) {
+	case P2M_TRIP_CHAMBER:
+		return "chamber above max_chamber_temp while heating";
+	case P2M_TRIP_SENSOR:
+		return "a temperature sensor reports a fault while heating";
+	case P2M_TRIP_CONTROLLER_LOST:
+		return "the MQTT broker has been unreachable for controller_lost_minutes";
+	case P2M_TRIP_NONE:
+		break;
+	}
+	return "no rule tripped";
+}

@@ -24,4 +24,7 @@ enum p2m_trip p2m_safety_check(const struct p2m_safety *s, const struct p2m_heat
 /* "max_chamber_temp", "sensor_fault", "controller_lost": the event's "rule". */
 const char *p2m_trip_rule(enum p2m_trip t);
 
+/* What tripped, in words, for the log line. */
+const char *p2m_trip_reason(enum p2m_trip t);
+
 #endif

@@ -19,17 +19,13 @@
  * rest. A rejection must name no frames and give a reason. */
 #include "fuzz_common.h"
 
-static cJSON *bases[FUZZ_N_BASES];
-static cJSON *local_fixture;
+static struct fuzz_fixtures fx;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	fuzz_quiet_logs();
-	for (size_t i = 0; i < FUZZ_N_BASES; i++)
-		bases[i] = fuzz_base_device(i);
-	local_fixture = fuzz_parse_fixture(FUZZ_LOCAL);
+	fuzz_fixtures_load(&fx);
 	return 0;
 }
 
@@ -70,8 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 
-	cJSON *dev = cJSON_Duplicate(bases[((sel >> 1) & 0x3f) % FUZZ_N_BASES], true);
-	cJSON *local = cJSON_Duplicate(local_fixture, true);
+	cJSON *dev = cJSON_Duplicate(fx.bases[((sel >> 1) & 0x3f) % FUZZ_N_BASES], true);
+	cJSON *local = cJSON_Duplicate(fx.local, true);
 	const struct p2m_safety safety = {.max_target_temp = sel & 0x80 ? 45 : 60,
 					  .max_chamber_temp = 65,
 					  .sensor_fault_cutoff = true};

@@ -85,6 +85,20 @@ static inline cJSON *fuzz_base_device(size_t i)
 	return dev;
 }
 
+/* What both device targets start from, made once in LLVMFuzzerInitialize. */
+struct fuzz_fixtures {
+	cJSON *bases[FUZZ_N_BASES];
+	cJSON *local;
+};
+
+static inline void fuzz_fixtures_load(struct fuzz_fixtures *f)
+{
+	fuzz_quiet_logs();
+	for (size_t i = 0; i < FUZZ_N_BASES; i++)
+		f->bases[i] = fuzz_base_device(i);
+	f->local = fuzz_parse_fixture(FUZZ_LOCAL);
+}
+
 static inline void fuzz_drop_event(void *ud, cJSON *event)
 {
 	char *s = p2m_json_print(event);

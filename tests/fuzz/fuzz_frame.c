@@ -11,8 +11,7 @@
  * length, so it is deterministic), then everything is freed. */
 #include "fuzz_common.h"
 
-static cJSON *bases[FUZZ_N_BASES];
-static cJSON *local;
+static struct fuzz_fixtures fx;
 static const struct p2m_safety safety = {
     .max_target_temp = 60, .max_chamber_temp = 65, .sensor_fault_cutoff = true};
 
@@ -20,10 +19,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	fuzz_quiet_logs();
-	for (size_t i = 0; i < FUZZ_N_BASES; i++)
-		bases[i] = fuzz_base_device(i);
-	local = fuzz_parse_fixture(FUZZ_LOCAL);
+	fuzz_fixtures_load(&fx);
 	return 0;
 }
 
@@ -48,8 +44,8 @@ static void apply(const cJSON *base, const cJSON *frame)
 	if (fw && fw_old)
 		(void)strcmp(fw, fw_old);
 	free(fw_old);
-	fuzz_render(dev, local, &safety);
-	fuzz_check_safety_off(dev, local, &safety);
+	fuzz_render(dev, fx.local, &safety);
+	fuzz_check_safety_off(dev, fx.local, &safety);
 	cJSON_Delete(before);
 	cJSON_Delete(dev);
 }
@@ -60,8 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!frame)
 		return 0; /* device.c logs and drops text that is not JSON */
-	apply(bases[0], frame);
-	apply(bases[1 + size % (FUZZ_N_BASES - 1)], frame);
+	apply(fx.bases[0], frame);
+	apply(fx.bases[1 + size % (FUZZ_N_BASES - 1)], frame);
 	cJSON_Delete(frame);
 	return 0;
 }

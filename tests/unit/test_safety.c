@@ -98,6 +98,10 @@ static void test_rule_names(void **st)
 	assert_string_equal(p2m_trip_rule(P2M_TRIP_CHAMBER), "max_chamber_temp");
 	assert_string_equal(p2m_trip_rule(P2M_TRIP_SENSOR), "sensor_fault");
 	assert_string_equal(p2m_trip_rule(P2M_TRIP_CONTROLLER_LOST), "controller_lost");
+	assert_string_equal(p2m_trip_reason(P2M_TRIP_CHAMBER),
+			    "chamber above max_chamber_temp while heating");
+	assert_string_equal(p2m_trip_reason(P2M_TRIP_SENSOR),
+			    "a temperature sensor reports a fault while heating");
 }
 
 /* The driver's off command planned against a device state: the frames it becomes. */

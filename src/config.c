@@ -51,6 +51,9 @@
 
 #define MAX_FILE_SIZE (1024 * 1024) /* a configuration file is a few hundred bytes */
 #define MAX_KEYS      12	    /* most keys in one section (mqtt) */
+/* password_file: MQTT allows 65535 bytes, but real passwords and tokens are far below
+ * 4 KiB; anything longer is a wrong file, not a password. */
+#define MAX_PASSWORD_BYTES 4096
 
 enum section { SEC_NONE, SEC_MQTT, SEC_DISCOVERY, SEC_SAFETY, SEC_DEVICE, SEC_COUNT };
 
@@ -541,44 +544,69 @@ static int default_string(struct parse_state *st, char **field, const char *valu
 	return 1;
 }
 
-/* The first line of the file, without its line end. */
+/* The password is the file's first line, without its "\n" or "\r\n". It is read into a
+ * fixed buffer with read(2), not getline(): a file that is huge or never ends (a wrong
+ * path such as /dev/zero) must not make the daemon allocate without limit, and a
+ * buffer of our own is wiped afterwards where stdio's would not be. */
 static int read_password_file(struct parse_state *st)
 {
 	int line = key_line(st, SEC_MQTT, "password_file");
 	const char *path = st->password_file;
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f;
+	/* the longest password, then room for a "\r" and one byte to see a longer line */
+	char buf[MAX_PASSWORD_BYTES + 2];
+	const char *nl = NULL;
+	size_t n = 0;
+	bool too_long;
+	int fd, rc = 1;
 
-	f = fopen(path, "re");
-	if (!f)
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return fail(st, line, "mqtt", "password_file", "cannot open '%s': %s", path,
 			    strerror(errno));
-	n = getline(&buf, &cap, f);
-	if (n < 0 && ferror(f)) {
-		int e = errno;
+	while (!nl && n < sizeof(buf)) {
+		ssize_t got = read(fd, buf + n, sizeof(buf) - n);
 
-		fclose(f);
-		free(buf);
-		return fail(st, line, "mqtt", "password_file", "cannot read '%s': %s", path,
-			    strerror(e));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = fail(st, line, "mqtt", "password_file", "cannot read '%s': %s", path,
+				  strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		nl = memchr(buf + n, '\n', (size_t)got);
+		n += (size_t)got;
 	}
-	fclose(f);
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
+	/* a full buffer and no line end: too long, even if a "\r" were to come next */
+	too_long = !nl && n == sizeof(buf);
+	if (nl)
+		n = (size_t)(nl - buf);
 	if (n > 0 && buf[n - 1] == '\r')
-		buf[--n] = '\0';
-	if (n <= 0) {
-		free(buf);
-		return fail(st, line, "mqtt", "password_file", "'%s' is empty", path);
+		n--;
+	if (too_long || n > MAX_PASSWORD_BYTES) {
+		rc = fail(st, line, "mqtt", "password_file",
+			  "the first line of '%s' is longer than %d bytes", path,
+			  MAX_PASSWORD_BYTES);
+		goto out;
 	}
-	st->cfg->mqtt.password = strdup(buf);
-	explicit_bzero(buf, cap);
-	free(buf);
+	if (n == 0) {
+		rc = fail(st, line, "mqtt", "password_file", "'%s' is empty", path);
+		goto out;
+	}
+	/* strdup would cut the password short there; the broker would see another one */
+	if (memchr(buf, '\0', n)) {
+		rc = fail(st, line, "mqtt", "password_file",
+			  "the first line of '%s' holds a NUL byte", path);
+		goto out;
+	}
+	st->cfg->mqtt.password = strndup(buf, n);
 	if (!st->cfg->mqtt.password)
-		return fail(st, line, "mqtt", "password_file", "out of memory");
-	return 1;
+		rc = fail(st, line, "mqtt", "password_file", "out of memory");
+out:
+	close(fd);
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
 }
 
 static int check_cafile(struct parse_state *st)
@@ -753,7 +781,7 @@ int p2m_config_load_file(struct p2m_config *cfg, const char *path, char *err, si
 		if (len == cap) {
 			char *bigger;
 
-			if (cap >= MAX_FILE_SIZE) {
+			if (cap >= (size_t)MAX_FILE_SIZE) {
 				if (err && errlen > 0)
 					snprintf(err, errlen, "%s: larger than %d bytes", path,
 						 MAX_FILE_SIZE);

@@ -12,6 +12,7 @@
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
 #include "panda2mqtt/safety.h"
+#include "loop.h"
 #include "ws.h"
 
 #include <glib.h>
@@ -49,9 +50,11 @@ struct p2m_device {
 	int failures;
 	char *published_state;
 	char *published_discovery;
+	char *discovery_inputs; /* p2m_ha_discovery_inputs of published_discovery */
 	cJSON *pending;	 /* frames still to send (after a pause marker) */
 	cJSON *expected; /* {root: {readback_field: value}} from the last command */
-	guint refresh_timer;
+	struct p2m_tick *tick; /* the periodic re-read */
+	gint64 refresh_at;     /* monotonic us */
 	guint verify_timer;
 	guint pending_timer;
 };
@@ -108,20 +111,22 @@ void p2m_device_reject(struct p2m_device *d, const char *field, const char *reas
 	emit_event(d, e);
 }
 
-/* Publish payload on topic unless it equals what was last published there. */
-static void publish_changed(struct p2m_device *d, const char *topic, char *payload, char **last,
+/* Publish payload on topic unless it equals what was last published there. False when
+ * it could not be published (not connected). */
+static bool publish_changed(struct p2m_device *d, const char *topic, char *payload, char **last,
 			    bool force)
 {
 	if (!force && *last && strcmp(payload, *last) == 0) {
 		cJSON_free(payload);
-		return;
+		return true;
 	}
 	if (p2m_mqtt_publish(d->env->mqtt, topic, payload, true) == 0) {
 		cJSON_free(*last);
 		*last = payload;
-	} else {
-		cJSON_free(payload);
+		return true;
 	}
+	cJSON_free(payload);
+	return false;
 }
 
 static void publish_state(struct p2m_device *d, bool force)
@@ -164,6 +169,7 @@ static void publish_discovery(struct p2m_device *d, bool force)
 	    .safety = &d->env->safety,
 	    .view = &v,
 	};
+	char *inputs;
 	cJSON *disc;
 
 	/* Not before the device has reported: only then are its firmware and whether it
@@ -173,10 +179,26 @@ static void publish_discovery(struct p2m_device *d, bool force)
 	if (skip_discovery(d)) {
 		/* an empty retained payload removes our entities from Home Assistant */
 		publish_changed(d, d->t_discovery, strdup(""), &d->published_discovery, force);
+		g_clear_pointer(&d->discovery_inputs, free);
+		return;
+	}
+	/* Called for every frame: rebuilding the payload each time was most of the CPU
+	 * with hundreds of devices (docs/BENCHMARKS.md), and it rarely changes. */
+	inputs = p2m_ha_discovery_inputs(d->driver, &info);
+	if (!force && d->discovery_inputs && strcmp(inputs, d->discovery_inputs) == 0) {
+		free(inputs);
 		return;
 	}
 	disc = p2m_ha_discovery(d->driver, &info);
-	publish_changed(d, d->t_discovery, p2m_json_print(disc), &d->published_discovery, force);
+	/* Inputs kept only once that payload is out: a failed publish is retried at the
+	 * next frame. */
+	if (publish_changed(d, d->t_discovery, p2m_json_print(disc), &d->published_discovery,
+			    force)) {
+		free(d->discovery_inputs);
+		d->discovery_inputs = inputs;
+	} else {
+		free(inputs);
+	}
 	cJSON_Delete(disc);
 }
 
@@ -437,13 +459,17 @@ static gboolean on_verify(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static gboolean on_refresh(gpointer data)
+/* The periodic re-read, checked at the shared second tick (loop.h). */
+static void on_tick(void *data)
 {
 	struct p2m_device *d = data;
+	gint64 now = g_get_monotonic_time();
 
+	if (now < d->refresh_at)
+		return;
+	d->refresh_at = now + (gint64)d->conf->refresh_interval * G_USEC_PER_SEC;
 	if (d->online)
 		start_probe(d);
-	return G_SOURCE_CONTINUE;
 }
 
 static void schedule_verify(struct p2m_device *d)
@@ -732,8 +758,11 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 	d->t_avail = g_strdup_printf("%s/%s/availability", base, conf->id);
 	d->t_event = g_strdup_printf("%s/%s/event", base, conf->id);
 	d->t_discovery = p2m_ha_discovery_topic(env->cfg->mqtt.discovery_prefix, conf->id);
-	if (conf->refresh_interval > 0)
-		d->refresh_timer = g_timeout_add_seconds(conf->refresh_interval, on_refresh, d);
+	if (conf->refresh_interval > 0) {
+		d->refresh_at = g_get_monotonic_time() +
+				(gint64)conf->refresh_interval * G_USEC_PER_SEC;
+		d->tick = p2m_tick_add(on_tick, d);
+	}
 	if (host) {
 		p2m_info("device %s: %s at ws://%s:%d/ws", conf->id, driver->model, host, port);
 		open_link(d);
@@ -782,8 +811,7 @@ void p2m_device_free(struct p2m_device *d)
 {
 	if (!d)
 		return;
-	if (d->refresh_timer)
-		g_source_remove(d->refresh_timer);
+	p2m_tick_remove(d->tick);
 	if (d->verify_timer)
 		g_source_remove(d->verify_timer);
 	close_links(d);
@@ -792,6 +820,7 @@ void p2m_device_free(struct p2m_device *d)
 	cJSON_Delete(d->expected);
 	cJSON_free(d->published_state);
 	cJSON_free(d->published_discovery);
+	free(d->discovery_inputs);
 	g_free(d->host);
 	g_free(d->t_state);
 	g_free(d->t_avail);

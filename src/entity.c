@@ -153,11 +153,13 @@ static bool known_root(const struct p2m_driver *d, const char *root)
 	return false;
 }
 
-/* Strings longer than the cap anywhere in v. */
+/* Strings or member names longer than the cap anywhere in v (v's own name included). */
 static bool has_long_string(const cJSON *v)
 {
 	const cJSON *c;
 
+	if (v->string && strlen(v->string) > P2M_MAX_STRING_BYTES)
+		return true;
 	if (cJSON_IsString(v))
 		return strlen(v->valuestring) > P2M_MAX_STRING_BYTES;
 	cJSON_ArrayForEach(c, v)
@@ -168,16 +170,104 @@ static bool has_long_string(const cJSON *v)
 	return false;
 }
 
+size_t p2m_entity_stored_bytes(const cJSON *v)
+{
+	size_t n = sizeof(cJSON);
+	const cJSON *c;
+
+	if (v->string)
+		n += strlen(v->string) + 1;
+	if (v->valuestring)
+		n += strlen(v->valuestring) + 1;
+	cJSON_ArrayForEach(c, v)
+	{
+		n += p2m_entity_stored_bytes(c);
+	}
+	return n;
+}
+
+/* A member the caps never refuse: a scalar in a field some row reads. A table field
+ * holding an object or array is not (only P2M_V_PRESS/SECRET rows would take one), so
+ * that what the caps exempt stays bounded by the table itself. */
+static bool is_table_field(const struct p2m_driver *d, const char *root, const cJSON *m)
+{
+	return !cJSON_IsObject(m) && !cJSON_IsArray(m) && row_reading(d, root, m->string);
+}
+
+/* What a stored member counts against P2M_MAX_STORED_BYTES. */
+static size_t charged_bytes(const struct p2m_driver *d, const char *root, const cJSON *m)
+{
+	return is_table_field(d, root, m) ? 0 : p2m_entity_stored_bytes(m);
+}
+
+size_t p2m_entity_max_stored(const struct p2m_driver *d)
+{
+	/* the state object itself, and the budget shared by everything not exempt */
+	size_t n = sizeof(cJSON) + P2M_MAX_STORED_BYTES;
+
+	for (const char *const *r = d->roots; r && *r; r++)
+		n += sizeof(cJSON) + strlen(*r) + 1;
+	/* each exempt field at its longest: a string value just under the refusal */
+	for (size_t i = 0; i < d->n_entities; i++) {
+		const struct p2m_entity *e = &d->entities[i];
+		const char *names[] = {e->field, e->fallback};
+
+		if (!e->root || !known_root(d, e->root))
+			continue;
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+			if (names[k])
+				n +=
+				    sizeof(cJSON) + strlen(names[k]) + 1 + P2M_MAX_STRING_BYTES + 1;
+	}
+	return n;
+}
+
+/* The device's stored object for a root, made empty when missing (a root reported with
+ * nothing valid in it is still reported: the device has spoken). */
+static cJSON *stored_root(cJSON *dev, const char *name)
+{
+	cJSON *r = cJSON_GetObjectItemCaseSensitive(dev, name);
+	cJSON *fresh;
+
+	if (cJSON_IsObject(r))
+		return r;
+	fresh = cJSON_CreateObject();
+	if (!fresh)
+		return NULL;
+	if (r ? cJSON_ReplaceItemInObjectCaseSensitive(dev, name, fresh)
+	      : cJSON_AddItemToObject(dev, name, fresh))
+		return fresh;
+	cJSON_Delete(fresh);
+	return NULL;
+}
+
+/* Merge the valid members of one root into dev. *charged is what dev's members hold
+ * against P2M_MAX_STORED_BYTES, kept up to date across the roots of a frame. */
 static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
-		      const cJSON *root)
+		      const cJSON *root, size_t *charged)
 {
 	int problems = 0;
+	int capped[2] = {0, 0}; /* refused by the member cap, by the byte cap */
+	int logged;
+	size_t members = 0; /* members the member cap counts (table fields are not) */
 	const cJSON *f;
-	cJSON *clean = cJSON_CreateObject();
+	cJSON *stored = stored_root(dev, root->string);
+	cJSON *m;
 
+	if (!stored) {
+		p2m_warn("device %s: %s: out of memory; ignored", dev_name, root->string);
+		return 1;
+	}
+	cJSON_ArrayForEach(m, stored)
+	{
+		members += !is_table_field(d, root->string, m);
+	}
 	cJSON_ArrayForEach(f, root)
 	{
 		const struct p2m_entity *e = row_reading(d, root->string, f->string);
+		bool table = is_table_field(d, root->string, f), merge;
+		cJSON *old;
+		size_t old_cost, new_cost;
 
 		if (e && !value_fits(e->vtype, f)) {
 			p2m_warn("device %s: %s.%s: expected %s, got %s; ignored", dev_name,
@@ -186,24 +276,89 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 			continue;
 		}
 		if (has_long_string(f)) {
-			p2m_warn("device %s: %s.%s: string longer than %d bytes; ignored", dev_name,
-				 root->string, f->string, P2M_MAX_STRING_BYTES);
+			p2m_warn(
+			    "device %s: %s.%.64s: string or name longer than %d bytes; ignored",
+			    dev_name, root->string, f->string, P2M_MAX_STRING_BYTES);
 			problems++;
 			continue;
 		}
-		cJSON_AddItemToObject(clean, f->string, cJSON_Duplicate(f, true));
+		old = cJSON_GetObjectItemCaseSensitive(stored, f->string);
+		if (!old && !table && members >= P2M_MAX_ROOT_MEMBERS) {
+			if (!capped[0]++)
+				p2m_warn("device %s: %s: already %d members kept; new member "
+					 "'%.64s' ignored",
+					 dev_name, root->string, P2M_MAX_ROOT_MEMBERS, f->string);
+			problems++;
+			continue;
+		}
+		/* What the member costs before and after. An object reported onto a stored
+		 * object is merged into it (a push carries only what changed), in place:
+		 * copying the stored one to measure the result would let every repeat of
+		 * a name in one frame copy up to P2M_MAX_STORED_BYTES. The merge adds at
+		 * most f's own bytes, so that is what is charged; the exact figure is
+		 * tallied again at the next frame. Anything else replaces what is stored. */
+		merge = cJSON_IsObject(old) && cJSON_IsObject(f);
+		old_cost = old && !merge ? charged_bytes(d, root->string, old) : 0;
+		new_cost = table ? 0 : p2m_entity_stored_bytes(f);
+		if (!table && *charged - old_cost + new_cost > P2M_MAX_STORED_BYTES) {
+			if (!capped[1]++)
+				p2m_warn("device %s: %s.%.64s: would take the state kept over %d "
+					 "bytes; ignored",
+					 dev_name, root->string, f->string, P2M_MAX_STORED_BYTES);
+			problems++;
+			continue;
+		}
+		if (merge) {
+			p2m_json_merge(old, f);
+		} else {
+			/* decided before old is freed by its replacement */
+			bool old_counted = old && !is_table_field(d, root->string, old);
+			cJSON *value = cJSON_Duplicate(f, true);
+
+			if (!value || !(old ? cJSON_ReplaceItemViaPointer(stored, old, value)
+					    : cJSON_AddItemToObject(stored, f->string, value))) {
+				p2m_warn("device %s: %s.%.64s: out of memory; ignored", dev_name,
+					 root->string, f->string);
+				cJSON_Delete(value);
+				problems++;
+				continue;
+			}
+			members = members - old_counted + !table;
+		}
+		*charged = *charged - old_cost + new_cost;
 	}
-	cJSON *wrap = cJSON_CreateObject();
-	cJSON_AddItemToObject(wrap, root->string, clean);
-	p2m_json_merge(dev, wrap);
-	cJSON_Delete(wrap);
+	/* One frame can carry thousands of refused members: one line for the rest. */
+	logged = (capped[0] > 0) + (capped[1] > 0);
+	if (capped[0] + capped[1] > logged)
+		p2m_warn("device %s: %s: %d more members ignored by the same caps", dev_name,
+			 root->string, capped[0] + capped[1] - logged);
 	return problems;
+}
+
+/* What dev's members hold against P2M_MAX_STORED_BYTES. */
+static size_t charged_total(const struct p2m_driver *d, const cJSON *dev)
+{
+	size_t n = 0;
+
+	for (const char *const *r = d->roots; r && *r; r++) {
+		const cJSON *root = cJSON_GetObjectItemCaseSensitive(dev, *r);
+		const cJSON *m;
+
+		if (!cJSON_IsObject(root))
+			continue;
+		cJSON_ArrayForEach(m, root)
+		{
+			n += charged_bytes(d, *r, m);
+		}
+	}
+	return n;
 }
 
 int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
 			   const cJSON *frame)
 {
 	int problems = 0;
+	size_t charged;
 	const cJSON *root;
 
 	if (!cJSON_IsObject(frame)) {
@@ -216,6 +371,8 @@ int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJS
 			 P2M_MAX_FRAME_DEPTH);
 		return -1;
 	}
+	/* Tallied once per frame: the state is bounded, so this is bounded work too. */
+	charged = charged_total(d, dev);
 	cJSON_ArrayForEach(root, frame)
 	{
 		if (!known_root(d, root->string)) {
@@ -230,7 +387,7 @@ int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJS
 			problems++;
 			continue;
 		}
-		problems += merge_root(d, dev_name, dev, root);
+		problems += merge_root(d, dev_name, dev, root, &charged);
 	}
 	return problems;
 }

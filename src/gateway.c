@@ -212,7 +212,7 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 			  NULL);
 	gw.env.lws = p2m_loop_lws_new(gw.loop, p2m_ws_protocols());
 	if (!gw.env.lws) {
-		p2m_err("cannot create the WebSocket context (is libwebsockets-evlib-glib "
+		p2m_err("cannot create the WebSocket context (is libwebsockets-evlib-uv "
 			"installed?)");
 		gw.exit_code = 1;
 		goto out;
@@ -255,8 +255,7 @@ out:
 	if (gw.info_idle)
 		g_source_remove(gw.info_idle);
 	p2m_mqtt_free(gw.mqtt);
-	if (gw.env.lws)
-		lws_context_destroy(gw.env.lws);
+	p2m_loop_lws_destroy(gw.env.lws);
 	g_source_remove(sig_watch);
 	close(sfd);
 	g_free(gw.t_info);

@@ -227,3 +227,39 @@ cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *
 	}
 	return root;
 }
+
+/* Every varying input of p2m_ha_discovery in one string; the rest comes from the table
+ * and the configuration, which do not change while the gateway runs. */
+char *p2m_ha_discovery_inputs(const struct p2m_driver *d, const struct p2m_ha_device *dev)
+{
+	size_t cap = 256, len;
+	char *s = malloc(cap);
+
+	if (!s)
+		abort();
+	len = (size_t)snprintf(s, cap, "%s\x1f%s\x1f%d", dev->fw_version ? dev->fw_version : "",
+			       dev->host ? dev->host : "", dev->port);
+	for (size_t i = 0; i < d->n_entities; i++) {
+		const struct p2m_entity *e = &d->entities[i];
+		const char *buf[P2M_MAX_OPTIONS];
+		const char *const *options;
+
+		if (!e->options_fn || e->platform == P2M_NONE)
+			continue;
+		options = p2m_entity_options(e, dev->view, buf, P2M_MAX_OPTIONS);
+		for (size_t j = 0; options && options[j]; j++) {
+			size_t n = strlen(options[j]);
+
+			while (len + n + 2 > cap) {
+				cap *= 2;
+				s = realloc(s, cap);
+				if (!s)
+					abort();
+			}
+			s[len++] = j ? '\x1e' : '\x1f';
+			memcpy(s + len, options[j], n + 1);
+			len += n;
+		}
+	}
+	return s;
+}

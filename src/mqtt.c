@@ -221,6 +221,9 @@ struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf, const struct p2m
 		return NULL;
 	}
 	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	/* Small messages, sent as they happen: without this, Nagle holds a state publish
+	 * back until the broker acknowledges the previous one (tens of ms under load). */
+	mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_will_set(m->mosq, m->state_topic, 7, "offline", 1, true);
 	if (conf->username)
 		mosquitto_username_pw_set(m->mosq, conf->username, conf->password);

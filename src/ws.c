@@ -6,6 +6,7 @@
  *    from WSI_DESTROY, and our own connect timer bounds the attempt;
  *  - lws has no maximum message size: fragments are reassembled here, with a cap;
  *  - lws calls made from GLib timers need p2m_loop_lws_kick() to take effect.
+ * Timers: one shared second tick (loop.h) per connection, not a GLib source each.
  * Frames still queued when a connection dies are dropped (and counted in the log), never
  * sent later on a new connection: a late heater command is worse than a lost one. */
 #include "ws.h"
@@ -33,8 +34,8 @@ struct p2m_ws {
 	GString *rx;
 	GQueue txq;
 	gint64 last_rx;
-	guint retry_timer;
-	guint tick_timer;
+	gint64 retry_at; /* monotonic us of the next dial; 0: none due */
+	struct p2m_tick *tick;
 	int backoff;
 	char why[160];
 };
@@ -57,21 +58,13 @@ static void drop_queue(struct p2m_ws *ws)
 	g_queue_clear_full(&ws->txq, g_free);
 }
 
-static gboolean on_retry(gpointer data)
-{
-	struct p2m_ws *ws = data;
-
-	ws->retry_timer = 0;
-	dial(ws);
-	return G_SOURCE_REMOVE;
-}
-
+/* The next dial, at the shared second tick (on_tick). */
 static void schedule_retry(struct p2m_ws *ws)
 {
-	if (ws->o.oneshot || ws->retry_timer)
+	if (ws->o.oneshot || ws->retry_at)
 		return;
 	ws->backoff = ws->backoff ? MIN(ws->backoff * 2, BACKOFF_MAX_S) : 1;
-	ws->retry_timer = g_timeout_add_seconds(ws->backoff, on_retry, ws);
+	ws->retry_at = g_get_monotonic_time() + (gint64)ws->backoff * G_USEC_PER_SEC;
 }
 
 /* The end of an attempt or connection, whichever way it ended. */
@@ -85,10 +78,6 @@ static void lost(struct p2m_ws *ws)
 	ws->active = ws->open = ws->in_message = ws->discarding = false;
 	g_string_truncate(ws->rx, 0);
 	drop_queue(ws);
-	if (ws->tick_timer) {
-		g_source_remove(ws->tick_timer);
-		ws->tick_timer = 0;
-	}
 	g_strlcpy(why, ws->why[0] ? ws->why : "connection closed", sizeof(why));
 	schedule_retry(ws);
 	/* Last: a oneshot owner may schedule our destruction from here. */
@@ -104,14 +93,22 @@ static void kill_wsi(struct p2m_ws *ws, const char *why)
 	}
 }
 
-/* Once a second: the connect timeout before the upgrade (and, for a oneshot, before
- * its message), the staleness timeout after. */
-static gboolean on_tick(gpointer data)
+/* Once a second: a retry that is due; the connect timeout before the upgrade (and, for
+ * a oneshot, before its message), the staleness timeout after. */
+static void on_tick(void *data)
 {
 	struct p2m_ws *ws = data;
-	gint64 idle_s = (g_get_monotonic_time() - ws->last_rx) / G_USEC_PER_SEC;
+	gint64 now = g_get_monotonic_time();
+	gint64 idle_s = (now - ws->last_rx) / G_USEC_PER_SEC;
 	char why[96];
 
+	if (!ws->active) {
+		if (ws->retry_at && now >= ws->retry_at) {
+			ws->retry_at = 0;
+			dial(ws);
+		}
+		return;
+	}
 	if ((!ws->open || ws->o.oneshot) && idle_s >= ws->o.connect_timeout) {
 		snprintf(why, sizeof(why), "no %s within %d s", ws->open ? "snapshot" : "upgrade",
 			 ws->o.connect_timeout);
@@ -120,7 +117,6 @@ static gboolean on_tick(gpointer data)
 		snprintf(why, sizeof(why), "no data for %d s", ws->o.stale_timeout);
 		kill_wsi(ws, why);
 	}
-	return G_SOURCE_CONTINUE;
 }
 
 static void dial(struct p2m_ws *ws)
@@ -142,7 +138,6 @@ static void dial(struct p2m_ws *ws)
 	ws->why[0] = '\0';
 	ws->active = true;
 	ws->last_rx = g_get_monotonic_time();
-	ws->tick_timer = g_timeout_add_seconds(1, on_tick, ws);
 	if (!lws_client_connect_via_info(&i)) {
 		ws->wsi = NULL;
 		set_why(ws, "cannot start a connection");
@@ -297,6 +292,7 @@ struct p2m_ws *p2m_ws_new(struct lws_context *ctx, const struct p2m_ws_opts *opt
 	ws->ud = ud;
 	ws->rx = g_string_new(NULL);
 	g_queue_init(&ws->txq);
+	ws->tick = p2m_tick_add(on_tick, ws);
 	dial(ws);
 	return ws;
 }
@@ -329,10 +325,7 @@ void p2m_ws_free(struct p2m_ws *ws)
 		lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		p2m_loop_lws_kick(ws->ctx);
 	}
-	if (ws->retry_timer)
-		g_source_remove(ws->retry_timer);
-	if (ws->tick_timer)
-		g_source_remove(ws->tick_timer);
+	p2m_tick_remove(ws->tick);
 	g_queue_clear_full(&ws->txq, g_free);
 	g_string_free(ws->rx, TRUE);
 	g_free((char *)ws->o.name);

@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential cmake pkg-config
-libwebsockets-dev libwebsockets-evlib-glib libmosquitto-dev libcjson-dev
+libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmosquitto-dev libcjson-dev
 libavahi-client-dev libavahi-glib-dev libinih-dev libglib2.0-dev libssl-dev
 libcmocka-dev mosquitto mosquitto-clients python3 python3-paho-mqtt jq python3-yaml
 dbus avahi-daemon avahi-utils

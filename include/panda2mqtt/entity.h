@@ -9,9 +9,24 @@
 
 #include "panda2mqtt/driver.h"
 
-/* Limits on what a device may send; larger or deeper frames are refused whole. */
+/* Limits on what a device may send; larger or deeper frames are refused whole. A longer
+ * string value or member name refuses only the member it is in. */
 #define P2M_MAX_FRAME_DEPTH  8
 #define P2M_MAX_STRING_BYTES 256
+
+/* Limits on what is kept of a device across frames. Every frame is capped (ws.h), but a
+ * device that keeps inventing member names, or keeps adding to an object member (objects
+ * are merged, not replaced), would otherwise grow its stored state without end. Fields
+ * that a row of the entity table reads, holding a scalar, are never refused by these two
+ * caps (junk must not crowd out real state); everything else is: a new member beyond
+ * P2M_MAX_ROOT_MEMBERS in its root, or a member that would take the stored bytes of all
+ * such members over P2M_MAX_STORED_BYTES, is ignored with a warning. Members already
+ * stored can still be updated within the byte cap.
+ * Real devices: the largest root (settings) has about 25 members, and a whole snapshot
+ * with Wi-Fi and printer scan lists takes some 10-20 KiB as stored (counted as cJSON holds
+ * it: one struct cJSON, 64 bytes on 64-bit, per value plus its name and string bytes). */
+#define P2M_MAX_ROOT_MEMBERS 128
+#define P2M_MAX_STORED_BYTES 262144 /* 256 KiB */
 
 const struct p2m_entity *p2m_entity_find(const struct p2m_driver *d, const char *key);
 
@@ -40,6 +55,16 @@ const char *const *p2m_entity_options(const struct p2m_entity *e, const struct p
  * merged), or -1 when the frame was refused whole. */
 int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
 			   const cJSON *frame);
+
+/* Bytes v holds as stored: per value, sizeof(cJSON) plus its name and string with their
+ * NULs (allocator overhead not counted). */
+size_t p2m_entity_stored_bytes(const cJSON *v);
+
+/* The most p2m_entity_stored_bytes() of a device's state can reach through
+ * p2m_entity_merge_frame(), however many frames: P2M_MAX_STORED_BYTES plus the roots and
+ * the table's scalar fields at their longest (P2M_MAX_STRING_BYTES). A constant per
+ * driver: some 8 KiB above P2M_MAX_STORED_BYTES for the Panda Breath. */
+size_t p2m_entity_max_stored(const struct p2m_driver *d);
 
 /* The state object published on <base>/<id>: each row's value (null when unknown)
  * and "device": the raw merged state with secrets removed. */

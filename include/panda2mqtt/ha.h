@@ -21,6 +21,12 @@ struct p2m_ha_device {
 
 cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *dev);
 
+/* What the payload above takes from the device's state and address (firmware, host,
+ * options read from the state), as one string: equal strings, equal payloads. Far
+ * cheaper than the payload, so that every frame can ask whether discovery changed.
+ * Caller frees. */
+char *p2m_ha_discovery_inputs(const struct p2m_driver *d, const struct p2m_ha_device *dev);
+
 /* "<prefix>/device/<id>/config"; caller frees. */
 char *p2m_ha_discovery_topic(const char *prefix, const char *id);
 

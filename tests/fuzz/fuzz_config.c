@@ -5,9 +5,10 @@
  * an error, which the API allows.
  *
  * Files: a password_file or a cafile (with tls) makes the loader open that path read-only.
- * Inputs that name something under /dev, /proc, /sys or /run are skipped: a FIFO, a
- * terminal or /dev/zero would block the run or read forever, which says nothing about the
- * parser (tools/run-fuzz.sh also runs the targets from an empty directory). The
+ * Inputs that name something under /dev, /proc, /sys or /run are skipped: a FIFO or a
+ * terminal would block the run, which says nothing about the parser (a password_file
+ * that never ends, such as /dev/zero, is only read up to its 4 KiB cap;
+ * tools/run-fuzz.sh also runs the targets from an empty directory). The
  * PANDA2MQTT_MQTT_PASSWORD variable is unset so that the file is read at all. */
 #include "fuzz_common.h"
 

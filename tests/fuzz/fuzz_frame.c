@@ -2,16 +2,19 @@
  *
  * The input is the frame's text, as ws.c hands it to device.c. Like device.c's
  * take_frame(), it is parsed, checked with is_snapshot(), merged into a device state
- * (the caps of entity.h apply: depth 8, strings 256 bytes), and the driver's events
- * are derived from the state before and after; then the published state and the
- * discovery payload are built from the result, and the [safety] rules are checked: when
- * the state says the heater is on, the off command must plan and, carried out, switch
- * it off (fuzz_check_safety_off). Each input is applied to a device that
- * has not reported yet and to one realistic snapshot state (chosen by the input's
- * length, so it is deterministic), then everything is freed. */
+ * (the caps of entity.h apply: depth 8, strings and names 256 bytes, members per root,
+ * stored bytes), and the driver's events are derived from the state before and after;
+ * then the published state and the discovery payload are built from the result, and
+ * the [safety] rules are checked: when the state says the heater is on, the off command
+ * must plan and, carried out, switch it off (fuzz_check_safety_off). What is kept of the
+ * device must stay within p2m_entity_max_stored(): a frame of small values takes far
+ * more memory than its text. Each input is applied to a device that has not reported
+ * yet and to one realistic snapshot state (chosen by the input's length, so it is
+ * deterministic), then everything is freed. */
 #include "fuzz_common.h"
 
 static struct fuzz_fixtures fx;
+static size_t max_stored;
 static const struct p2m_safety safety = {
     .max_target_temp = 60, .max_chamber_temp = 65, .sensor_fault_cutoff = true};
 
@@ -20,6 +23,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fuzz_fixtures_load(&fx);
+	max_stored = p2m_entity_max_stored(&p2m_driver_panda_breath);
 	return 0;
 }
 
@@ -37,6 +41,11 @@ static void apply(const cJSON *base, const cJSON *frame)
 	fw = drv->fw_version(dev);
 	fw_old = fw ? strdup(fw) : NULL;
 	(void)p2m_entity_merge_frame(drv, "fuzz", dev, frame);
+	if (p2m_entity_stored_bytes(dev) > max_stored) {
+		fprintf(stderr, "FUZZ PROPERTY FAILED: state holds %zu bytes, bound %zu\n",
+			p2m_entity_stored_bytes(dev), max_stored);
+		abort();
+	}
 	if (before->child)
 		drv->events(before, dev, fuzz_drop_event, NULL);
 	/* device.c compares the firmware before and after, and logs a change */

@@ -64,8 +64,9 @@ static void assert_lacks(const char *s, const char *part)
 		fail_msg("'%s' contains '%s'", s, part);
 }
 
-/* A temporary file holding text with the given mode; the caller unlinks and frees it. */
-static char *temp_file(const char *text, mode_t mode)
+/* A temporary file holding len bytes with the given mode; the caller unlinks and frees
+ * it. */
+static char *temp_file_bytes(const char *data, size_t len, mode_t mode)
 {
 	const char *dir = getenv("TMPDIR");
 	char *path;
@@ -74,10 +75,15 @@ static char *temp_file(const char *text, mode_t mode)
 	assert_true(asprintf(&path, "%s/test_config.XXXXXX", dir && *dir ? dir : "/tmp") > 0);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
 	assert_int_equal(fchmod(fd, mode), 0);
 	close(fd);
 	return path;
+}
+
+static char *temp_file(const char *text, mode_t mode)
+{
+	return temp_file_bytes(text, strlen(text), mode);
 }
 
 static void remove_temp(char *path)
@@ -577,6 +583,80 @@ static void test_password_file(void **state)
 	remove_temp(empty);
 }
 
+/* The password file's first line is capped at 4096 bytes (config.c): a wrong file, or
+ * one that never ends, is an error naming the file, and never echoes what it read. */
+#define PW_MAX 4096
+
+static void password_file_ok(const char *data, size_t len, size_t pw_len)
+{
+	char *pw = temp_file_bytes(data, len, 0600);
+	struct p2m_config cfg;
+	char text[512];
+
+	snprintf(text, sizeof(text), "[mqtt]\npassword_file = %s\n", pw);
+	load_ok(&cfg, text);
+	assert_int_equal(strlen(cfg.mqtt.password), pw_len);
+	assert_memory_equal(cfg.mqtt.password, data, pw_len);
+	p2m_config_free(&cfg);
+	remove_temp(pw);
+}
+
+static void password_file_err(const char *data, size_t len, const char *why)
+{
+	char *pw = temp_file_bytes(data, len, 0600);
+	char text[512], err[1024], prefix[600];
+
+	snprintf(text, sizeof(text), "[mqtt]\npassword_file = %s\n", pw);
+	load_err(text, err, sizeof(err));
+	snprintf(prefix, sizeof(prefix), "t.ini:2: [mqtt] password_file: the first line of '%s' ",
+		 pw);
+	assert_starts_with(err, prefix);
+	assert_contains(err, why);
+	assert_lacks(err, SECRET);
+	remove_temp(pw);
+}
+
+/* SECRET over and over, so that any echo of the content would be seen. */
+static void fill_secret(char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		data[i] = SECRET[i % strlen(SECRET)];
+}
+
+static void test_password_file_capped(void **state)
+{
+	size_t big = (size_t)1024 * 1024;
+	char *data = malloc(big);
+
+	(void)state;
+	assert_non_null(data);
+	/* up to the cap, with or without a line end */
+	fill_secret(data, big);
+	password_file_ok(data, PW_MAX, PW_MAX);
+	data[PW_MAX] = '\n';
+	password_file_ok(data, PW_MAX + 1, PW_MAX);
+	data[PW_MAX] = '\r';
+	data[PW_MAX + 1] = '\n';
+	password_file_ok(data, PW_MAX + 2, PW_MAX);
+	/* a short first line, then a long rest: the rest is not read */
+	data[10] = '\n';
+	password_file_ok(data, big, 10);
+
+	/* one byte over, with or without a line end, and a first line of 1 MiB */
+	fill_secret(data, big);
+	password_file_err(data, PW_MAX + 1, "is longer than 4096 bytes");
+	data[PW_MAX + 1] = '\r';
+	data[PW_MAX + 2] = '\n';
+	password_file_err(data, PW_MAX + 3, "is longer than 4096 bytes");
+	fill_secret(data, big);
+	password_file_err(data, big, "is longer than 4096 bytes");
+	/* a NUL would cut the password short: the broker would get another one */
+	data[2] = '\0';
+	data[5] = '\n';
+	password_file_err(data, 6, "holds a NUL byte");
+	free(data);
+}
+
 static void test_env_override(void **state)
 {
 	static const char *const inputs[] = {
@@ -700,13 +780,21 @@ static void test_password_never_shown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),	   cmocka_unit_test(test_full_config),
-	    cmocka_unit_test(test_layout),	   cmocka_unit_test(test_found_device_section),
-	    cmocka_unit_test(test_booleans),	   cmocka_unit_test(test_tls_port),
-	    cmocka_unit_test(test_errors),	   cmocka_unit_test(test_long_line),
-	    cmocka_unit_test(test_error_buffer),   cmocka_unit_test(test_file_errors),
-	    cmocka_unit_test(test_password_file),  cmocka_unit_test(test_env_override),
-	    cmocka_unit_test(test_world_readable), cmocka_unit_test(test_password_never_shown),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_full_config),
+	    cmocka_unit_test(test_layout),
+	    cmocka_unit_test(test_found_device_section),
+	    cmocka_unit_test(test_booleans),
+	    cmocka_unit_test(test_tls_port),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_error_buffer),
+	    cmocka_unit_test(test_file_errors),
+	    cmocka_unit_test(test_password_file),
+	    cmocka_unit_test(test_password_file_capped),
+	    cmocka_unit_test(test_env_override),
+	    cmocka_unit_test(test_world_readable),
+	    cmocka_unit_test(test_password_never_shown),
 	};
 
 	/* The runner's environment must not supply a password behind the tests' back. */

@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""bench.py - what one gateway costs and how fast it is, for 1 to 1000 simulated devices.
+
+For each scenario it starts a private mosquitto on loopback, panda2mqtt-load with that many
+devices and one gateway serving them (tools/loadrun.py), waits until every device is
+online, lets it settle, then measures for --seconds:
+  CPU %      the gateway's user+system time over the window, in % of one core
+  RSS, anon  the gateway's VmRSS and RssAnon at the end of the window
+  per device (RSS - RSS with one device) / (devices - 1)
+  state      device frame sent -> the gateway's state publish received back from the
+             broker (p50/p99/max, ms): an upper bound on the time inside the gateway
+  command    command published -> frame received by the device (p50/p99/max, ms)
+  discovery  the slowest device's first connection -> its discovery config received
+Nothing here passes or fails on a figure: --smoke only checks that the tool works.
+
+Usage: tools/bench.py [--build DIR] [--devices 1,10,100,500,1000] [--seconds 30]
+                      [--rate 2] [--commands 20] [--smoke] [--keep] [--json FILE]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadrun import ROOT, RunError, Session, raise_fd_limit  # noqa: E402
+
+
+def lat(s, key):
+    v = s[key]
+    if not v.get("n"):
+        return "-"
+    return f'{v["p50"]:.2f} / {v["p99"]:.2f} / {v["max"]:.1f}'
+
+
+def run_scenario(args, name, devices, rate, commands):
+    with Session(args.build, keep=args.keep) as s:
+        s.start_broker()
+        s.start_load(devices, rate, commands=0)
+        gw = s.start_gateway()
+        first = s.wait_all_online(devices, timeout=30 + devices / 20)
+        # Discovery: every device's config seen, from its first connection.
+        disc = first["discovery"]
+        time.sleep(args.warmup)
+        s.control(f"commands {commands}")
+        s.control("stats")  # a new window starts here
+        cpu0, t0, wake0 = gw.cpu_s(), time.monotonic(), gw.wakeups()
+        time.sleep(args.seconds)
+        cpu1, t1, wake1 = gw.cpu_s(), time.monotonic(), gw.wakeups()
+        rss, anon, fds = gw.rss_kib(), gw.anon_kib(), gw.fds()
+        w = s.control("stats")
+        code = s.stop_gateway()
+        if code != 0:
+            raise RunError(f"{name}: the gateway exited {code}; see {s.gateway_log}")
+        secs = t1 - t0
+        return {
+            "scenario": name, "devices": devices, "rate_hz": rate, "commands_per_s": commands,
+            "seconds": round(secs, 2),
+            "frames_per_s": round(w["frames_sent"] / secs, 1),
+            "cpu_percent": round(100 * (cpu1 - cpu0) / secs, 3),
+            "wakeups_per_s": round((wake1 - wake0) / secs, 1),
+            "rss_kib": rss, "anon_kib": anon, "fds": fds,
+            "states": w["states"], "frames_sent": w["frames_sent"],
+            "state_latency_ms": w["state_latency_ms"],
+            "commands_sent": w["commands_sent"], "commands_seen": w["commands_seen"],
+            "command_latency_ms": w["command_latency_ms"],
+            "discovery": disc, "online": w["online"],
+        }
+
+
+def table(rows):
+    base = next((r for r in rows if r["devices"] == 1 and r["rate_hz"] > 0), None)
+    out = ["| scenario | devices | frames/s | CPU % | wakeups/s | RSS MiB | anon MiB | "
+           "KiB/device | state p50 / p99 / max ms | command p50 / p99 / max ms | "
+           "discovery worst ms |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+    for r in rows:
+        per = "-"
+        if base and r["devices"] > 1 and r["rate_hz"] > 0:
+            per = f'{(r["rss_kib"] - base["rss_kib"]) / (r["devices"] - 1):.1f}'
+        d = r["discovery"]
+        out.append(
+            f'| {r["scenario"]} | {r["devices"]} | {r["frames_per_s"]:.0f} | '
+            f'{r["cpu_percent"]:.2f} | {r["wakeups_per_s"]:.1f} | {r["rss_kib"] / 1024:.2f} | '
+            f'{r["anon_kib"] / 1024:.2f} | {per} | {lat(r, "state_latency_ms")} | '
+            f'{lat(r, "command_latency_ms")} | {d.get("worst_ms", 0):.0f} |')
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"),
+                    help="build directory holding panda2mqtt and panda2mqtt-load")
+    ap.add_argument("--devices", default="1,10,100,500,1000",
+                    help="comma-separated device counts (each one scenario)")
+    ap.add_argument("--seconds", type=float, default=30, help="measured window per scenario")
+    ap.add_argument("--warmup", type=float, default=5, help="seconds before the window")
+    ap.add_argument("--rate", type=float, default=2, help="pushes per device per second")
+    ap.add_argument("--commands", type=float, default=20,
+                    help="commands per second across the devices, under load")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a few seconds with 1 and 10 devices: only checks that the tool works")
+    ap.add_argument("--keep", action="store_true", help="keep the logs of each scenario")
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args()
+    if args.smoke:
+        args.devices, args.seconds, args.warmup = "10", 2, 0.5
+    raise_fd_limit()
+
+    plan = [("idle", 1, 0, 0), ("commands, idle", 1, 0, 5)]
+    plan += [(f"{n} x {args.rate:g} Hz", n, args.rate, args.commands)
+             for n in (int(x) for x in args.devices.split(","))]
+    rows = []
+    try:
+        for name, n, rate, commands in plan:
+            print(f"bench: {name}: {n} device(s), {rate:g} Hz, {commands:g} commands/s ...",
+                  file=sys.stderr, flush=True)
+            rows.append(run_scenario(args, name, n, rate, commands))
+    except RunError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 1
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    if args.smoke:
+        # The tool works: every scenario measured something of each kind.
+        bad = [r["scenario"] for r in rows
+               if r["online"] != r["devices"] or
+               (r["rate_hz"] and not r["states"]) or
+               (r["commands_per_s"] and not r["commands_seen"])]
+        if bad:
+            print(f"bench: smoke: no figures from {', '.join(bad)}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

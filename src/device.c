@@ -48,13 +48,15 @@ struct p2m_device {
 	bool retired;	    /* a duplicate of another device: publishes nothing more */
 	gint64 safety_sent; /* when a safety rule last sent the off command; 0: none */
 	int failures;
+	/* SHA-256 of what was last published there, not the payload itself: a discovery
+	 * payload is about 12 KiB, and it is kept for every device (docs/BENCHMARKS.md). */
 	char *published_state;
 	char *published_discovery;
 	char *discovery_inputs; /* p2m_ha_discovery_inputs of published_discovery */
-	cJSON *pending;	 /* frames still to send (after a pause marker) */
-	cJSON *expected; /* {root: {readback_field: value}} from the last command */
-	struct p2m_tick *tick; /* the periodic re-read */
-	gint64 refresh_at;     /* monotonic us */
+	cJSON *pending;		/* frames still to send (after a pause marker) */
+	cJSON *expected;	/* {root: {readback_field: value}} from the last command */
+	struct p2m_tick *tick;	/* the periodic re-read */
+	gint64 refresh_at;	/* monotonic us */
 	guint verify_timer;
 	guint pending_timer;
 };
@@ -111,22 +113,24 @@ void p2m_device_reject(struct p2m_device *d, const char *field, const char *reas
 	emit_event(d, e);
 }
 
-/* Publish payload on topic unless it equals what was last published there. False when
- * it could not be published (not connected). */
+/* Publish payload (taken) on topic unless it equals what was last published there
+ * (*last: its digest). False when it could not be published (not connected). */
 static bool publish_changed(struct p2m_device *d, const char *topic, char *payload, char **last,
 			    bool force)
 {
-	if (!force && *last && strcmp(payload, *last) == 0) {
-		cJSON_free(payload);
-		return true;
+	char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, payload, -1);
+	bool ok = true;
+
+	if (force || !*last || strcmp(sum, *last) != 0) {
+		ok = p2m_mqtt_publish(d->env->mqtt, topic, payload, true) == 0;
+		if (ok) {
+			g_free(*last);
+			*last = g_steal_pointer(&sum);
+		}
 	}
-	if (p2m_mqtt_publish(d->env->mqtt, topic, payload, true) == 0) {
-		cJSON_free(*last);
-		*last = payload;
-		return true;
-	}
+	g_free(sum);
 	cJSON_free(payload);
-	return false;
+	return ok;
 }
 
 static void publish_state(struct p2m_device *d, bool force)
@@ -759,8 +763,8 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 	d->t_event = g_strdup_printf("%s/%s/event", base, conf->id);
 	d->t_discovery = p2m_ha_discovery_topic(env->cfg->mqtt.discovery_prefix, conf->id);
 	if (conf->refresh_interval > 0) {
-		d->refresh_at = g_get_monotonic_time() +
-				(gint64)conf->refresh_interval * G_USEC_PER_SEC;
+		d->refresh_at =
+		    g_get_monotonic_time() + (gint64)conf->refresh_interval * G_USEC_PER_SEC;
 		d->tick = p2m_tick_add(on_tick, d);
 	}
 	if (host) {
@@ -818,8 +822,8 @@ void p2m_device_free(struct p2m_device *d)
 	cJSON_Delete(d->dev);
 	cJSON_Delete(d->local);
 	cJSON_Delete(d->expected);
-	cJSON_free(d->published_state);
-	cJSON_free(d->published_discovery);
+	g_free(d->published_state);
+	g_free(d->published_discovery);
 	free(d->discovery_inputs);
 	g_free(d->host);
 	g_free(d->t_state);

@@ -6,6 +6,7 @@
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
 
+#include <stdint.h>
 #include <string.h>
 
 const struct p2m_entity *p2m_entity_find(const struct p2m_driver *d, const char *key)
@@ -241,6 +242,8 @@ static cJSON *stored_root(cJSON *dev, const char *name)
 	return NULL;
 }
 
+static size_t charged_total(const struct p2m_driver *d, const cJSON *dev);
+
 /* Merge the valid members of one root into dev. *charged is what dev's members hold
  * against P2M_MAX_STORED_BYTES, kept up to date across the roots of a frame. */
 static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
@@ -249,7 +252,10 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 	int problems = 0;
 	int capped[2] = {0, 0}; /* refused by the member cap, by the byte cap */
 	int logged;
-	size_t members = 0; /* members the member cap counts (table fields are not) */
+	/* Members the member cap counts (table fields are not); SIZE_MAX until needed. Both
+	 * tallies are made only when a frame brings something other than table fields: a
+	 * temperature push then costs no walk over the stored state. */
+	size_t members = SIZE_MAX;
 	const cJSON *f;
 	cJSON *stored = stored_root(dev, root->string);
 	cJSON *m;
@@ -257,10 +263,6 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 	if (!stored) {
 		p2m_warn("device %s: %s: out of memory; ignored", dev_name, root->string);
 		return 1;
-	}
-	cJSON_ArrayForEach(m, stored)
-	{
-		members += !is_table_field(d, root->string, m);
 	}
 	cJSON_ArrayForEach(f, root)
 	{
@@ -283,6 +285,13 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 			continue;
 		}
 		old = cJSON_GetObjectItemCaseSensitive(stored, f->string);
+		if (!old && !table && members == SIZE_MAX) {
+			members = 0;
+			cJSON_ArrayForEach(m, stored)
+			{
+				members += !is_table_field(d, root->string, m);
+			}
+		}
 		if (!old && !table && members >= P2M_MAX_ROOT_MEMBERS) {
 			if (!capped[0]++)
 				p2m_warn("device %s: %s: already %d members kept; new member "
@@ -300,6 +309,8 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 		merge = cJSON_IsObject(old) && cJSON_IsObject(f);
 		old_cost = old && !merge ? charged_bytes(d, root->string, old) : 0;
 		new_cost = table ? 0 : p2m_entity_stored_bytes(f);
+		if (!table && *charged == SIZE_MAX)
+			*charged = charged_total(d, dev);
 		if (!table && *charged - old_cost + new_cost > P2M_MAX_STORED_BYTES) {
 			if (!capped[1]++)
 				p2m_warn("device %s: %s.%.64s: would take the state kept over %d "
@@ -323,9 +334,11 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 				problems++;
 				continue;
 			}
-			members = members - old_counted + !table;
+			if (members != SIZE_MAX)
+				members = members - old_counted + !table;
 		}
-		*charged = *charged - old_cost + new_cost;
+		if (*charged != SIZE_MAX)
+			*charged = *charged - old_cost + new_cost;
 	}
 	/* One frame can carry thousands of refused members: one line for the rest. */
 	logged = (capped[0] > 0) + (capped[1] > 0);
@@ -371,8 +384,9 @@ int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJS
 			 P2M_MAX_FRAME_DEPTH);
 		return -1;
 	}
-	/* Tallied once per frame: the state is bounded, so this is bounded work too. */
-	charged = charged_total(d, dev);
+	/* Tallied at most once per frame, and only when needed (merge_root): the state is
+	 * bounded, so this is bounded work too. */
+	charged = SIZE_MAX;
 	cJSON_ArrayForEach(root, frame)
 	{
 		if (!known_root(d, root->string)) {

@@ -42,9 +42,9 @@
 
 #define NAME	      "panda2mqtt-load"
 #define ID_PREFIX     "load_"
-#define RX_MAX	      (64u * 1024)	/* the gateway's frames are a few hundred bytes */
-#define TX_MAX	      (4u * 1024)	/* a snapshot is about 1 KiB */
-#define TICK_US	      (5 * 1000)	/* push and fault clock */
+#define RX_MAX	      (64u * 1024) /* the gateway's frames are a few hundred bytes */
+#define TX_MAX	      (4u * 1024)  /* a snapshot is about 1 KiB */
+#define TICK_US	      (5 * 1000)   /* push and fault clock */
 #define REBOOT_US     (3 * G_USEC_PER_SEC)
 #define SECRET_WIFI   "LoadWifiPass-2c41"
 #define SECRET_AP     "LoadApPass-9e07"
@@ -74,12 +74,12 @@ struct dev {
 	gint64 rebooting_until; /* monotonic us; 0: up */
 	gint64 frozen_until;
 	gint64 next_fault;
-	gint64 first_connect;  /* first WebSocket established */
-	gint64 discovered;     /* first discovery config seen */
-	gint64 last_ts;	       /* load_ts of the last state seen */
-	bool online;	       /* the gateway's availability topic */
-	int cmd_value;	       /* outstanding command's value; 0: none */
-	int cmd_last;	       /* the last value sent: the next one differs */
+	gint64 first_connect; /* first WebSocket established */
+	gint64 discovered;    /* first discovery config seen */
+	gint64 last_ts;	      /* load_ts of the last state seen */
+	bool online;	      /* the gateway's availability topic */
+	int cmd_value;	      /* outstanding command's value; 0: none */
+	int cmd_last;	      /* the last value sent: the next one differs */
 	gint64 cmd_sent;
 };
 
@@ -305,8 +305,8 @@ static size_t frame_text(struct conn *c, unsigned char *buf, size_t cap, bool sn
 	n = snprintf(out, cap - LWS_PRE,
 		     "{\"settings\":{\"warehouse_temper\":%.1f,\"cal_warehouse_temp\":%.1f,"
 		     "\"cal_ptc_temp\":%.1f,\"load_ts\":%" G_GINT64_FORMAT "}}",
-		     22.4 + (double)(L.push_round % 10) / 10, 22.0 + (double)(L.push_round % 10) / 10,
-		     22.0, ts);
+		     22.4 + (double)(L.push_round % 10) / 10,
+		     22.0 + (double)(L.push_round % 10) / 10, 22.0, ts);
 	return n > 0 && (size_t)n < cap - LWS_PRE ? (size_t)n : 0;
 }
 
@@ -389,8 +389,8 @@ static struct dev *dev_of(struct lws *wsi)
 	return vh ? lws_get_vhost_user(vh) : NULL;
 }
 
-static int callback_device(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-			   void *in, size_t len)
+static int callback_device(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			   size_t len)
 {
 	struct conn *c = user;
 	struct dev *d;
@@ -486,8 +486,8 @@ static void pushes_tick(gint64 now)
 	/* Device i is due at i * period / N + k * period: evenly spread. */
 	for (;;) {
 		struct dev *d = &L.devs[L.push_cursor];
-		gint64 due = L.push_round * L.period_us +
-			     (gint64)L.push_cursor * L.period_us / L.n_devices;
+		gint64 due =
+		    L.push_round * L.period_us + (gint64)L.push_cursor * L.period_us / L.n_devices;
 
 		if (due > now)
 			break;
@@ -588,9 +588,8 @@ static void on_info(const char *payload, int len)
 	cJSON_ArrayForEach(e, list)
 	{
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-		struct dev *d = cJSON_IsString(id)
-				    ? dev_by_id(id->valuestring, strlen(id->valuestring))
-				    : NULL;
+		struct dev *d =
+		    cJSON_IsString(id) ? dev_by_id(id->valuestring, strlen(id->valuestring)) : NULL;
 
 		L.info_devices++;
 		if (!d)
@@ -795,8 +794,8 @@ static int listen_all(void)
 		snprintf(d->id, sizeof(d->id), ID_PREFIX "%04d", i);
 		d->state = state_new(i);
 		memset(&info, 0, sizeof(info));
-		info.options = LWS_SERVER_OPTION_DISABLE_IPV6 |
-			       LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+		info.options =
+		    LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 		info.port = 0; /* any free port: written to --config-out */
 		info.iface = "127.0.0.1";
 		info.protocols = protocols;
@@ -812,7 +811,8 @@ static int listen_all(void)
 			return -1;
 		}
 		if (f)
-			fprintf(f, "\n[device %s]\nhost = 127.0.0.1\nport = %d\nstale_timeout = %d\n",
+			fprintf(f,
+				"\n[device %s]\nhost = 127.0.0.1\nport = %d\nstale_timeout = %d\n",
 				d->id, d->port, L.stale_timeout);
 	}
 	if (f && fclose(f) != 0)

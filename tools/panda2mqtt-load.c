@@ -17,8 +17,8 @@
  * runners decide what they mean.
  *
  * Control lines on stdin: "stats" (print the figures and start a new window),
- * "commands RATE" (commands per second, across the devices), "calm" (end every fault and
- * stop making new ones), "quit". One thread: GLib's main loop drives libwebsockets and
+ * "commands RATE" (commands per second, across the devices), "faults on|off" (with
+ * --flap: start making faults, or stop making new ones; faults start off), "quit". One thread: GLib's main loop drives libwebsockets and
  * libmosquitto (src/loop.c).
  */
 #include "loop.h"
@@ -46,6 +46,7 @@
 #define TX_MAX	      (4u * 1024)  /* a snapshot is about 1 KiB */
 #define TICK_US	      (5 * 1000)   /* push and fault clock */
 #define REBOOT_US     (3 * G_USEC_PER_SEC)
+#define QUIET_US      (5 * G_USEC_PER_SEC) /* "quiet": no new state for this long */
 #define SECRET_WIFI   "LoadWifiPass-2c41"
 #define SECRET_AP     "LoadApPass-9e07"
 #define SECRET_ACCESS "LoadAccess-5b18"
@@ -77,6 +78,7 @@ struct dev {
 	gint64 first_connect; /* first WebSocket established */
 	gint64 discovered;    /* first discovery config seen */
 	gint64 last_ts;	      /* load_ts of the last state seen */
+	gint64 state_at; /* when the last new state was seen */
 	bool online;	      /* the gateway's availability topic */
 	int cmd_value;	      /* outstanding command's value; 0: none */
 	int cmd_last;	      /* the last value sent: the next one differs */
@@ -112,7 +114,7 @@ static struct {
 	gint64 push_round;
 	double cmd_credit;
 	gint64 last_tick;
-	bool calm;
+	bool calm; /* no new faults: until "faults on" */
 	lws_sorted_usec_list_t sul_tick;
 	GRand *rand;
 	/* window figures */
@@ -131,6 +133,7 @@ static struct {
     .base = "panda2mqtt",
     .prefix = "homeassistant",
     .stale_timeout = 60,
+    .calm = true,
 };
 
 static gint64 now_us(void)
@@ -567,6 +570,7 @@ static void on_state(struct dev *d, const char *payload, int len)
 
 		if (t != d->last_ts) {
 			L.states++;
+			d->state_at = now_us();
 			sample_add(&L.state_lat, now_us() - t);
 			d->last_ts = t;
 		} else {
@@ -670,7 +674,8 @@ static void print_stats(void)
 	cJSON *disc = cJSON_AddObjectToObject(o, "discovery");
 	cJSON *faults = cJSON_AddObjectToObject(o, "faults");
 	gint64 first = G_MAXINT64, last = 0, worst = 0;
-	int online = 0, linked = 0;
+	int online = 0, linked = 0, quiet = 0;
+	gint64 now = now_us();
 	char *txt;
 
 	for (int i = 0; i < L.n_devices; i++) {
@@ -678,6 +683,7 @@ static void print_stats(void)
 
 		online += d->online;
 		linked += d->conns != NULL;
+		quiet += now - d->state_at > QUIET_US;
 		if (d->first_connect && d->first_connect < first)
 			first = d->first_connect;
 		if (d->discovered) {
@@ -690,6 +696,7 @@ static void print_stats(void)
 	cJSON_AddNumberToObject(o, "devices", L.n_devices);
 	cJSON_AddNumberToObject(o, "online", online);
 	cJSON_AddNumberToObject(o, "linked", linked);
+	cJSON_AddNumberToObject(o, "quiet", quiet);
 	cJSON_AddNumberToObject(o, "frames_sent", (double)L.frames_sent);
 	cJSON_AddNumberToObject(o, "frames_received", (double)L.frames_rx);
 	cJSON_AddNumberToObject(o, "states", (double)L.states);
@@ -726,9 +733,11 @@ static void control_line(char *line)
 	g_strstrip(line);
 	if (!strcmp(line, "stats")) {
 		print_stats();
-	} else if (!strcmp(line, "calm")) {
-		L.calm = true;
-		printf("ok calm\n");
+	} else if (!strcmp(line, "faults on") || !strcmp(line, "faults off")) {
+		L.calm = !strcmp(line, "faults off");
+		for (int i = 0; i < L.n_devices; i++)
+			L.devs[i].next_fault = 0;
+		printf("ok %s\n", line);
 	} else if (sscanf(line, "commands %lf", &v) == 1 && v >= 0) {
 		L.cmd_rate = v;
 		L.cmd_credit = 0;
@@ -841,7 +850,7 @@ static void usage(FILE *out)
 		"      --seed N           random seed for faults and commands\n"
 		"  -h, --help\n\n"
 		"Stdout: \"ready devices=N\" once listening, then one JSON line per \"stats\".\n"
-		"Stdin: stats | commands RATE | calm | quit.\n"
+		"Stdin: stats | commands RATE | faults on|off | quit. Faults start off.\n"
 		"Device i is \"" ID_PREFIX "%%04d\"; every frame carries settings.load_ts.\n");
 }
 

@@ -25,7 +25,7 @@
 #define VERIFY_DELAY_MS 1500
 /* A tripped safety rule sends the off command again at most this often while the
  * device still reports heating (the re-read after the first one takes 1.5 s). */
-#define SAFETY_RESEND_US (10 * G_USEC_PER_SEC)
+#define SAFETY_RESEND_US ((gint64)10 * G_USEC_PER_SEC)
 
 struct p2m_device {
 	const struct p2m_device_env *env;

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define BACKOFF_MAX_S	   30
-#define CONNECT_TIMEOUT_US (15 * G_USEC_PER_SEC)
+#define CONNECT_TIMEOUT_US ((gint64)15 * G_USEC_PER_SEC)
 
 struct p2m_mqtt {
 	const struct p2m_mqtt_conf *conf;

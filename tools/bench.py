@@ -15,10 +15,12 @@ Nothing here passes or fails on a figure: --smoke only checks that the tool work
 
 Usage: tools/bench.py [--build DIR] [--devices 1,10,100,500,1000] [--seconds 30]
                       [--rate 2] [--commands 20] [--smoke] [--keep] [--json FILE]
+                      [--perf FILE]
 """
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -44,9 +46,18 @@ def run_scenario(args, name, devices, rate, commands):
         time.sleep(args.warmup)
         s.control(f"commands {commands}")
         s.control("stats")  # a new window starts here
+        perf = None
+        if args.perf and devices == args.perf_devices:
+            # A call-graph profile of the gateway over the window (perf, linux-perf).
+            perf = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "499",
+                                     "-o", args.perf, "-p", str(gw.pid), "--", "sleep",
+                                     str(args.seconds)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
         cpu0, t0, wake0 = gw.cpu_s(), time.monotonic(), gw.wakeups()
         time.sleep(args.seconds)
         cpu1, t1, wake1 = gw.cpu_s(), time.monotonic(), gw.wakeups()
+        if perf:
+            perf.wait()
         rss, anon, fds = gw.rss_kib(), gw.anon_kib(), gw.fds()
         w = s.control("stats")
         code = s.stop_gateway()
@@ -102,14 +113,18 @@ def main():
                     help="a few seconds with 1 and 10 devices: only checks that the tool works")
     ap.add_argument("--keep", action="store_true", help="keep the logs of each scenario")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="record a perf profile of the gateway during the window of the "
+                         "largest scenario (read it with perf report -i FILE)")
     args = ap.parse_args()
     if args.smoke:
         args.devices, args.seconds, args.warmup = "10", 2, 0.5
     raise_fd_limit()
 
     plan = [("idle", 1, 0, 0), ("commands, idle", 1, 0, 5)]
-    plan += [(f"{n} x {args.rate:g} Hz", n, args.rate, args.commands)
-             for n in (int(x) for x in args.devices.split(","))]
+    counts = [int(x) for x in args.devices.split(",")]
+    args.perf_devices = max(counts)
+    plan += [(f"{n} x {args.rate:g} Hz", n, args.rate, args.commands) for n in counts]
     rows = []
     try:
         for name, n, rate, commands in plan:

@@ -18,8 +18,8 @@
  *
  * Control lines on stdin: "stats" (print the figures and start a new window),
  * "commands RATE" (commands per second, across the devices), "faults on|off" (with
- * --flap: start making faults, or stop making new ones; faults start off), "quit". One thread: GLib's main loop drives libwebsockets and
- * libmosquitto (src/loop.c).
+ * --flap: start making faults, or stop making new ones; faults start off), "quit". One thread:
+ * GLib's main loop drives libwebsockets and libmosquitto (src/loop.c).
  */
 #include "loop.h"
 
@@ -42,11 +42,11 @@
 
 #define NAME	      "panda2mqtt-load"
 #define ID_PREFIX     "load_"
-#define RX_MAX	      (64u * 1024) /* the gateway's frames are a few hundred bytes */
-#define TX_MAX	      (4u * 1024)  /* a snapshot is about 1 KiB */
-#define TICK_US	      (5 * 1000)   /* push and fault clock */
-#define REBOOT_US     (3 * G_USEC_PER_SEC)
-#define QUIET_US      (5 * G_USEC_PER_SEC) /* "quiet": no new state for this long */
+#define RX_MAX	      ((size_t)64 * 1024) /* the gateway's frames are a few hundred bytes */
+#define TX_MAX	      ((size_t)4 * 1024)  /* a snapshot is about 1 KiB */
+#define TICK_US	      ((lws_usec_t)5 * 1000)	  /* push and fault clock */
+#define REBOOT_US     ((gint64)3 * G_USEC_PER_SEC)
+#define QUIET_US      ((gint64)5 * G_USEC_PER_SEC) /* "quiet": no new state for this long */
 #define SECRET_WIFI   "LoadWifiPass-2c41"
 #define SECRET_AP     "LoadApPass-9e07"
 #define SECRET_ACCESS "LoadAccess-5b18"
@@ -78,7 +78,7 @@ struct dev {
 	gint64 first_connect; /* first WebSocket established */
 	gint64 discovered;    /* first discovery config seen */
 	gint64 last_ts;	      /* load_ts of the last state seen */
-	gint64 state_at; /* when the last new state was seen */
+	gint64 state_at;      /* when the last new state was seen */
 	bool online;	      /* the gateway's availability topic */
 	int cmd_value;	      /* outstanding command's value; 0: none */
 	int cmd_last;	      /* the last value sent: the next one differs */
@@ -167,8 +167,10 @@ static cJSON *sample_take(struct samples *s)
 	cJSON_AddNumberToObject(o, "n", (double)s->n);
 	if (s->n) {
 		qsort(s->v, s->n, sizeof(*s->v), cmp_u32);
-		cJSON_AddNumberToObject(o, "p50", s->v[(s->n - 1) * 50 / 100] / 1000.0);
-		cJSON_AddNumberToObject(o, "p99", s->v[(s->n - 1) * 99 / 100] / 1000.0);
+		size_t p50 = (s->n - 1) * 50 / 100, p99 = (s->n - 1) * 99 / 100;
+
+		cJSON_AddNumberToObject(o, "p50", s->v[p50] / 1000.0);
+		cJSON_AddNumberToObject(o, "p99", s->v[p99] / 1000.0);
 		cJSON_AddNumberToObject(o, "max", s->v[s->n - 1] / 1000.0);
 	}
 	s->n = 0;

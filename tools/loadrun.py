@@ -6,6 +6,7 @@ Owns: starting and stopping those processes in a temporary directory, and readin
 Does not own: what a run does or what its figures mean (bench.py, soak.py)."""
 import json
 import os
+import re
 import resource
 import select
 import shutil
@@ -18,8 +19,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "==ERROR", "Invalid read", "Invalid write", "definitely lost")
+# Sanitizer and valgrind reports (valgrind's summary says "definitely lost: 0 bytes" too).
+REPORT_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:|==ERROR|"
+                       r"Invalid (read|write|free)|uninitialised|"
+                       r"definitely lost: [1-9]|ERROR SUMMARY: [1-9]")
 
 
 class RunError(Exception):
@@ -205,7 +208,7 @@ class Session:
     def gateway_errors(self):
         """Sanitizer and valgrind reports in the gateway's log."""
         with open(self.gateway_log, errors="replace") as f:
-            return [line.rstrip() for line in f if any(m in line for m in SANITIZER_MARKS)]
+            return [line.rstrip() for line in f if REPORT_RE.search(line)]
 
     def close(self):
         for p in (self.gateway, self.load, self.broker):

@@ -1,60 +1,76 @@
-"""Faults survived: device lost, frozen and back; a device that never answers the
-upgrade; broker restarted and frozen; the gateway stopped cleanly and killed."""
-import signal
+"""Faults on the device side survived: device lost, frozen, rebooted and dropped; a
+device that accepts TCP but never answers the upgrade. (The MQTT side, broker and the
+gateway's own end: test_faults_mqtt.py.)
+
+Each fault is repeated (harness.FAULT_REPEATS) and after every repetition the gateway
+must be back where it was (harness.RecoveryChecks.assert_recovered): availability, a
+fresh state, valid discovery, bridge/info listing the device once, the fd count back to
+what it was before the fault; and RSS must not grow with the repetitions."""
 import socket
 import threading
 import time
 import unittest
 
-from harness import GatewayTestCase, Sim, Mqtt, wait_until
+from harness import FaultTestCase, Sim, wait_until
 
 
-class DeviceFaults(GatewayTestCase):
+class DeviceFaults(FaultTestCase):
+    def went_offline(self, since, timeout=10):
+        self.mqtt.wait(self.t("/availability"), lambda p: p == "offline", timeout, since)
+        return time.monotonic()
+
     def test_device_lost_and_back(self):
         self.wait_online()
         port = self.sim.port
-        since = time.monotonic()
-        self.sim.stop()
-        self.mqtt.wait(self.t("/availability"), lambda p: p == "offline", since=since)
+
+        def fault():
+            since = time.monotonic()
+            self.sim.stop()
+            back = self.went_offline(since)
+            self.sim = Sim(self.tmpdir.name, port=port)
+            return back
+        self.survive(fault)
         self.assertIn("link lost", self.gw.log())
-        since = time.monotonic()
-        self.sim = Sim(self.tmpdir.name, port=port)
-        self.wait_online(timeout=40, since=since)
-        self.wait_state(lambda s: s["firmware_version"] == "V1.0.3", since=since)
+        self.wait_state(lambda s: s["firmware_version"] == "V1.0.3")
 
     def test_frozen_device_goes_offline_after_staleness(self):
         self.wait_online()
-        since = time.monotonic()
-        self.sim.control("freeze")
-        self.mqtt.wait(self.t("/availability"), lambda p: p == "offline", timeout=15,
-                       since=since)
+
+        def fault():
+            since = time.monotonic()
+            self.sim.control("freeze")
+            back = self.went_offline(since, timeout=15)
+            self.sim.control("thaw")
+            return back
+        self.survive(fault)
         self.assertIn("no data for 4 s", self.gw.log())
-        since = time.monotonic()
-        self.sim.control("thaw")
-        self.wait_online(timeout=40, since=since)
 
     def test_device_reboot(self):
         self.wait_online()
-        since = time.monotonic()
-        self.sim.control("reboot")
-        self.mqtt.wait(self.t("/availability"), lambda p: p == "offline", since=since)
-        self.wait_online(timeout=40, since=since)
+
+        def fault():
+            since = time.monotonic()
+            self.sim.control("reboot")
+            return self.went_offline(since)
+        self.survive(fault)
 
     def test_dropped_connection_reconnects(self):
         self.wait_online()
-        since = time.monotonic()
-        self.sim.control("drop")
-        self.mqtt.wait(self.t("/availability"), lambda p: p == "offline", since=since)
-        self.wait_online(timeout=20, since=since)
+
+        def fault():
+            since = time.monotonic()
+            self.sim.control("drop")
+            return self.went_offline(since)
+        self.survive(fault)
 
 
 class SilentServer:
     """Accepts TCP and never answers the WebSocket upgrade."""
 
-    def __init__(self):
+    def __init__(self, port=0):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
@@ -73,95 +89,45 @@ class SilentServer:
 
     def close(self):
         self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept(): close() alone would not
+        except OSError:
+            pass
         self.sock.close()
         for c in self.conns:
             c.close()
 
 
-class UpgradeNeverAnswered(GatewayTestCase):
+class UpgradeNeverAnswered(FaultTestCase):
+    HUNG = ("upgrade was not answered", "no upgrade within")
+
+    def hangs_seen(self):
+        log = self.gw.log()
+        return sum(log.count(h) for h in self.HUNG)
+
     def test_retries_when_upgrade_hangs(self):
-        silent = SilentServer()
-        try:
-            self.gw.stop()
-            self.gw = self.start_gateway_at(silent.port)
-            wait_until(lambda: silent.accepted >= 2, 40, what="a second connection attempt")
-            self.assertEqual(self.mqtt.last(self.t("/availability")), "offline")
-            log = self.gw.log()
-            self.assertTrue("upgrade was not answered" in log or "no upgrade within" in log,
-                            log)
-        finally:
-            silent.close()
-
-    def start_gateway_at(self, port):
-        from harness import Gateway
-        return Gateway(self.tmpdir.name, self.broker.port,
-                       {"dev1": {"host": "127.0.0.1", "port": port, "stale_timeout": 4}},
-                       base=self.base)
-
-
-class BrokerFaults(GatewayTestCase):
-    def test_broker_restart(self):
+        """The device's port answers TCP but never the upgrade: the attempt is given up
+        (10 s), the device stays offline, and the next attempt reaches it again."""
         self.wait_online()
-        self.mqtt.close()
-        self.broker.stop()
-        time.sleep(1)
-        self.broker.start()
-        self.mqtt = Mqtt(self.broker.port)
-        # persistence is off: everything seen now was published again by the gateway
-        self.mqtt.wait(f"{self.base}/bridge/state", lambda p: p == "online", timeout=40)
-        self.mqtt.wait("homeassistant/device/dev1/config", timeout=10)
-        self.wait_online(timeout=10)
-        self.wait_state(lambda s: s["firmware_version"] == "V1.0.3", timeout=10)
-        # and commands work again
-        before = len(self.sim.frames())
-        self.mqtt.publish(self.t("/set/power"), "ON")
-        self.assertEqual(self.new_frames(before), [{"settings": {"work_on": True}}])
+        port = self.sim.port
 
-    def test_broker_frozen_and_resumed(self):
-        self.wait_online()
-        self.broker.pause()
-        time.sleep(3)
-        self.broker.resume()
-        since = time.monotonic()
-        before = len(self.sim.frames())
-        wait_until(lambda: self.gw.alive(), 1)
-        self.mqtt.publish(self.t("/set/power"), "ON")
-        self.assertEqual(self.new_frames(before, timeout=30), [{"settings": {"work_on": True}}])
-        self.wait_state(lambda s: s["power"] == "ON", since=since, timeout=20)
-
-
-class Stopping(GatewayTestCase):
-    def test_sigterm_is_clean(self):
-        self.wait_online()
-        since = time.monotonic()
-        rc = self.gw.stop(signal.SIGTERM)
-        self.assertEqual(rc, 0)
-        self.mqtt.wait(f"{self.base}/bridge/state", lambda p: p == "offline", since=since)
-        self.mqtt.wait(self.t("/availability"), lambda p: p == "offline", since=since)
-        self.assertIn("stopped", self.gw.log())
-        self.gw.assert_clean_log(self)
-        # the broker got a clean DISCONNECT, so no Will was needed: exactly one offline
-        time.sleep(0.5)
-        offline = [m for m in self.mqtt.on(f"{self.base}/bridge/state")
-                   if m[1] == "offline" and m[3] >= since]
-        self.assertEqual(len(offline), 1)
-        self.restart_for_teardown()
-
-    def test_sigkill_leaves_the_will(self):
-        self.wait_online()
-        self.mqtt.wait(f"{self.base}/bridge/state", lambda p: p == "online")
-        since = time.monotonic()
-        self.gw.proc.kill()
-        self.gw.proc.wait(5)
-        # keepalive is 5 s: the broker notices the dead socket at once on loopback
-        self.mqtt.wait(f"{self.base}/bridge/state", lambda p: p == "offline", timeout=15,
-                       since=since)
-        self.restart_for_teardown()
-
-    def restart_for_teardown(self):
-        since = time.monotonic()
-        self.gw = self.start_gateway()
-        self.wait_online(since=since)
+        def fault():
+            since = time.monotonic()
+            hangs = self.hangs_seen()
+            self.sim.stop()
+            silent = SilentServer(port)
+            try:
+                self.mqtt.wait(self.t("/availability"), lambda p: p == "offline", 10, since)
+                wait_until(lambda: silent.accepted >= 1, 10, what="a connection attempt")
+                wait_until(lambda: self.hangs_seen() > hangs, 20,
+                           what="the hung upgrade given up")
+                self.assertEqual(self.mqtt.last(self.t("/availability")), "offline")
+            finally:
+                silent.close()
+            back = time.monotonic()
+            self.sim = Sim(self.tmpdir.name, port=port)
+            return back
+        self.survive(fault, timeout=40)
 
 
 if __name__ == "__main__":

@@ -42,9 +42,9 @@
 
 #define NAME	      "panda2mqtt-load"
 #define ID_PREFIX     "load_"
-#define RX_MAX	      ((size_t)64 * 1024) /* the gateway's frames are a few hundred bytes */
-#define TX_MAX	      ((size_t)4 * 1024)  /* a snapshot is about 1 KiB */
-#define TICK_US	      ((lws_usec_t)5 * 1000)	  /* push and fault clock */
+#define RX_MAX	      ((size_t)64 * 1024)    /* the gateway's frames are a few hundred bytes */
+#define TX_MAX	      ((size_t)4 * 1024)     /* a snapshot is about 1 KiB */
+#define TICK_US	      ((lws_usec_t)5 * 1000) /* push and fault clock */
 #define REBOOT_US     ((gint64)3 * G_USEC_PER_SEC)
 #define QUIET_US      ((gint64)5 * G_USEC_PER_SEC) /* "quiet": no new state for this long */
 #define SECRET_WIFI   "LoadWifiPass-2c41"

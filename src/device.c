@@ -48,15 +48,16 @@ struct p2m_device {
 	bool retired;	    /* a duplicate of another device: publishes nothing more */
 	gint64 safety_sent; /* when a safety rule last sent the off command; 0: none */
 	int failures;
-	/* SHA-256 of what was last published there, not the payload itself: a discovery
-	 * payload is about 12 KiB, and it is kept for every device (docs/BENCHMARKS.md). */
+	/* SHA-256 of the last state published, not the payload: one is kept for every
+	 * device (docs/BENCHMARKS.md). */
 	char *published_state;
-	char *published_discovery;
-	char *discovery_inputs; /* p2m_ha_discovery_inputs of published_discovery */
-	cJSON *pending;		/* frames still to send (after a pause marker) */
-	cJSON *expected;	/* {root: {readback_field: value}} from the last command */
-	struct p2m_tick *tick;	/* the periodic re-read */
-	gint64 refresh_at;	/* monotonic us */
+	/* What the last discovery published was made from (p2m_ha_discovery_inputs; ""
+	 * for the empty payload that withdraws it): the same inputs, the same payload. */
+	char *discovery_inputs;
+	cJSON *pending;	       /* frames still to send (after a pause marker) */
+	cJSON *expected;       /* {root: {readback_field: value}} from the last command */
+	struct p2m_tick *tick; /* the periodic re-read */
+	gint64 refresh_at;     /* monotonic us */
 	guint verify_timer;
 	guint pending_timer;
 };
@@ -113,33 +114,22 @@ void p2m_device_reject(struct p2m_device *d, const char *field, const char *reas
 	emit_event(d, e);
 }
 
-/* Publish payload (taken) on topic unless it equals what was last published there
- * (*last: its digest). False when it could not be published (not connected). */
-static bool publish_changed(struct p2m_device *d, const char *topic, char *payload, char **last,
-			    bool force)
-{
-	char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, payload, -1);
-	bool ok = true;
-
-	if (force || !*last || strcmp(sum, *last) != 0) {
-		ok = p2m_mqtt_publish(d->env->mqtt, topic, payload, true) == 0;
-		if (ok) {
-			g_free(*last);
-			*last = g_steal_pointer(&sum);
-		}
-	}
-	g_free(sum);
-	cJSON_free(payload);
-	return ok;
-}
-
+/* The state, unless it is what was last published (or force). */
 static void publish_state(struct p2m_device *d, bool force)
 {
 	struct p2m_view v = view_of(d);
 	cJSON *state = p2m_entity_state(d->driver, &v);
+	char *payload = p2m_json_print(state);
+	char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, payload, -1);
 
-	publish_changed(d, d->t_state, p2m_json_print(state), &d->published_state, force);
 	cJSON_Delete(state);
+	if ((force || !d->published_state || strcmp(sum, d->published_state) != 0) &&
+	    p2m_mqtt_publish(d->env->mqtt, d->t_state, payload, true) == 0) {
+		g_free(d->published_state);
+		d->published_state = g_steal_pointer(&sum);
+	}
+	g_free(sum);
+	cJSON_free(payload);
 }
 
 /* Firmware V1.0.4 can run its own Home Assistant link: by default publish no duplicate
@@ -173,37 +163,37 @@ static void publish_discovery(struct p2m_device *d, bool force)
 	    .safety = &d->env->safety,
 	    .view = &v,
 	};
-	char *inputs;
-	cJSON *disc;
+	char *inputs, *payload;
 
 	/* Not before the device has reported: only then are its firmware and whether it
 	 * runs its own Home Assistant link known. */
 	if (!d->dev->child)
 		return;
-	if (skip_discovery(d)) {
-		/* an empty retained payload removes our entities from Home Assistant */
-		publish_changed(d, d->t_discovery, strdup(""), &d->published_discovery, force);
-		g_clear_pointer(&d->discovery_inputs, free);
-		return;
-	}
 	/* Called for every frame: rebuilding the payload each time was most of the CPU
-	 * with hundreds of devices (docs/BENCHMARKS.md), and it rarely changes. */
-	inputs = p2m_ha_discovery_inputs(d->driver, &info);
+	 * with hundreds of devices (docs/BENCHMARKS.md), and it rarely changes. An empty
+	 * retained payload removes our entities from Home Assistant. */
+	inputs = skip_discovery(d) ? strdup("") : p2m_ha_discovery_inputs(d->driver, &info);
 	if (!force && d->discovery_inputs && strcmp(inputs, d->discovery_inputs) == 0) {
 		free(inputs);
 		return;
 	}
-	disc = p2m_ha_discovery(d->driver, &info);
+	if (*inputs) {
+		cJSON *disc = p2m_ha_discovery(d->driver, &info);
+
+		payload = p2m_json_print(disc);
+		cJSON_Delete(disc);
+	} else {
+		payload = strdup("");
+	}
 	/* Inputs kept only once that payload is out: a failed publish is retried at the
 	 * next frame. */
-	if (publish_changed(d, d->t_discovery, p2m_json_print(disc), &d->published_discovery,
-			    force)) {
+	if (p2m_mqtt_publish(d->env->mqtt, d->t_discovery, payload, true) == 0) {
 		free(d->discovery_inputs);
 		d->discovery_inputs = inputs;
 	} else {
 		free(inputs);
 	}
-	cJSON_Delete(disc);
+	cJSON_free(payload);
 }
 
 void p2m_device_publish_discovery(struct p2m_device *d)
@@ -823,7 +813,6 @@ void p2m_device_free(struct p2m_device *d)
 	cJSON_Delete(d->local);
 	cJSON_Delete(d->expected);
 	g_free(d->published_state);
-	g_free(d->published_discovery);
 	free(d->discovery_inputs);
 	g_free(d->host);
 	g_free(d->t_state);

@@ -210,7 +210,7 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 
 	lws_set_log_level(p2m_log_get_level() >= P2M_LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR,
 			  NULL);
-	gw.env.lws = p2m_loop_lws_new(gw.loop, p2m_ws_protocols());
+	gw.env.lws = p2m_loop_lws_new(p2m_ws_protocols());
 	if (!gw.env.lws) {
 		p2m_err("cannot create the WebSocket context (is libwebsockets-evlib-uv "
 			"installed?)");

@@ -69,13 +69,12 @@ static GSourceFuncs uv_source_funcs = {
     .dispatch = uv_source_dispatch,
 };
 
-struct lws_context *p2m_loop_lws_new(GMainLoop *loop, const struct lws_protocols *protocols)
+struct lws_context *p2m_loop_lws_new(const struct lws_protocols *protocols)
 {
 	struct lws_context_creation_info info;
 	void *foreign_loops[1] = {&uvl.uv};
 	struct lws_context *ctx;
 
-	(void)loop; /* the default GLib context: the one g_main_loop_new(NULL, ...) runs */
 	if (uvl.up || uv_loop_init(&uvl.uv) != 0)
 		return NULL;
 	uvl.up = true;

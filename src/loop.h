@@ -14,7 +14,8 @@
 #include <libwebsockets.h>
 #include <mosquitto.h>
 
-struct lws_context *p2m_loop_lws_new(GMainLoop *loop, const struct lws_protocols *protocols);
+/* The lws context, on a libuv loop run by the default GLib main context. One per process. */
+struct lws_context *p2m_loop_lws_new(const struct lws_protocols *protocols);
 void p2m_loop_lws_kick(struct lws_context *ctx);
 
 /* Destroy the context (NULL: none) and the libuv loop under it. */

@@ -959,7 +959,7 @@ int main(int argc, char **argv)
 	L.t0 = g_get_monotonic_time() - 1; /* every timestamp positive */
 	L.period_us = L.rate > 0 ? (gint64)(G_USEC_PER_SEC / L.rate) : 0;
 	L.loop = g_main_loop_new(NULL, FALSE);
-	L.ctx = p2m_loop_lws_new(L.loop, protocols);
+	L.ctx = p2m_loop_lws_new(protocols);
 	if (!L.ctx || listen_all() < 0)
 		goto out;
 

@@ -21,6 +21,9 @@ import paho.mqtt.client as paho
 import ha_schema
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# /proc readings and free ports are shared with the benchmark and soak tools.
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+from loadrun import Proc, free_port  # noqa: E402
 BUILD = os.path.abspath(os.environ.get("P2M_BUILD_DIR", os.path.join(HERE, "..", "..", "build")))
 GATEWAY = os.path.join(BUILD, "panda2mqtt")
 SIM = os.path.join(BUILD, "panda2mqtt-sim")
@@ -34,12 +37,6 @@ SANITIZER_ENV = {
     "ASAN_OPTIONS": "abort_on_error=0:exitcode=66:detect_leaks=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=66",
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):
@@ -230,7 +227,7 @@ class Gateway:
     # What the process holds, from /proc: fds and resident memory.
     def fds(self):
         """The number of open file descriptors."""
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+        return Proc(self.proc.pid).fds()
 
     def fd_targets(self):
         """{fd: what it points at}, e.g. socket:[123], anon_inode:[eventfd], a path."""
@@ -254,11 +251,7 @@ class Gateway:
 
     def rss_kib(self):
         """VmRSS from /proc/PID/status, in KiB."""
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmRSS in /proc/PID/status")
+        return Proc(self.proc.pid).rss_kib()
 
     def assert_clean_log(self, test):
         log = self.log()

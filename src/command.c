@@ -205,6 +205,27 @@ void p2m_cmd_set_local(struct p2m_cmd *cmd, const char *key, cJSON *value)
 		cJSON_AddItemToObject(cmd->local, key, value);
 }
 
+void p2m_cmd_frame_object(struct p2m_cmd *cmd, cJSON *frame)
+{
+	cJSON_AddItemToArray(cmd->frames, frame);
+}
+
+void p2m_cmd_await_reply(struct p2m_cmd *cmd)
+{
+	cJSON *marker = cJSON_CreateObject();
+
+	cJSON_AddTrueToObject(marker, P2M_AWAIT_REPLY_KEY);
+	cJSON_AddItemToArray(cmd->frames, marker);
+}
+
+void p2m_cmd_send_file(struct p2m_cmd *cmd, const char *path)
+{
+	cJSON *marker = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(marker, P2M_SEND_FILE_KEY, path);
+	cJSON_AddItemToArray(cmd->frames, marker);
+}
+
 void p2m_cmd_delay(struct p2m_cmd *cmd, int ms)
 {
 	cJSON *marker = cJSON_CreateObject();

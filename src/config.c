@@ -55,7 +55,10 @@
  * 4 KiB; anything longer is a wrong file, not a password. */
 #define MAX_PASSWORD_BYTES 4096
 
-enum section { SEC_NONE, SEC_MQTT, SEC_DISCOVERY, SEC_SAFETY, SEC_DEVICE, SEC_COUNT };
+enum section { SEC_NONE, SEC_MQTT, SEC_DISCOVERY, SEC_SAFETY, SEC_DIALIN, SEC_DEVICE, SEC_COUNT };
+
+/* [dialin] allow: at most this many ids. */
+#define MAX_ALLOW 256
 
 enum kind {
 	K_STRING,   /* non-empty string */
@@ -99,6 +102,8 @@ struct parse_state {
 	int key_line[SEC_COUNT][MAX_KEYS]; /* where each key was set, 0 = not yet */
 
 	char *password_file;
+	char *token_file;
+	char *allow;	    /* [dialin] allow as written; split in finish() */
 	const char *pw_key; /* the password source set first, and where */
 	int pw_line;
 	bool secret_in_text; /* a non-empty secret key appears in the text */
@@ -135,6 +140,16 @@ static const struct key_def safety_keys[] = {
     {"controller_lost_minutes", K_DOUBLE, CFG(safety.controller_lost_minutes), 0, 1440, 0},
 };
 
+static const struct key_def dialin_keys[] = {
+    {"port", K_INT, CFG(dialin.port), 1, 65535, F_ZERO_OK},
+    {"listen", K_STRING, CFG(dialin.listen), 0, 0, 0},
+    {"path", K_STRING, CFG(dialin.path), 0, 0, 0},
+    {"token", K_OPTIONAL, CFG(dialin.token), 0, 0, F_SECRET},
+    {"token_file", K_OPTIONAL, ST(token_file), 0, 0, 0},
+    {"allow", K_OPTIONAL, ST(allow), 0, 0, 0},
+    {"firmware_dir", K_OPTIONAL, CFG(dialin.firmware_dir), 0, 0, 0},
+};
+
 static const struct key_def device_keys[] = {
     {"host", K_STRING, DEV(host), 0, 0, 0},
     {"port", K_INT, DEV(port), 1, 65535, 0},
@@ -154,12 +169,14 @@ static const struct section_def sections[SEC_COUNT] = {
     [SEC_MQTT] = {"mqtt", mqtt_keys, ARRAY_LEN(mqtt_keys)},
     [SEC_DISCOVERY] = {"discovery", discovery_keys, ARRAY_LEN(discovery_keys)},
     [SEC_SAFETY] = {"safety", safety_keys, ARRAY_LEN(safety_keys)},
+    [SEC_DIALIN] = {"dialin", dialin_keys, ARRAY_LEN(dialin_keys)},
     [SEC_DEVICE] = {"device", device_keys, ARRAY_LEN(device_keys)},
 };
 
 _Static_assert(ARRAY_LEN(mqtt_keys) <= MAX_KEYS, "raise MAX_KEYS");
 _Static_assert(ARRAY_LEN(discovery_keys) <= MAX_KEYS, "raise MAX_KEYS");
 _Static_assert(ARRAY_LEN(safety_keys) <= MAX_KEYS, "raise MAX_KEYS");
+_Static_assert(ARRAY_LEN(dialin_keys) <= MAX_KEYS, "raise MAX_KEYS");
 _Static_assert(ARRAY_LEN(device_keys) <= MAX_KEYS, "raise MAX_KEYS");
 
 /* Records the first error only; later calls are ignored. Returns 0 so that handlers can
@@ -289,7 +306,8 @@ static int enter_section(struct parse_state *st, const char *line, size_t n)
 		return 1;
 	}
 	return fail(st, st->lineno, name, NULL,
-		    "unknown section; expected [mqtt], [discovery], [safety] or [device <id>]");
+		    "unknown section; expected [mqtt], [discovery], [safety], [dialin] or "
+		    "[device <id>]");
 }
 
 /* ---- the reader inih pulls lines from (see the comment at the top) ------------------ */
@@ -548,10 +566,11 @@ static int default_string(struct parse_state *st, char **field, const char *valu
  * fixed buffer with read(2), not getline(): a file that is huge or never ends (a wrong
  * path such as /dev/zero) must not make the daemon allocate without limit, and a
  * buffer of our own is wiped afterwards where stdio's would not be. */
-static int read_password_file(struct parse_state *st)
+static int read_secret_file(struct parse_state *st, enum section sec, const char *key,
+			    const char *path, char **out)
 {
-	int line = key_line(st, SEC_MQTT, "password_file");
-	const char *path = st->password_file;
+	int line = key_line(st, sec, key);
+	const char *sect = sections[sec].name;
 	/* the longest password, then room for a "\r" and one byte to see a longer line */
 	char buf[MAX_PASSWORD_BYTES + 2];
 	const char *nl = NULL;
@@ -561,15 +580,14 @@ static int read_password_file(struct parse_state *st)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(st, line, "mqtt", "password_file", "cannot open '%s': %s", path,
-			    strerror(errno));
+		return fail(st, line, sect, key, "cannot open '%s': %s", path, strerror(errno));
 	while (!nl && n < sizeof(buf)) {
 		ssize_t got = read(fd, buf + n, sizeof(buf) - n);
 
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			rc = fail(st, line, "mqtt", "password_file", "cannot read '%s': %s", path,
+			rc = fail(st, line, sect, key, "cannot read '%s': %s", path,
 				  strerror(errno));
 			goto out;
 		}
@@ -585,24 +603,22 @@ static int read_password_file(struct parse_state *st)
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	if (too_long || n > MAX_PASSWORD_BYTES) {
-		rc = fail(st, line, "mqtt", "password_file",
-			  "the first line of '%s' is longer than %d bytes", path,
-			  MAX_PASSWORD_BYTES);
+		rc = fail(st, line, sect, key, "the first line of '%s' is longer than %d bytes",
+			  path, MAX_PASSWORD_BYTES);
 		goto out;
 	}
 	if (n == 0) {
-		rc = fail(st, line, "mqtt", "password_file", "'%s' is empty", path);
+		rc = fail(st, line, sect, key, "'%s' is empty", path);
 		goto out;
 	}
 	/* strdup would cut the password short there; the broker would see another one */
 	if (memchr(buf, '\0', n)) {
-		rc = fail(st, line, "mqtt", "password_file",
-			  "the first line of '%s' holds a NUL byte", path);
+		rc = fail(st, line, sect, key, "the first line of '%s' holds a NUL byte", path);
 		goto out;
 	}
-	st->cfg->mqtt.password = strndup(buf, n);
-	if (!st->cfg->mqtt.password)
-		rc = fail(st, line, "mqtt", "password_file", "out of memory");
+	*out = strndup(buf, n);
+	if (!*out)
+		rc = fail(st, line, sect, key, "out of memory");
 out:
 	close(fd);
 	explicit_bzero(buf, sizeof(buf));
@@ -630,6 +646,69 @@ static int check_cafile(struct parse_state *st)
 	return 1;
 }
 
+/* "a, b c" -> {"a", "b", "c"} */
+static int split_allow(struct parse_state *st, int line)
+{
+	struct p2m_dialin_conf *di = &st->cfg->dialin;
+	char *save = NULL;
+
+	for (char *p = strtok_r(st->allow, " ,\t", &save); p; p = strtok_r(NULL, " ,\t", &save)) {
+		char **grown;
+
+		if (di->n_allow == MAX_ALLOW)
+			return fail(st, line, "dialin", "allow", "more than %d device ids",
+				    MAX_ALLOW);
+		if (strlen(p) > P2M_ID_MAX)
+			return fail(st, line, "dialin", "allow",
+				    "'%s' is longer than %d characters", p, P2M_ID_MAX);
+		grown = realloc(di->allow, (di->n_allow + 1) * sizeof(*di->allow));
+		if (!grown)
+			return fail(st, line, "dialin", "allow", "out of memory");
+		di->allow = grown;
+		di->allow[di->n_allow] = strdup(p);
+		if (!di->allow[di->n_allow])
+			return fail(st, line, "dialin", "allow", "out of memory");
+		di->n_allow++;
+	}
+	return 1;
+}
+
+/* [dialin]: defaults, the token from its one source, the allow list. */
+static int finish_dialin(struct parse_state *st)
+{
+	struct p2m_dialin_conf *di = &st->cfg->dialin;
+	const char *env = getenv(P2M_ENV_DIALIN_TOKEN);
+	int tl = key_line(st, SEC_DIALIN, "token"), tfl = key_line(st, SEC_DIALIN, "token_file");
+
+	if (!default_string(st, &di->listen, "0.0.0.0") || !default_string(st, &di->path, "/ws"))
+		return 0;
+	if (di->path[0] != '/' || strpbrk(di->path, "?# "))
+		return fail(st, key_line(st, SEC_DIALIN, "path"), "dialin", "path",
+			    "'%s' must start with '/' and hold no '?', '#' or blank", di->path);
+	if (tl && tfl)
+		return fail(st, tfl, "dialin", "token_file",
+			    "cannot be used together with token (line %d); keep one of them", tl);
+	if (env && *env) {
+		free_secret(di->token);
+		di->token = strdup(env);
+		if (!di->token)
+			return fail(st, st->lineno, NULL, NULL, "out of memory");
+	} else if (st->token_file &&
+		   !read_secret_file(st, SEC_DIALIN, "token_file", st->token_file, &di->token)) {
+		return 0;
+	}
+	if (di->token && strlen(di->token) < 16)
+		return fail(st,
+			    tfl	 ? tfl
+			    : tl ? tl
+				 : st->lineno,
+			    "dialin", tfl ? "token_file" : "token",
+			    "the token must be at least 16 characters long");
+	if (st->allow && !split_allow(st, key_line(st, SEC_DIALIN, "allow")))
+		return 0;
+	return 1;
+}
+
 static void finish(struct parse_state *st)
 {
 	struct p2m_config *c = st->cfg;
@@ -641,10 +720,11 @@ static void finish(struct parse_state *st)
 		char section[sizeof("device ") + P2M_ID_MAX];
 
 		snprintf(section, sizeof(section), "device %s", d->id);
-		if (!d->host && !c->discovery.mdns) {
+		if (!d->host && !c->discovery.mdns && !c->dialin.port) {
 			fail(st, d->line, section, NULL,
 			     "missing required key 'host' (a device without one must be found "
-			     "by [discovery] mdns, which is off)");
+			     "by [discovery] mdns, which is off, or dial in to [dialin], which "
+			     "is off)");
 			return;
 		}
 		if (!default_string(st, &d->name, d->id))
@@ -664,9 +744,12 @@ static void finish(struct parse_state *st)
 			fail(st, st->lineno, NULL, NULL, "out of memory");
 			return;
 		}
-	} else if (st->password_file && !read_password_file(st)) {
+	} else if (st->password_file && !read_secret_file(st, SEC_MQTT, "password_file",
+							  st->password_file, &m->password)) {
 		return;
 	}
+	if (!finish_dialin(st))
+		return;
 
 	if (c->safety.max_chamber_temp <= c->safety.max_target_temp) {
 		int line = key_line(st, SEC_SAFETY, "max_chamber_temp");
@@ -737,6 +820,8 @@ static int parse(struct p2m_config *cfg, const char *text, size_t len, const cha
 	if (!st.failed)
 		finish(&st);
 	free(st.password_file);
+	free(st.token_file);
+	free(st.allow);
 	if (st.failed) {
 		p2m_config_free(&c);
 		return -1;
@@ -818,9 +903,10 @@ int p2m_config_load_file(struct p2m_config *cfg, const char *path, char *err, si
 	rc = parse(cfg, buf, len, path, &secret, err, errlen);
 	if (rc == 0 && secret && (sb.st_mode & S_IROTH)) {
 		cfg->password_world_readable = true;
-		p2m_warn("%s holds the MQTT password and is readable by every user; chmod 600 it, "
-			 "or use password_file or the %s environment variable",
-			 path, P2M_ENV_MQTT_PASSWORD);
+		p2m_warn("%s holds a secret (the MQTT password or the [dialin] token) and is "
+			 "readable by every user; chmod 600 it, or use password_file/token_file or "
+			 "the %s/%s environment variables",
+			 path, P2M_ENV_MQTT_PASSWORD, P2M_ENV_DIALIN_TOKEN);
 	}
 out:
 	close(fd);
@@ -843,6 +929,13 @@ void p2m_config_free(struct p2m_config *cfg)
 	free(m->base_topic);
 	free(m->discovery_prefix);
 	free(m->cafile);
+	free(cfg->dialin.listen);
+	free(cfg->dialin.path);
+	free_secret(cfg->dialin.token);
+	for (size_t i = 0; i < cfg->dialin.n_allow; i++)
+		free(cfg->dialin.allow[i]);
+	free(cfg->dialin.allow);
+	free(cfg->dialin.firmware_dir);
 	for (size_t i = 0; i < cfg->n_devices; i++) {
 		free(cfg->devices[i].id);
 		free(cfg->devices[i].host);

@@ -1,9 +1,13 @@
 /* device.c - see device.h.
  *
- * The device neither acknowledges writes nor broadcasts changes, so the truth comes
+ * A Panda Breath neither acknowledges writes nor broadcasts changes, so the truth comes
  * from snapshots: every new connection's first frame. After a command the device is
  * re-read on a short-lived second connection, what it reports is published, and any
- * written field that did not take is reported as a "command_not_applied" event. */
+ * written field that did not take is reported as a "command_not_applied" event.
+ * A request/reply family (driver->message) answers every request in order: the names of
+ * the requests sent and not yet answered are queued here, so that each answer is known
+ * for what it answers; such a device is re-read with its status request on the same
+ * link. A family that dials in has no address to dial: dialin.c attaches each link. */
 #include "device.h"
 
 #include "panda2mqtt/command.h"
@@ -12,6 +16,7 @@
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
 #include "panda2mqtt/safety.h"
+#include "firmware.h"
 #include "loop.h"
 #include "ws.h"
 
@@ -26,6 +31,12 @@
 /* A tripped safety rule sends the off command again at most this often while the
  * device still reports heating (the re-read after the first one takes 1.5 s). */
 #define SAFETY_RESEND_US ((gint64)10 * G_USEC_PER_SEC)
+/* A request/reply device that has not answered a request this long will not: the rest
+ * of a command waiting on it is dropped. */
+#define REPLY_TIMEOUT_S 30
+/* Requests kept waiting for their answers; a device that stops answering but keeps its
+ * link must not grow the queue without end. */
+#define MAX_UNANSWERED 64
 
 struct p2m_device {
 	const struct p2m_device_env *env;
@@ -60,6 +71,14 @@ struct p2m_device {
 	gint64 refresh_at;     /* monotonic us */
 	guint verify_timer;
 	guint pending_timer;
+	char *log_name; /* "device <id>" */
+	/* request/reply families */
+	GQueue unanswered; /* names of the requests sent, oldest first */
+	int await_left;	   /* answers still due before the pending frames go on; -1: none */
+	guint await_timer;
+	/* a firmware image being sent, and the update entity's state */
+	struct p2m_fw_reader *upload;
+	struct p2m_update_view update;
 };
 
 static void start_probe(struct p2m_device *d);
@@ -76,13 +95,21 @@ const struct p2m_driver *p2m_device_driver(const struct p2m_device *d)
 	return d->driver;
 }
 
-static struct p2m_view view_of(const struct p2m_device *d)
+static struct p2m_view view_of(struct p2m_device *d)
 {
+	const struct p2m_fw_image *img = NULL;
+
+	if (d->driver->dials_in) {
+		img = p2m_firmware_latest(d->env->firmware, d->driver->name);
+		d->update.latest = img ? img->version : NULL;
+		d->update.path = img ? img->path : NULL;
+	}
 	return (struct p2m_view){
 	    .dev = d->dev,
 	    .local = d->local,
 	    .now = (double)g_get_real_time() / G_USEC_PER_SEC,
 	    .read_at = d->read_at,
+	    .update = d->driver->dials_in ? &d->update : NULL,
 	};
 }
 
@@ -159,7 +186,7 @@ static void publish_discovery(struct p2m_device *d, bool force)
 	    .base_topic = d->env->cfg->mqtt.base_topic,
 	    .fw_version = d->driver->fw_version(d->dev),
 	    .host = d->host,
-	    .port = d->port,
+	    .port = d->driver->dials_in ? 0 : d->port,
 	    .safety = &d->env->safety,
 	    .view = &v,
 	};
@@ -281,28 +308,31 @@ static void check_expected(struct p2m_device *d)
 	d->expected = NULL;
 }
 
-/* Check, merge and publish one frame from the main link or a snapshot re-read. */
-static void take_frame(struct p2m_device *d, const char *text, size_t len, bool snapshot)
+static cJSON *parse_frame(struct p2m_device *d, const char *text, size_t len, bool snapshot)
 {
 	cJSON *frame = cJSON_ParseWithLength(text, len);
+
+	if (!frame)
+		p2m_warn("device %s: frame is not valid JSON (%zu bytes); ignored", d->conf->id,
+			 len);
+	else if (snapshot && !d->driver->is_snapshot(frame))
+		p2m_warn("device %s: first frame is not a %s %s", d->conf->id, d->driver->model,
+			 d->driver->dials_in ? "handshake" : "snapshot");
+	return frame;
+}
+
+/* Check, merge and publish one frame from the main link or a snapshot re-read. */
+static void take_frame(struct p2m_device *d, const cJSON *frame, bool snapshot)
+{
 	cJSON *before;
 	const char *fw;
 	char *fw_old;
 
-	if (!frame) {
-		p2m_warn("device %s: frame is not valid JSON (%zu bytes); ignored", d->conf->id,
-			 len);
-		return;
-	}
-	if (snapshot && !d->driver->is_snapshot(frame))
-		p2m_warn("device %s: first frame is not a %s snapshot", d->conf->id,
-			 d->driver->model);
 	before = cJSON_Duplicate(d->dev, true);
 	fw = d->driver->fw_version(d->dev);
 	fw_old = fw ? g_strdup(fw) : NULL;
 	if (p2m_entity_merge_frame(d->driver, d->conf->id, d->dev, frame) >= 0 && snapshot)
 		d->read_at = (double)g_get_real_time() / G_USEC_PER_SEC;
-	cJSON_Delete(frame);
 	/* Its first report says which device it is: the registry may find it is one it
 	 * already serves under another id; then nothing of it is ever published. */
 	if (!before->child && d->dev->child && d->env->identified &&
@@ -337,15 +367,127 @@ static void on_open(void *ud)
 	d->first_frame = true;
 }
 
+/* ---- request/reply families: what each answer answers ---- */
+
+static void drop_pending(struct p2m_device *d, const char *why);
+
+/* The name a frame gives its request (driver->request_key), or NULL. */
+static const char *request_name(const struct p2m_driver *drv, const cJSON *frame)
+{
+	const cJSON *n =
+	    drv->request_key ? cJSON_GetObjectItemCaseSensitive(frame, drv->request_key) : NULL;
+
+	return cJSON_IsString(n) ? n->valuestring : NULL;
+}
+
+static bool is_status_request(const struct p2m_device *d, const char *name)
+{
+	cJSON *f = d->driver->status_request ? cJSON_Parse(d->driver->status_request) : NULL;
+	const char *s = f ? request_name(d->driver, f) : NULL;
+	bool yes = s && name && strcmp(s, name) == 0;
+
+	cJSON_Delete(f);
+	return yes;
+}
+
+static void clear_unanswered(struct p2m_device *d)
+{
+	g_queue_clear_full(&d->unanswered, g_free);
+	d->await_left = -1;
+	if (d->await_timer)
+		g_source_remove(d->await_timer);
+	d->await_timer = 0;
+}
+
+static void sent_request(struct p2m_device *d, const cJSON *frame)
+{
+	const char *name = request_name(d->driver, frame);
+
+	if (!name)
+		return;
+	if (g_queue_get_length(&d->unanswered) >= MAX_UNANSWERED) {
+		p2m_warn("device %s: %u requests unanswered; forgetting the oldest", d->conf->id,
+			 MAX_UNANSWERED);
+		g_free(g_queue_pop_head(&d->unanswered));
+	}
+	g_queue_push_tail(&d->unanswered, g_strdup(name));
+}
+
+/* An answer came: frames waiting on the answers go on, or are dropped after a refusal. */
+static void answered(struct p2m_device *d, bool ok)
+{
+	if (d->await_left <= 0)
+		return;
+	if (!ok) {
+		drop_pending(d, "the device refused a request it needed");
+		return;
+	}
+	if (--d->await_left > 0)
+		return;
+	d->await_left = -1;
+	if (d->await_timer)
+		g_source_remove(d->await_timer);
+	d->await_timer = 0;
+	send_pending(d);
+}
+
+static gboolean on_await_timeout(gpointer data)
+{
+	struct p2m_device *d = data;
+
+	d->await_timer = 0;
+	drop_pending(d, "the device did not answer within 30 s");
+	return G_SOURCE_REMOVE;
+}
+
+/* One message of a request/reply family: its meaning from the driver, then merged. */
+static void take_message(struct p2m_device *d, const cJSON *msg, bool first)
+{
+	const char *req = g_queue_peek_head(&d->unanswered);
+	cJSON *frame = NULL;
+	enum p2m_reply r = d->driver->message(msg, req, &frame, emit_event, d);
+	bool whole = first;
+
+	if (r != P2M_NOT_A_REPLY && req) {
+		char *name = g_queue_pop_head(&d->unanswered);
+
+		whole = whole || (r == P2M_REPLY_OK && is_status_request(d, name));
+		g_free(name);
+	} else if (r != P2M_NOT_A_REPLY) {
+		p2m_debug("device %s: an answer to no request; taken as state", d->conf->id);
+	}
+	if (frame) {
+		take_frame(d, frame, whole);
+		cJSON_Delete(frame);
+		if (whole && !first)
+			check_expected(d);
+	} else if (r == P2M_NOT_A_REPLY) {
+		p2m_warn("device %s: a message that is neither a %s nor an answer; ignored",
+			 d->conf->id, d->driver->dials_in ? "handshake" : "report");
+	}
+	if (r != P2M_NOT_A_REPLY && req)
+		answered(d, r == P2M_REPLY_OK);
+}
+
 static void on_message(void *ud, const char *text, size_t len)
 {
 	struct p2m_device *d = ud;
 	bool snapshot = d->first_frame;
+	cJSON *frame;
 
 	d->first_frame = false;
 	if (d->retired)
 		return;
-	take_frame(d, text, len, snapshot);
+	frame = parse_frame(d, text, len, snapshot);
+	if (!frame)
+		return;
+	if (d->driver->message)
+		take_message(d, frame, snapshot);
+	else
+		take_frame(d, frame, snapshot);
+	cJSON_Delete(frame);
+	if (d->retired)
+		return;
 	check_safety(d);
 	if (!d->online && !d->retired) {
 		d->failures = 0;
@@ -359,14 +501,107 @@ static void on_message(void *ud, const char *text, size_t len)
 	}
 }
 
+/* ---- firmware images ---- */
+
+static void update_done(struct p2m_device *d)
+{
+	d->update.in_progress = false;
+	d->update.percent = -1;
+	publish_state(d, false);
+}
+
+static void update_failed(struct p2m_device *d, const char *why)
+{
+	cJSON *e = cJSON_CreateObject();
+
+	p2m_warn("device %s: firmware update failed: %s", d->conf->id, why);
+	cJSON_AddStringToObject(e, "event_type", "update_failed");
+	cJSON_AddStringToObject(e, "reason", why);
+	emit_event(d, e);
+	p2m_fw_reader_close(d->upload);
+	d->upload = NULL;
+	update_done(d);
+}
+
+/* The next fragment of the image, once the last one is on its way (on_drained): one in
+ * the queue at a time, so the image is read as fast as the link takes it. */
+static void upload_next(struct p2m_device *d)
+{
+	unsigned char buf[P2M_FIRMWARE_CHUNK];
+	bool first = p2m_fw_reader_percent(d->upload) == 0 && d->update.percent < 0;
+	bool last;
+	ssize_t n = p2m_fw_reader_next(d->upload, buf, &last);
+	int pct;
+
+	if (n <= 0 || p2m_ws_send_fragment(d->ws, buf, (size_t)n, first, last) != 0) {
+		update_failed(d, n <= 0 ? "cannot read the image" : "cannot queue the image");
+		/* half a message on the link: only a new connection makes sense of it */
+		if (d->ws)
+			p2m_ws_close(d->ws, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		return;
+	}
+	pct = p2m_fw_reader_percent(d->upload);
+	if (pct != d->update.percent) {
+		d->update.percent = pct;
+		publish_state(d, false);
+	}
+	if (!last)
+		return;
+	p2m_info("device %s: firmware image sent (%lld bytes); the device installs it and "
+		 "restarts",
+		 d->conf->id, (long long)p2m_fw_reader_size(d->upload));
+	p2m_fw_reader_close(d->upload);
+	d->upload = NULL;
+	d->expect_reboot = true;
+	cJSON *e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "event_type", "update_sent");
+	emit_event(d, e);
+	if (d->pending)
+		send_pending(d);
+}
+
+static void start_upload(struct p2m_device *d, const char *path)
+{
+	char err[300];
+
+	d->upload = p2m_fw_reader_open(path, err, sizeof(err));
+	if (!d->upload) {
+		update_failed(d, err);
+		return;
+	}
+	p2m_info("device %s: sending firmware %s (%lld bytes)", d->conf->id, path,
+		 (long long)p2m_fw_reader_size(d->upload));
+	d->update.percent = -1;
+	upload_next(d);
+}
+
+static void on_drained(void *ud)
+{
+	struct p2m_device *d = ud;
+
+	if (d->upload)
+		upload_next(d);
+}
+
 static void on_close(void *ud, bool was_open, const char *why)
 {
 	struct p2m_device *d = ud;
 
 	(void)was_open;
+	/* An accepted link is gone for good (ws.c frees it); the device dials in again. */
+	if (d->driver->dials_in)
+		d->ws = NULL;
+	clear_unanswered(d);
+	if (d->upload)
+		update_failed(d, "the link was lost while sending the image");
+	else if (d->update.in_progress)
+		update_done(d); /* the device restarts to install it */
 	if (d->retired)
 		return;
-	if (d->online)
+	if (d->driver->dials_in)
+		p2m_warn("device %s: link lost (%s); waiting for it to connect again", d->conf->id,
+			 why);
+	else if (d->online)
 		p2m_warn("device %s: link lost (%s); reconnecting", d->conf->id, why);
 	else if (d->failures++ == 0)
 		p2m_warn("device %s: cannot reach ws://%s:%d/ws (%s); retrying", d->conf->id,
@@ -385,12 +620,17 @@ static void on_close(void *ud, bool was_open, const char *why)
 static void on_probe_message(void *ud, const char *text, size_t len)
 {
 	struct p2m_device *d = ud;
+	cJSON *frame;
 
 	d->probe_got = true;
 	if (d->retired)
 		return;
 	p2m_debug("device %s: snapshot re-read", d->conf->id);
-	take_frame(d, text, len, true);
+	frame = parse_frame(d, text, len, true);
+	if (!frame)
+		return;
+	take_frame(d, frame, true);
+	cJSON_Delete(frame);
 	check_expected(d);
 	check_safety(d);
 }
@@ -425,7 +665,7 @@ static void start_probe(struct p2m_device *d)
 	    .on_close = on_probe_close,
 	};
 	const struct p2m_ws_opts o = {
-	    .name = d->conf->id,
+	    .name = d->log_name,
 	    .host = d->host,
 	    .port = d->port,
 	    .path = "/ws",
@@ -434,6 +674,16 @@ static void start_probe(struct p2m_device *d)
 	    .oneshot = true,
 	};
 
+	if (d->driver->status_request) {
+		/* on the link itself; never inside the binary message of an image */
+		if (!d->upload && p2m_ws_is_open(d->ws) &&
+		    p2m_ws_send(d->ws, d->driver->status_request) == 0) {
+			cJSON *f = cJSON_Parse(d->driver->status_request);
+			sent_request(d, f);
+			cJSON_Delete(f);
+		}
+		return;
+	}
 	if (!d->host)
 		return;
 	if (d->probe) {
@@ -511,14 +761,6 @@ static void expect(struct p2m_device *d, const cJSON *frame)
 	}
 }
 
-static bool restarts_device(const struct p2m_driver *drv, const cJSON *frame)
-{
-	for (const char *const(*r)[2] = drv->restarts; r && (*r)[0]; r++)
-		if (p2m_json_field(frame, (*r)[0], (*r)[1]))
-			return true;
-	return false;
-}
-
 static gboolean on_pending(gpointer data)
 {
 	struct p2m_device *d = data;
@@ -535,6 +777,7 @@ static void send_pending(struct p2m_device *d)
 
 	while (d->pending && (frame = cJSON_DetachItemFromArray(d->pending, 0))) {
 		const cJSON *delay = cJSON_GetObjectItemCaseSensitive(frame, P2M_DELAY_KEY);
+		const cJSON *file = cJSON_GetObjectItemCaseSensitive(frame, P2M_SEND_FILE_KEY);
 		if (cJSON_IsNumber(delay)) {
 			p2m_info("device %s: waiting %d ms before the next frame", d->conf->id,
 				 delay->valueint);
@@ -542,12 +785,29 @@ static void send_pending(struct p2m_device *d)
 			cJSON_Delete(frame);
 			return;
 		}
+		if (cJSON_GetObjectItemCaseSensitive(frame, P2M_AWAIT_REPLY_KEY)) {
+			cJSON_Delete(frame);
+			d->await_left = (int)g_queue_get_length(&d->unanswered);
+			if (d->await_left == 0)
+				continue;
+			d->await_timer =
+			    g_timeout_add_seconds(REPLY_TIMEOUT_S, on_await_timeout, d);
+			return;
+		}
+		if (cJSON_IsString(file)) {
+			start_upload(d, file->valuestring);
+			cJSON_Delete(frame);
+			if (d->upload)
+				return; /* the rest, if any, once the image is sent */
+			continue;
+		}
 		char *text = p2m_json_print(frame);
 		char *log = loggable(frame);
 		if (p2m_ws_send(d->ws, text) == 0) {
 			p2m_info("device %s: sending %s", d->conf->id, log);
 			expect(d, frame);
-			if (restarts_device(d->driver, frame))
+			sent_request(d, frame);
+			if (d->driver->restarts && d->driver->restarts(frame))
 				d->expect_reboot = true;
 		} else {
 			p2m_warn("device %s: could not queue %s", d->conf->id, log);
@@ -559,6 +819,24 @@ static void send_pending(struct p2m_device *d)
 	cJSON_Delete(d->pending);
 	d->pending = NULL;
 	schedule_verify(d);
+}
+
+/* The rest of a command cannot be sent: say so, and end an update it was for. */
+static void drop_pending(struct p2m_device *d, const char *why)
+{
+	bool had_file = false;
+	const cJSON *f;
+
+	cJSON_ArrayForEach(f, d->pending) had_file |=
+	    cJSON_GetObjectItemCaseSensitive(f, P2M_SEND_FILE_KEY) != NULL;
+	if (d->pending)
+		p2m_warn("device %s: %s; %d frame(s) of the command not sent", d->conf->id, why,
+			 cJSON_GetArraySize(d->pending));
+	cJSON_Delete(d->pending);
+	d->pending = NULL;
+	clear_unanswered(d);
+	if (had_file)
+		update_failed(d, why);
 }
 
 /* Check and send one command. preempt (safety): frames still waiting from an earlier
@@ -577,6 +855,10 @@ static int run_command(struct p2m_device *d, const cJSON *command, bool preempt)
 		p2m_device_reject(d, "", "device is offline");
 		return -1;
 	}
+	if (d->upload) {
+		p2m_device_reject(d, "", "a firmware image is being sent");
+		return -1;
+	}
 	if (d->pending && !preempt) {
 		p2m_device_reject(d, "", "the previous command is still being sent");
 		return -1;
@@ -591,9 +873,23 @@ static int run_command(struct p2m_device *d, const cJSON *command, bool preempt)
 		publish_state(d, false);
 	}
 	if (cJSON_GetArraySize(cmd.frames) > 0) {
+		const cJSON *f;
+
 		if (d->pending_timer)
 			g_source_remove(d->pending_timer);
 		d->pending_timer = 0;
+		d->await_left = -1;
+		if (d->await_timer)
+			g_source_remove(d->await_timer);
+		d->await_timer = 0;
+		cJSON_ArrayForEach(f, cmd.frames)
+		{
+			if (cJSON_GetObjectItemCaseSensitive(f, P2M_SEND_FILE_KEY)) {
+				d->update.in_progress = true;
+				d->update.percent = -1;
+				publish_state(d, false);
+			}
+		}
 		cJSON_Delete(d->pending);
 		cJSON_Delete(d->expected);
 		d->expected = NULL;
@@ -686,7 +982,10 @@ cJSON *p2m_device_info(const struct p2m_device *d)
 	else
 		cJSON_AddNullToObject(o, "host");
 	cJSON_AddNumberToObject(o, "port", d->port);
-	cJSON_AddStringToObject(o, "source", d->conf->host ? "config" : "mdns");
+	cJSON_AddStringToObject(o, "source",
+				d->driver->dials_in ? "dialin"
+				: d->conf->host	    ? "config"
+						    : "mdns");
 	cJSON_AddBoolToObject(o, "online", d->online);
 	if (fw)
 		cJSON_AddStringToObject(o, "fw_version", fw);
@@ -704,7 +1003,7 @@ static void open_link(struct p2m_device *d)
 	    .on_close = on_close,
 	};
 	const struct p2m_ws_opts o = {
-	    .name = d->conf->id,
+	    .name = d->log_name,
 	    .host = d->host,
 	    .port = d->port,
 	    .path = "/ws",
@@ -732,6 +1031,9 @@ static void close_links(struct p2m_device *d)
 	d->probe = NULL;
 	p2m_ws_free(d->ws);
 	d->ws = NULL;
+	clear_unanswered(d);
+	p2m_fw_reader_close(d->upload);
+	d->upload = NULL;
 }
 
 struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
@@ -752,12 +1054,19 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 	d->t_avail = g_strdup_printf("%s/%s/availability", base, conf->id);
 	d->t_event = g_strdup_printf("%s/%s/event", base, conf->id);
 	d->t_discovery = p2m_ha_discovery_topic(env->cfg->mqtt.discovery_prefix, conf->id);
+	d->log_name = g_strdup_printf("device %s", conf->id);
+	g_queue_init(&d->unanswered);
+	d->await_left = -1;
+	d->update.percent = -1;
 	if (conf->refresh_interval > 0) {
 		d->refresh_at =
 		    g_get_monotonic_time() + (gint64)conf->refresh_interval * G_USEC_PER_SEC;
 		d->tick = p2m_tick_add(on_tick, d);
 	}
-	if (host) {
+	if (driver->dials_in) {
+		p2m_info("device %s: %s, connected from %s", conf->id, driver->model,
+			 host ? host : "?");
+	} else if (host) {
 		p2m_info("device %s: %s at ws://%s:%d/ws", conf->id, driver->model, host, port);
 		open_link(d);
 	} else {
@@ -767,8 +1076,49 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 	return d;
 }
 
+void p2m_device_attach(struct p2m_device *d, struct p2m_ws *ws, const char *first, size_t len)
+{
+	static const struct p2m_ws_callbacks cb = {
+	    .on_message = on_message,
+	    .on_close = on_close,
+	    .on_drained = on_drained,
+	};
+	const char *peer = p2m_ws_peer(ws);
+	bool moved = !d->host || strcmp(d->host, peer) != 0;
+
+	if (d->ws) {
+		p2m_info("device %s: a new connection from %s replaces the one from %s",
+			 d->conf->id, peer, d->host ? d->host : "?");
+		if (d->upload)
+			update_failed(d, "the device connected again while sending the image");
+		close_links(d);
+		set_online(d, false);
+	}
+	if (d->update.in_progress)
+		update_done(d);
+	g_free(d->host);
+	d->host = g_strdup(peer);
+	d->ws = ws;
+	p2m_ws_set_callbacks(ws, d->log_name, &cb, d, d->conf->stale_timeout);
+	p2m_info("device %s: connected from %s", d->conf->id, peer);
+	d->first_frame = true;
+	on_message(d, first, len);
+	/* the handshake is not the whole state (no volume, no uptime): ask for the rest */
+	if (d->driver->status_request)
+		start_probe(d);
+	if (moved && d->env->changed)
+		d->env->changed(d->env->ud);
+}
+
+struct p2m_ws *p2m_device_link(const struct p2m_device *d)
+{
+	return d->ws;
+}
+
 void p2m_device_set_address(struct p2m_device *d, const char *host, int port)
 {
+	if (d->driver->dials_in)
+		return; /* it tells us where it is by connecting */
 	if (d->host && strcmp(d->host, host) == 0 && d->port == port)
 		return;
 	if (d->host)
@@ -819,5 +1169,6 @@ void p2m_device_free(struct p2m_device *d)
 	g_free(d->t_avail);
 	g_free(d->t_event);
 	g_free(d->t_discovery);
+	g_free(d->log_name);
 	g_free(d);
 }

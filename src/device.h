@@ -19,6 +19,8 @@
 
 struct p2m_device;
 struct p2m_registry;
+struct p2m_firmware;
+struct p2m_ws;
 
 /* What every device shares, owned by the gateway (identified: by the registry). */
 struct p2m_device_env {
@@ -33,10 +35,13 @@ struct p2m_device_env {
 	 * served under another id (it then publishes nothing and awaits its freeing). */
 	bool (*identified)(struct p2m_registry *reg, struct p2m_device *d);
 	struct p2m_registry *registry;
+	/* Firmware images for devices that dial in; NULL: none. */
+	struct p2m_firmware *firmware;
 };
 
 /* conf must outlive the device. host NULL: no address yet (a .local name being
- * resolved); the device waits for p2m_device_set_address. */
+ * resolved); the device waits for p2m_device_set_address. A family that dials in is
+ * never dialled: host is where it connected from, and p2m_device_attach gives it links. */
 struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 				  const struct p2m_device_conf *conf,
 				  const struct p2m_driver *driver, const char *host, int port);
@@ -46,6 +51,11 @@ void p2m_device_free(struct p2m_device *d);
  * the link is dropped and dialled there. State and availability are kept until the
  * new link says otherwise. */
 void p2m_device_set_address(struct p2m_device *d, const char *host, int port);
+/* A device that dialled in: this accepted connection (whose first message, the
+ * handshake, is first/len) is now its link, replacing any earlier one. */
+void p2m_device_attach(struct p2m_device *d, struct p2m_ws *ws, const char *first, size_t len);
+/* Its current link (NULL: none). */
+struct p2m_ws *p2m_device_link(const struct p2m_device *d);
 /* Is the device dialled at host:port? */
 bool p2m_device_at(const struct p2m_device *d, const char *host, int port);
 /* The id its driver derives from what it reported (the MAC); false before it has. */

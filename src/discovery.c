@@ -67,7 +67,7 @@ static void on_probe_message(void *ud, const char *text, size_t len)
 {
 	struct candidate *c = ud;
 	cJSON *frame = cJSON_ParseWithLength(text, len);
-	const struct p2m_driver *drv = frame ? p2m_driver_for_snapshot(frame) : NULL;
+	const struct p2m_driver *drv = frame ? p2m_driver_for_snapshot(frame, false) : NULL;
 
 	if (!drv) {
 		reject(c, frame ? "its first frame is no known snapshot" : "it sent no JSON");
@@ -129,8 +129,9 @@ static void probe(struct candidate *c)
 	    .on_message = on_probe_message,
 	    .on_close = on_probe_close,
 	};
+	char *name = g_strdup_printf("mdns '%s'", c->name);
 	const struct p2m_ws_opts o = {
-	    .name = c->name,
+	    .name = name,
 	    .host = c->addr,
 	    .port = c->port,
 	    .path = "/ws",
@@ -150,6 +151,7 @@ static void probe(struct candidate *c)
 	}
 	c->state = C_PROBING;
 	c->probe = p2m_ws_new(c->disc->lws, &o, &cb, c);
+	g_free(name);
 }
 
 static void on_service(void *ud, const char *name, const char *addr, int port)

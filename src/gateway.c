@@ -10,6 +10,7 @@
 #include "panda2mqtt/command.h"
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
+#include "firmware.h"
 #include "registry.h"
 #include "ws.h"
 
@@ -235,7 +236,12 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 	gw.env.safety = cfg->safety;
 	gw.env.changed = info_changed;
 	gw.env.ud = &gw;
+	gw.env.firmware = p2m_firmware_new(cfg->dialin.firmware_dir);
 	gw.registry = p2m_registry_new(&gw.env);
+	if (!gw.registry) {
+		gw.exit_code = 1;
+		goto out;
+	}
 	p2m_info("panda2mqtt %s running with %zu configured device(s)%s", P2M_VERSION,
 		 p2m_registry_count(gw.registry),
 		 cfg->discovery.mdns ? "; looking for more with mdns" : "");
@@ -252,6 +258,7 @@ out:
 	if (gw.controller_timer)
 		g_source_remove(gw.controller_timer);
 	p2m_registry_free(gw.registry);
+	p2m_firmware_free(gw.env.firmware);
 	if (gw.info_idle)
 		g_source_remove(gw.info_idle);
 	p2m_mqtt_free(gw.mqtt);

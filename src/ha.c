@@ -109,6 +109,7 @@ static cJSON *component(const struct p2m_entity *e, const struct p2m_ha_device *
 	    [P2M_BUTTON] = "button",
 	    [P2M_TEXT] = "text",
 	    [P2M_EVENT] = "event",
+	    [P2M_UPDATE] = "update",
 	};
 	cJSON *c = cJSON_CreateObject();
 
@@ -182,6 +183,13 @@ static cJSON *component(const struct p2m_entity *e, const struct p2m_ha_device *
 		add_owned(c, "state_topic", fmt("%s/%s/event", dev->base_topic, dev->id));
 		add_list(c, "event_types", e->event_types);
 		break;
+	case P2M_UPDATE:
+		/* the row's value is the whole JSON state Home Assistant's update entity takes */
+		add_owned(c, "state_topic", fmt("%s/%s", dev->base_topic, dev->id));
+		add_owned(c, "value_template", fmt("{{ value_json.%s | tojson }}", e->key));
+		add_command(c, dev, e->key, "command_topic");
+		cJSON_AddStringToObject(c, "payload_install", "install");
+		break;
 	case P2M_NONE:
 		break;
 	}
@@ -205,7 +213,9 @@ cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *
 	cJSON_AddStringToObject(device, "manufacturer", d->manufacturer);
 	cJSON_AddStringToObject(device, "model", d->model);
 	add_str(device, "sw_version", dev->fw_version);
-	add_owned(device, "configuration_url", fmt("http://%s:%d/", dev->host, dev->port));
+	/* a device with a web page: one the gateway dials (those that dial in have port 0) */
+	if (dev->host && dev->port > 0)
+		add_owned(device, "configuration_url", fmt("http://%s:%d/", dev->host, dev->port));
 
 	cJSON_AddStringToObject(origin, "name", "panda2mqtt");
 	cJSON_AddStringToObject(origin, "sw_version", P2M_VERSION);

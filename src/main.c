@@ -92,9 +92,13 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < cfg.n_devices; i++)
 			with_host += cfg.devices[i].host != NULL;
 		printf("%s: configuration is valid (%zu static device(s), %zu named for "
-		       "discovery, mDNS %s)\n",
+		       "discovery, mDNS %s",
 		       path, with_host, cfg.n_devices - with_host,
 		       cfg.discovery.mdns ? "on" : "off");
+		if (cfg.dialin.port)
+			printf(", dial-in on port %d%s", cfg.dialin.port,
+			       cfg.dialin.token ? " with a token" : " without a token");
+		printf(")\n");
 		p2m_config_free(&cfg);
 		return 0;
 	}

@@ -7,10 +7,14 @@
  *  3. a served device dialled at the same address and port that has not reported yet
  *     (one that has reported another id lost that address to a new device).
  * A configured device keeps its configured address whatever DNS-SD says (the admin
- * chose it); a found one follows its record. */
+ * chose it); a found one follows its record. A device that dials in (dialin.c) is
+ * matched by its id alone and follows its connection; a [device <id>] section without
+ * host gives it its name and options, as for a found device. */
 #include "registry.h"
 
+#include "dialin.h"
 #include "discovery.h"
+#include "ws.h"
 #include "panda2mqtt/drivers.h"
 #include "panda2mqtt/log.h"
 
@@ -33,6 +37,7 @@ struct p2m_registry {
 	struct p2m_device_env env; /* the gateway's, with identified pointing here */
 	GPtrArray *entries;
 	struct p2m_discovery *disc;
+	struct p2m_dialin *dialin;
 	guint resolve_timer;
 	guint reap_idle;
 };
@@ -192,6 +197,44 @@ static void on_found(void *ud, const struct p2m_found *f)
 	add(reg, e, f->driver, f->addr, f->port);
 }
 
+/* A device that dialled in said who it is (dialin.c settled any rival claim). */
+static struct p2m_device *dialin_find(void *ud, const char *id)
+{
+	struct p2m_registry *reg = ud;
+
+	return p2m_registry_find(reg, id, strlen(id));
+}
+
+static void dialin_adopt(void *ud, const struct p2m_driver *drv, const char *id, const char *name,
+			 struct p2m_ws *ws, const char *first, size_t len)
+{
+	struct p2m_registry *reg = ud;
+	struct entry *e = match(reg, id, "", -1);
+	const struct p2m_device_conf *pinned;
+
+	if (e && p2m_device_driver(e->dev) != drv) {
+		p2m_warn("dialin: %s is served as a %s, and a %s now claims its id; refused", id,
+			 p2m_device_driver(e->dev)->model, drv->model);
+		p2m_ws_close(ws, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		return;
+	}
+	if (!e) {
+		e = g_new0(struct entry, 1);
+		pinned = p2m_config_device(reg->env.cfg, id);
+		if (pinned) {
+			e->conf = pinned;
+		} else {
+			e->own = g_new0(struct p2m_device_conf, 1);
+			p2m_config_device_defaults(e->own);
+			e->own->id = g_strdup(id);
+			e->own->name = g_strdup(name ? name : id);
+			e->conf = e->own;
+		}
+		add(reg, e, drv, p2m_ws_peer(ws), 0);
+	}
+	p2m_device_attach(e->dev, ws, first, len);
+}
+
 static void on_host(void *ud, const char *host, const char *addr)
 {
 	struct p2m_registry *reg = ud;
@@ -236,7 +279,7 @@ struct p2m_registry *p2m_registry_new(const struct p2m_device_env *env)
 		const struct p2m_device_conf *c = &cfg->devices[i];
 		struct entry *e;
 		if (!c->host)
-			continue; /* names a device that discovery may find */
+			continue; /* names a device that discovery may find, or one that dials in */
 		e = g_new0(struct entry, 1);
 		e->conf = c;
 		local_names |= is_local_name(c->host);
@@ -247,6 +290,17 @@ struct p2m_registry *p2m_registry_new(const struct p2m_device_env *env)
 	}
 	if (cfg->discovery.mdns || local_names)
 		reg->disc = p2m_discovery_new(env->lws, cfg->discovery.mdns, &cb, reg);
+	if (cfg->dialin.port) {
+		static const struct p2m_dialin_callbacks dcb = {
+		    .find = dialin_find,
+		    .adopt = dialin_adopt,
+		};
+		reg->dialin = p2m_dialin_new(env->lws, &cfg->dialin, &dcb, reg);
+		if (!reg->dialin) {
+			p2m_registry_free(reg);
+			return NULL;
+		}
+	}
 	if (local_names) {
 		on_resolve_again(reg);
 		reg->resolve_timer = g_timeout_add_seconds(RESOLVE_AGAIN_S, on_resolve_again, reg);
@@ -264,6 +318,7 @@ void p2m_registry_free(struct p2m_registry *reg)
 		g_source_remove(reg->reap_idle);
 	p2m_discovery_free(reg->disc);
 	g_ptr_array_free(reg->entries, TRUE);
+	p2m_dialin_free(reg->dialin);
 	g_free(reg);
 }
 

@@ -16,7 +16,8 @@
 
 struct p2m_registry;
 
-/* Creates the configured devices at once and starts discovery. env must outlive it. */
+/* Creates the configured devices at once, starts discovery and the [dialin] endpoint.
+ * env must outlive it. NULL (logged) when the endpoint cannot listen. */
 struct p2m_registry *p2m_registry_new(const struct p2m_device_env *env);
 void p2m_registry_free(struct p2m_registry *reg);
 

@@ -5,8 +5,13 @@
  *    WSI_DESTROY but no CLIENT_CONNECTION_ERROR, so the end of every attempt is taken
  *    from WSI_DESTROY, and our own connect timer bounds the attempt;
  *  - lws has no maximum message size: fragments are reassembled here, with a cap;
- *  - lws calls made from GLib timers need p2m_loop_lws_kick() to take effect.
+ *  - lws calls made from GLib timers need p2m_loop_lws_kick() to take effect;
+ *  - the pong to an empty ping never reaches LWS_CALLBACK_RECEIVE_PONG: pings carry a
+ *    few bytes.
  * Timers: one shared second tick (loop.h) per connection, not a GLib source each.
+ * The same connection object serves both directions: dialled (devices we connect to) and
+ * accepted (devices that connect to us, p2m_ws_listen); only dialling, redialling and the
+ * upgrade checks differ.
  * Frames still queued when a connection dies are dropped (and counted in the log), never
  * sent later on a new connection: a late heater command is worse than a lost one. */
 #include "ws.h"
@@ -20,6 +25,13 @@
 #define BACKOFF_MAX_S 30
 #define TXQ_MAX	      64
 
+/* One queued write: a text message, one fragment of a binary message, or a ping. */
+struct txmsg {
+	int flags; /* lws_write_protocol */
+	size_t len;
+	unsigned char data[];
+};
+
 struct p2m_ws {
 	struct lws_context *ctx;
 	struct lws *wsi;
@@ -31,16 +43,22 @@ struct p2m_ws {
 	bool in_message; /* between the first and the last fragment of a message */
 	bool binary;	 /* the message being received is binary */
 	bool discarding; /* an oversized message: dropping it until the link closes */
+	bool accepted;	 /* the device dialled us: never redialled, freed after on_close */
+	bool got_first;	 /* a whole message has arrived (accepted: the handshake) */
+	int close_code;	 /* p2m_ws_close: close with this status at the next write */
+	char peer[64];	 /* accepted: the device's address */
 	GString *rx;
 	GQueue txq;
 	gint64 last_rx;
-	gint64 retry_at; /* monotonic us of the next dial; 0: none due */
+	gint64 pinged_at; /* accepted: when an idle link was last pinged */
+	gint64 retry_at;  /* monotonic us of the next dial; 0: none due */
 	struct p2m_tick *tick;
 	int backoff;
 	char why[160];
 };
 
 static void dial(struct p2m_ws *ws);
+static void ws_destroy(struct p2m_ws *ws);
 
 static void set_why(struct p2m_ws *ws, const char *why)
 {
@@ -53,15 +71,14 @@ static void drop_queue(struct p2m_ws *ws)
 	guint n = g_queue_get_length(&ws->txq);
 
 	if (n)
-		p2m_warn("device %s: %u queued frame(s) not sent: connection closed", ws->o.name,
-			 n);
+		p2m_warn("%s: %u queued frame(s) not sent: connection closed", ws->o.name, n);
 	g_queue_clear_full(&ws->txq, g_free);
 }
 
 /* The next dial, at the shared second tick (on_tick). */
 static void schedule_retry(struct p2m_ws *ws)
 {
-	if (ws->o.oneshot || ws->retry_at)
+	if (ws->o.oneshot || ws->accepted || ws->retry_at)
 		return;
 	ws->backoff = ws->backoff ? MIN(ws->backoff * 2, BACKOFF_MAX_S) : 1;
 	ws->retry_at = g_get_monotonic_time() + (gint64)ws->backoff * G_USEC_PER_SEC;
@@ -81,7 +98,11 @@ static void lost(struct p2m_ws *ws)
 	g_strlcpy(why, ws->why[0] ? ws->why : "connection closed", sizeof(why));
 	schedule_retry(ws);
 	/* Last: a oneshot owner may schedule our destruction from here. */
-	ws->cb.on_close(ws->ud, was_open, why);
+	if (ws->cb.on_close)
+		ws->cb.on_close(ws->ud, was_open, why);
+	/* Nothing can happen on an accepted connection after this: it goes with its wsi. */
+	if (ws->accepted)
+		ws_destroy(ws);
 }
 
 static void kill_wsi(struct p2m_ws *ws, const char *why)
@@ -109,13 +130,23 @@ static void on_tick(void *data)
 		}
 		return;
 	}
-	if ((!ws->open || ws->o.oneshot) && idle_s >= ws->o.connect_timeout) {
-		snprintf(why, sizeof(why), "no %s within %d s", ws->open ? "snapshot" : "upgrade",
+	if ((!ws->open || ws->o.oneshot || (ws->accepted && !ws->got_first)) &&
+	    idle_s >= ws->o.connect_timeout) {
+		snprintf(why, sizeof(why), "no %s within %d s",
+			 ws->accepted ? "handshake"
+			 : ws->open   ? "snapshot"
+				      : "upgrade",
 			 ws->o.connect_timeout);
 		kill_wsi(ws, why);
 	} else if (ws->open && ws->o.stale_timeout && idle_s >= ws->o.stale_timeout) {
 		snprintf(why, sizeof(why), "no data for %d s", ws->o.stale_timeout);
 		kill_wsi(ws, why);
+	} else if (ws->accepted && ws->open && ws->o.stale_timeout &&
+		   idle_s * 2 >= ws->o.stale_timeout && ws->pinged_at <= ws->last_rx) {
+		/* A device that dialled in speaks only when spoken to: half way to the
+		 * staleness timeout, ask for a pong (WebSocket clients answer by themselves). */
+		ws->pinged_at = now;
+		p2m_ws_ping(ws);
 	}
 }
 
@@ -158,7 +189,7 @@ static int on_receive(struct p2m_ws *ws, struct lws *wsi, const char *in, size_t
 	}
 	if (ws->binary) {
 		if (last) {
-			p2m_warn("device %s: binary message ignored", ws->o.name);
+			p2m_warn("%s: binary message ignored", ws->o.name);
 			ws->in_message = false;
 		}
 		return 0;
@@ -168,7 +199,7 @@ static int on_receive(struct p2m_ws *ws, struct lws *wsi, const char *in, size_t
 	if (ws->rx->len + len > ws->o.max_message) {
 		char why[96];
 		snprintf(why, sizeof(why), "message larger than %zu bytes", ws->o.max_message);
-		p2m_warn("device %s: %s; closing the connection", ws->o.name, why);
+		p2m_warn("%s: %s; closing the connection", ws->o.name, why);
 		/* Returning -1 here, in the middle of a large frame, crashes lws 4.1.6 in its
 		 * rx parser; drop the rest of the message and close from outside it. */
 		ws->discarding = true;
@@ -180,6 +211,7 @@ static int on_receive(struct p2m_ws *ws, struct lws *wsi, const char *in, size_t
 	if (!last)
 		return 0;
 	ws->in_message = false;
+	ws->got_first = true;
 	ws->last_rx = g_get_monotonic_time();
 	ws->backoff = 0; /* a device that talks is healthy: reconnect fast next time */
 	ws->cb.on_message(ws->ud, ws->rx->str, ws->rx->len);
@@ -193,27 +225,32 @@ static int on_receive(struct p2m_ws *ws, struct lws *wsi, const char *in, size_t
 
 static int on_writeable(struct p2m_ws *ws, struct lws *wsi)
 {
-	char *text = g_queue_pop_head(&ws->txq);
-	size_t n;
+	struct txmsg *m;
 	unsigned char *buf;
 	int rc;
 
-	if (!text)
+	if (ws->close_code) {
+		lws_close_reason(wsi, (enum lws_close_status)ws->close_code, NULL, 0);
+		return -1;
+	}
+	m = g_queue_pop_head(&ws->txq);
+	if (!m)
 		return 0;
-	n = strlen(text);
-	buf = g_malloc(LWS_PRE + n);
-	memcpy(buf + LWS_PRE, text, n);
-	rc = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT);
+	buf = g_malloc(LWS_PRE + m->len + 1);
+	memcpy(buf + LWS_PRE, m->data, m->len);
+	rc = lws_write(wsi, buf + LWS_PRE, m->len, (enum lws_write_protocol)m->flags);
 	g_free(buf);
-	if (rc < (int)n) {
-		p2m_warn("device %s: sending a frame failed; closing", ws->o.name);
-		g_free(text);
+	if (rc < (int)m->len) {
+		p2m_warn("%s: sending a frame failed; closing", ws->o.name);
+		g_free(m);
 		set_why(ws, "send failed");
 		return -1;
 	}
-	g_free(text);
+	g_free(m);
 	if (!g_queue_is_empty(&ws->txq))
 		lws_callback_on_writable(wsi);
+	else if (ws->cb.on_drained)
+		ws->cb.on_drained(ws->ud);
 	return 0;
 }
 
@@ -297,23 +334,92 @@ struct p2m_ws *p2m_ws_new(struct lws_context *ctx, const struct p2m_ws_opts *opt
 	return ws;
 }
 
-int p2m_ws_send(struct p2m_ws *ws, const char *text)
+static int enqueue(struct p2m_ws *ws, int flags, const void *data, size_t len)
 {
+	struct txmsg *m;
+
 	if (!ws->open || !ws->wsi)
 		return -1;
 	if (g_queue_get_length(&ws->txq) >= TXQ_MAX) {
-		p2m_warn("device %s: send queue full; frame not sent", ws->o.name);
+		p2m_warn("%s: send queue full; frame not sent", ws->o.name);
 		return -1;
 	}
-	g_queue_push_tail(&ws->txq, g_strdup(text));
+	m = g_malloc(sizeof(*m) + len);
+	m->flags = flags;
+	m->len = len;
+	if (len)
+		memcpy(m->data, data, len);
+	g_queue_push_tail(&ws->txq, m);
 	lws_callback_on_writable(ws->wsi);
 	p2m_loop_lws_kick(ws->ctx);
 	return 0;
 }
 
+int p2m_ws_send(struct p2m_ws *ws, const char *text)
+{
+	return enqueue(ws, LWS_WRITE_TEXT, text, strlen(text));
+}
+
+int p2m_ws_send_fragment(struct p2m_ws *ws, const void *data, size_t len, bool first, bool last)
+{
+	return enqueue(ws, lws_write_ws_flags(LWS_WRITE_BINARY, first, last), data, len);
+}
+
+int p2m_ws_ping(struct p2m_ws *ws)
+{
+	/* not empty: lws 4.1 does not report the pong to an empty ping (RECEIVE_PONG) */
+	return enqueue(ws, LWS_WRITE_PING, "p2m", 3);
+}
+
+size_t p2m_ws_queued(const struct p2m_ws *ws)
+{
+	return g_queue_get_length((GQueue *)&ws->txq);
+}
+
+gint64 p2m_ws_last_rx(const struct p2m_ws *ws)
+{
+	return ws->last_rx;
+}
+
+const char *p2m_ws_peer(const struct p2m_ws *ws)
+{
+	return ws->peer;
+}
+
+void p2m_ws_close(struct p2m_ws *ws, int status)
+{
+	if (!ws->wsi)
+		return;
+	ws->close_code = status;
+	g_queue_clear_full(&ws->txq, g_free);
+	lws_callback_on_writable(ws->wsi);
+	p2m_loop_lws_kick(ws->ctx);
+}
+
+void p2m_ws_set_callbacks(struct p2m_ws *ws, const char *name, const struct p2m_ws_callbacks *cb,
+			  void *ud, int stale_timeout)
+{
+	g_free((char *)ws->o.name);
+	ws->o.name = g_strdup(name);
+	ws->cb = *cb;
+	ws->ud = ud;
+	ws->o.stale_timeout = stale_timeout;
+}
+
 bool p2m_ws_is_open(const struct p2m_ws *ws)
 {
 	return ws && ws->open;
+}
+
+static void ws_destroy(struct p2m_ws *ws)
+{
+	p2m_tick_remove(ws->tick);
+	g_queue_clear_full(&ws->txq, g_free);
+	g_string_free(ws->rx, TRUE);
+	g_free((char *)ws->o.name);
+	g_free((char *)ws->o.host);
+	g_free((char *)ws->o.path);
+	g_free(ws);
 }
 
 void p2m_ws_free(struct p2m_ws *ws)
@@ -325,11 +431,186 @@ void p2m_ws_free(struct p2m_ws *ws)
 		lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		p2m_loop_lws_kick(ws->ctx);
 	}
-	p2m_tick_remove(ws->tick);
-	g_queue_clear_full(&ws->txq, g_free);
-	g_string_free(ws->rx, TRUE);
-	g_free((char *)ws->o.name);
-	g_free((char *)ws->o.host);
-	g_free((char *)ws->o.path);
-	g_free(ws);
+	ws_destroy(ws);
+}
+
+/* ---- the listening side: devices that dial in ---------------------------------------- */
+
+struct p2m_ws_listener {
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	struct p2m_ws_listen_opts o;
+	p2m_ws_accept_fn accept;
+	void *ud;
+};
+
+/* Equal strings, in time that does not depend on where they differ. */
+static bool same_secret(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	unsigned char d = na != nb;
+
+	for (size_t i = 0; i < na; i++)
+		d |= (unsigned char)(a[i] ^ b[nb ? i % nb : 0]);
+	return d == 0;
+}
+
+/* The token the device presented: "?token=..." in its URL, or "Authorization: Bearer". */
+static bool token_ok(struct p2m_ws_listener *l, struct lws *wsi)
+{
+	char buf[512];
+	const char *got;
+	bool ok = false;
+
+	if (!l->o.token)
+		return true;
+	got = lws_get_urlarg_by_name(wsi, "token=", buf, (int)sizeof(buf));
+	if (got) {
+		ok = same_secret(got, l->o.token);
+	} else if (lws_hdr_copy(wsi, buf, (int)sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+		   strncmp(buf, "Bearer ", 7) == 0) {
+		ok = same_secret(buf + 7, l->o.token);
+	}
+	explicit_bzero(buf, sizeof(buf));
+	return ok;
+}
+
+/* Before the upgrade: the path, and the token when one is set. */
+static int filter(struct p2m_ws_listener *l, struct lws *wsi)
+{
+	char uri[256], peer[64] = "?";
+
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	if (lws_hdr_copy(wsi, uri, (int)sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+	    strcmp(uri, l->o.path) != 0) {
+		p2m_warn("%s: refused a connection from %s: path is not %s", l->o.name, peer,
+			 l->o.path);
+		return -1;
+	}
+	if (!token_ok(l, wsi)) {
+		p2m_warn("%s: refused a connection from %s: wrong or missing token", l->o.name,
+			 peer);
+		return -1;
+	}
+	return 0;
+}
+
+static void accepted(struct p2m_ws_listener *l, struct lws *wsi)
+{
+	struct p2m_ws *ws = g_new0(struct p2m_ws, 1);
+
+	ws->ctx = l->ctx;
+	ws->wsi = wsi;
+	ws->accepted = ws->active = ws->open = true;
+	ws->o.name = g_strdup(l->o.name);
+	ws->o.max_message = l->o.max_message;
+	ws->o.connect_timeout = l->o.handshake_timeout;
+	ws->rx = g_string_new(NULL);
+	g_queue_init(&ws->txq);
+	ws->last_rx = g_get_monotonic_time();
+	lws_get_peer_simple(wsi, ws->peer, sizeof(ws->peer));
+	lws_set_opaque_user_data(wsi, ws);
+	ws->tick = p2m_tick_add(on_tick, ws);
+	l->accept(l->ud, ws);
+}
+
+static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			   size_t len)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+	struct p2m_ws_listener *l = vh ? lws_get_vhost_user(vh) : NULL;
+	struct p2m_ws *ws = lws_get_opaque_user_data(wsi);
+
+	(void)user;
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		/* Not an upgrade: nothing is served over plain HTTP. */
+		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return l ? filter(l, wsi) : -1;
+	case LWS_CALLBACK_ESTABLISHED:
+		if (l)
+			accepted(l, wsi);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		return ws ? on_receive(ws, wsi, in, len) : 0;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (ws)
+			ws->last_rx = g_get_monotonic_time();
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return ws ? on_writeable(ws, wsi) : 0;
+	case LWS_CALLBACK_CLOSED:
+		if (ws)
+			set_why(ws, "closed by the device");
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (ws) {
+			lws_set_opaque_user_data(wsi, NULL);
+			ws->wsi = NULL;
+			lost(ws);
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static const struct lws_protocols server_protocols[] = {
+    {"p2m-ws-server", server_callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+struct p2m_ws_listener *p2m_ws_listen(struct lws_context *ctx, const struct p2m_ws_listen_opts *o,
+				      p2m_ws_accept_fn accept, void *ud)
+{
+	struct p2m_ws_listener *l = g_new0(struct p2m_ws_listener, 1);
+	struct lws_context_creation_info info;
+
+	l->ctx = ctx;
+	l->o = *o;
+	l->o.name = g_strdup(o->name);
+	l->o.iface = g_strdup(o->iface);
+	l->o.path = g_strdup(o->path);
+	l->o.token = g_strdup(o->token);
+	l->accept = accept;
+	l->ud = ud;
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	info.port = o->port;
+	/* lws takes "0.0.0.0" as an interface name: NULL is every address. */
+	info.iface = o->iface && strcmp(o->iface, "0.0.0.0") != 0 ? o->iface : NULL;
+	info.protocols = server_protocols;
+	info.vhost_name = l->o.name;
+	info.user = l;
+	l->vh = lws_create_vhost(ctx, &info);
+	if (!l->vh) {
+		p2m_err("%s: cannot listen on %s:%d", o->name, o->iface ? o->iface : "*", o->port);
+		p2m_ws_listener_free(l);
+		return NULL;
+	}
+	p2m_loop_lws_kick(ctx);
+	return l;
+}
+
+int p2m_ws_listener_port(const struct p2m_ws_listener *l)
+{
+	return lws_get_vhost_listen_port(l->vh);
+}
+
+void p2m_ws_listener_free(struct p2m_ws_listener *l)
+{
+	if (!l)
+		return;
+	if (l->vh)
+		lws_vhost_destroy(l->vh);
+	g_free((char *)l->o.name);
+	g_free((char *)l->o.iface);
+	g_free((char *)l->o.path);
+	if (l->o.token)
+		explicit_bzero((char *)l->o.token, strlen(l->o.token));
+	g_free((char *)l->o.token);
+	g_free(l);
 }

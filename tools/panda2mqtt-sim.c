@@ -20,6 +20,7 @@
  * (with --mdns, avahi's client runs on a second thread inside sim_mdns.c).
  */
 #include "sim_mdns.h"
+#include "sim_ptalk.h"
 
 #include <libwebsockets.h>
 #include <cjson/cJSON.h>
@@ -1882,7 +1883,7 @@ static void on_signal(int sig)
 		lws_cancel_service(sim.ctx);
 }
 
-int main(int argc, char **argv)
+static int sim_panda_breath_main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	cJSON_Hooks hooks = {.malloc_fn = xmalloc, .free_fn = free};
@@ -1977,4 +1978,12 @@ fail:
 	if (sim.frames_log)
 		fclose(sim.frames_log);
 	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	/* "panda2mqtt-sim ptalk ...": a PTalk speaker that dials in (sim_ptalk.c). */
+	if (argc > 1 && strcmp(argv[1], "ptalk") == 0)
+		return sim_ptalk_main(argc - 1, argv + 1);
+	return sim_panda_breath_main(argc, argv);
 }

@@ -55,7 +55,18 @@ void p2m_cmd_set_local(struct p2m_cmd *cmd, const char *key, cJSON *value);
 /* A pause between two frames (the device needs time between some steps). */
 void p2m_cmd_delay(struct p2m_cmd *cmd, int ms);
 
-/* The marker p2m_cmd_delay puts in the frame list: {"@delay_ms": N}. */
-#define P2M_DELAY_KEY "@delay_ms"
+/* Append a whole frame object as is (families whose frames are not {root: {field}}). */
+void p2m_cmd_frame_object(struct p2m_cmd *cmd, cJSON *frame);
+/* Request/reply families: send nothing more until the device has answered every request
+ * sent so far; a refusal (or no answer) drops the rest of the command. */
+void p2m_cmd_await_reply(struct p2m_cmd *cmd);
+/* Send the image at path as one binary message, in fragments (firmware updates). */
+void p2m_cmd_send_file(struct p2m_cmd *cmd, const char *path);
+
+/* The markers these put in the frame list: {"@delay_ms": N}, {"@await_reply": true},
+ * {"@send_file": path}. Frames never start with '@': the device never sees them. */
+#define P2M_DELAY_KEY	    "@delay_ms"
+#define P2M_AWAIT_REPLY_KEY "@await_reply"
+#define P2M_SEND_FILE_KEY   "@send_file"
 
 #endif

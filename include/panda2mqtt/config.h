@@ -59,6 +59,20 @@ struct p2m_safety {
 					   (default), else 0.05..1440 */
 };
 
+/* The environment variable that, when set, supplies the [dialin] token. */
+#define P2M_ENV_DIALIN_TOKEN "PANDA2MQTT_DIALIN_TOKEN"
+
+/* [dialin]: the endpoint devices that dial in (PTalk) connect to. */
+struct p2m_dialin_conf {
+	int port;	    /* 0 = off (default), else 1..65535 */
+	char *listen;	    /* address to listen on; default "0.0.0.0" */
+	char *path;	    /* default "/ws"; must start with '/' */
+	char *token;	    /* NULL: none; from token, token_file or the environment */
+	char **allow;	    /* device ids allowed; none = every device */
+	size_t n_allow;	    /* at most 256 */
+	char *firmware_dir; /* images "<family>-<version>.bin"; NULL: no updates */
+};
+
 struct p2m_config {
 	char *path; /* the file it came from (or the name given to the string loader) */
 	struct p2m_mqtt_conf mqtt;
@@ -66,9 +80,10 @@ struct p2m_config {
 		bool mdns; /* default true */
 	} discovery;
 	struct p2m_safety safety;
+	struct p2m_dialin_conf dialin;
 	struct p2m_device_conf *devices;
 	size_t n_devices;
-	/* true when the file itself holds a password and is readable by "other" */
+	/* true when the file itself holds a password or token and is readable by "other" */
 	bool password_world_readable;
 };
 

@@ -26,7 +26,8 @@ enum p2m_platform {
 	P2M_NUMBER,
 	P2M_BUTTON,
 	P2M_TEXT,
-	P2M_EVENT, /* the device's <base>/<id>/event stream as a Home Assistant event entity */
+	P2M_EVENT,  /* the device's <base>/<id>/event stream as a Home Assistant event entity */
+	P2M_UPDATE, /* firmware: its value is the update entity's JSON state object */
 };
 
 /* How a value is read from the device and what a command must carry. */
@@ -44,12 +45,21 @@ enum p2m_vtype {
 struct p2m_entity;
 struct p2m_cmd;
 
+/* A firmware update the gateway can send (dial-in devices, [dialin] firmware_dir). */
+struct p2m_update_view {
+	const char *latest; /* the newest image's version; NULL: no image */
+	const char *path;   /* its file */
+	bool in_progress;   /* being sent, or sent and the device not yet back */
+	int percent;	    /* of the image sent; -1 when nothing is being sent */
+};
+
 /* What a read function sees. */
 struct p2m_view {
 	const cJSON *dev;   /* the device's merged state, as reported */
 	const cJSON *local; /* values the gateway holds for the device (selections, secrets) */
 	double now;	    /* seconds since the epoch */
 	double read_at;	    /* when the last full snapshot was read (0 = never) */
+	const struct p2m_update_view *update; /* NULL for families without updates */
 };
 
 /* Derive a published value; NULL when unknown. */
@@ -125,8 +135,15 @@ struct p2m_cmd {
 	char reason[256]; /* why it was rejected */
 };
 
+/* What a message from a request/reply family turned out to be (p2m_driver.message). */
+enum p2m_reply {
+	P2M_NOT_A_REPLY, /* sent by the device on its own (a handshake), or not understood */
+	P2M_REPLY_OK,	 /* the oldest unanswered request was carried out */
+	P2M_REPLY_FAILED /* it was refused; the driver has emitted an event saying why */
+};
+
 struct p2m_driver {
-	const char *name; /* "panda_breath" */
+	const char *name; /* "panda_breath"; also the prefix of firmware image files */
 	const char *manufacturer;
 	const char *model;
 	const struct p2m_entity *entities;
@@ -150,8 +167,8 @@ struct p2m_driver {
 	 * read-back field); a written field not listed here and not in `verify` is not
 	 * checked after a command (actions such as reset or scan). */
 	const char *const (*verify)[3];
-	/* Written fields (root, field) after which the device restarts, NULL-terminated. */
-	const char *const (*restarts)[2];
+	/* Does this frame restart the device (its reconnect is then a "device_rebooted")? */
+	bool (*restarts)(const cJSON *frame);
 	/* Events worth telling Home Assistant about, from the state before and after a
 	 * frame; emit() takes ownership of the event object (with "event_type"). */
 	void (*events)(const cJSON *before, const cJSON *after,
@@ -162,6 +179,22 @@ struct p2m_driver {
 	 * planned like one) that switches every kind of heating off. */
 	void (*heat_status)(const cJSON *dev, struct p2m_heat_status *out);
 	const char *off_command;
+
+	/* ---- the direction and shape of the conversation ---- */
+	/* The device connects to the gateway ([dialin]) instead of the other way round; its
+	 * first message (is_snapshot) says who it is. */
+	bool dials_in;
+	/* Request/reply families answer each request they are sent, in order. request_key
+	 * names the member of a sent frame that names the request ("cmd"); message() turns
+	 * each message into the frame merged into the state (*frame, rooted like any frame;
+	 * NULL: nothing to merge) and events, given the request it may answer (the oldest
+	 * unanswered one; NULL when none is). NULL for families that just push state. */
+	const char *request_key;
+	enum p2m_reply (*message)(const cJSON *msg, const char *request, cJSON **frame,
+				  void (*emit)(void *ud, cJSON *event), void *ud);
+	/* A frame that makes the device report its whole state on the same link: how a
+	 * request/reply device is re-read. NULL: re-read on a second connection's snapshot. */
+	const char *status_request;
 };
 
 #endif

@@ -870,6 +870,14 @@ static const char *const pb_restarts[][2] = {
     {NULL, NULL},
 };
 
+static bool pb_restarts_device(const cJSON *frame)
+{
+	for (size_t i = 0; pb_restarts[i][0]; i++)
+		if (p2m_json_field(frame, pb_restarts[i][0], pb_restarts[i][1]))
+			return true;
+	return false;
+}
+
 /* ---- the table ---- */
 
 static const struct p2m_climate_keys pb_climate = {
@@ -1025,7 +1033,7 @@ const struct p2m_driver p2m_driver_panda_breath = {
     .fw_version = pb_fw_version,
     .roots = pb_roots,
     .verify = pb_verify,
-    .restarts = pb_restarts,
+    .restarts = pb_restarts_device,
     .events = pb_events,
     .has_own_ha_link = pb_has_own_ha_link,
     .heat_status = pb_heat_status,

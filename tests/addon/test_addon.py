@@ -192,6 +192,30 @@ class ConfigGenTest(unittest.TestCase):
         self.assertIn("username = me\n", self.ini())
         self.assertEqual((self.out / "mqtt-password").read_text(), "mine\n")
 
+    def test_dialin(self):
+        token = "addon-dialin-token-51c9"
+        r = self.generate(self.options(dialin_port=8765, dialin_token=token,
+                                       dialin_allow="ptalk_a1b2c3d4e5f6"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ini = self.ini()
+        self.assertIn(f"[dialin]\nport = 8765\ntoken_file = {self.out}/dialin-token\n"
+                      "allow = ptalk_a1b2c3d4e5f6\nfirmware_dir = /share/panda2mqtt/firmware\n",
+                      ini)
+        self.assertNotIn(token, ini)
+        tok = self.out / "dialin-token"
+        self.assertEqual(tok.read_text(), token + "\n")
+        self.assertEqual(stat.S_IMODE(tok.stat().st_mode), 0o600)
+        out = self.check_config()
+        self.assertIn("dial-in on port 8765 with a token", out)
+        self.assertNotIn(token, out)
+        # off unless a port is given; a short token is refused
+        r = self.generate(self.options())
+        self.assertNotIn("[dialin]", self.ini())
+        self.assertFalse(tok.exists())
+        r = self.generate(self.options(dialin_port=8765, dialin_token="short"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("dialin_token", r.stderr)
+
     def test_no_devices_is_valid(self):
         r = self.generate(self.options(devices=[]))
         self.assertEqual(r.returncode, 0, r.stderr)

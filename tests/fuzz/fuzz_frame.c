@@ -10,7 +10,10 @@
  * device must stay within p2m_entity_max_stored(): a frame of small values takes far
  * more memory than its text. Each input is applied to a device that has not reported
  * yet and to one realistic snapshot state (chosen by the input's length, so it is
- * deterministic), then everything is freed. */
+ * deterministic), then everything is freed.
+ * The same text is also taken as a PTalk message (a request/reply family that dials in):
+ * the driver's message() turns it into a frame, which is merged, bounded, published and
+ * named (device_id) the same way, answering a request or none. */
 #include "fuzz_common.h"
 
 static struct fuzz_fixtures fx;
@@ -59,6 +62,40 @@ static void apply(const cJSON *base, const cJSON *frame)
 	cJSON_Delete(dev);
 }
 
+static void apply_ptalk(const cJSON *msg, size_t size)
+{
+	static const char *const requests[] = {NULL, "request_status", "set_volume", "request_ota"};
+	const struct p2m_driver *drv = &p2m_driver_ptalk;
+	const struct p2m_update_view update = {
+	    .latest = "9.9.9", .path = "/nonexistent", .percent = -1};
+	cJSON *dev = cJSON_CreateObject(), *frame = NULL, *state;
+	struct p2m_view v = {.dev = dev, .now = 1e9, .update = &update};
+	char id[P2M_ID_MAX + 1];
+
+	(void)drv->is_snapshot(msg);
+	(void)drv->message(msg, requests[size % 4], &frame, fuzz_drop_event, NULL);
+	if (frame) {
+		(void)p2m_entity_merge_frame(drv, "fuzz", dev, frame);
+		if (p2m_entity_stored_bytes(dev) > p2m_entity_max_stored(drv)) {
+			fprintf(stderr, "FUZZ PROPERTY FAILED: ptalk state holds %zu bytes\n",
+				p2m_entity_stored_bytes(dev));
+			abort();
+		}
+	}
+	if (drv->device_id(dev, id, sizeof(id)) &&
+	    (strlen(id) > P2M_ID_MAX ||
+	     strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(id))) {
+		fprintf(stderr, "FUZZ PROPERTY FAILED: ptalk id '%s' is not a valid id\n", id);
+		abort();
+	}
+	(void)drv->fw_version(dev);
+	state = p2m_entity_state(drv, &v);
+	free(cJSON_PrintUnformatted(state));
+	cJSON_Delete(state);
+	cJSON_Delete(frame);
+	cJSON_Delete(dev);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	cJSON *frame = cJSON_ParseWithLength((const char *)data, size);
@@ -67,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0; /* device.c logs and drops text that is not JSON */
 	apply(fx.bases[0], frame);
 	apply(fx.bases[1 + size % (FUZZ_N_BASES - 1)], frame);
+	apply_ptalk(frame, size);
 	cJSON_Delete(frame);
 	return 0;
 }

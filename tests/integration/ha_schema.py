@@ -18,7 +18,7 @@ replaced voluptuous):
                                                temperature_unit/template
 Platform files for which only the 2025.x voluptuous versions were available
 (sensor.py, binary_sensor.py, switch.py, select.py, number.py, button.py, text.py,
-event.py) plus the 2025.7+ sensor unit checks (DEVICE_CLASS_UNITS, STATE_CLASS_UNITS,
+event.py, update.py) plus the 2025.7+ sensor unit checks (DEVICE_CLASS_UNITS, STATE_CLASS_UNITS,
 AMBIGUOUS_UNITS from components/sensor/const.py).  Entity-level rejections that happen
 after the schema (sensor/binary_sensor refusing entity_category "config", non-numeric
 sensor device classes refusing a unit or state class) are reported as errors too.
@@ -275,6 +275,7 @@ BINARY_SENSOR_DEVICE_CLASSES = frozenset({
 BUTTON_DEVICE_CLASSES = frozenset({"identify", "restart", "update"})
 SWITCH_DEVICE_CLASSES = frozenset({"outlet", "switch"})
 EVENT_DEVICE_CLASSES = frozenset({"button", "doorbell", "motion"})
+UPDATE_DEVICE_CLASSES = frozenset({"firmware"})
 
 _MICRO = "\u03bc"  # HA's canonical micro sign; legacy U+00B5 is mapped onto it
 _ENERGY_UNITS = {"J", "kJ", "MJ", "GJ", "mWh", "Wh", "kWh", "MWh", "GWh", "TWh",
@@ -808,10 +809,29 @@ EVENT_SCHEMA = {
     "event_types": _req(v_str_list(nonempty=True)),
 }
 
+# update.py: an RO schema (state_topic with installed_version, or a JSON object with
+# installed_version, latest_version, in_progress, update_percentage, ...) plus the install
+# command.
+UPDATE_SCHEMA = {
+    **RO_SCHEMA, **COMMON_SCHEMA, **NAME,
+    "state_topic": _opt(v_sub_topic),
+    "command_topic": _opt(v_pub_topic),
+    "device_class": _opt(v_enum_lower(UPDATE_DEVICE_CLASSES, allow_none=True)),
+    "display_precision": _opt(v_int_ge0),
+    "latest_version_template": _T,
+    "latest_version_topic": _ST,
+    "payload_install": _opt(v_str),
+    "release_summary": _opt(v_str),
+    "release_url": _opt(v_str),
+    "retain": _opt(v_bool),
+    "title": _opt(v_str),
+}
+
 PLATFORM_SCHEMAS = {
     "climate": CLIMATE_SCHEMA, "sensor": SENSOR_SCHEMA, "binary_sensor": BINARY_SENSOR_SCHEMA,
     "switch": SWITCH_SCHEMA, "select": SELECT_SCHEMA, "number": NUMBER_SCHEMA,
     "button": BUTTON_SCHEMA, "text": TEXT_SCHEMA, "event": EVENT_SCHEMA,
+    "update": UPDATE_SCHEMA,
 }
 CHECKED_PLATFORMS = frozenset(PLATFORM_SCHEMAS)
 

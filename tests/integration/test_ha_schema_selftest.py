@@ -184,6 +184,17 @@ def valid_payload():
                 "entity_category": "config",
                 "enabled_by_default": False,
             },
+            "firmware": {
+                "platform": "update",
+                "unique_id": "panda2mqtt_pb1_firmware",
+                "name": "Firmware",
+                "device_class": "firmware",
+                "entity_category": "config",
+                "state_topic": BASE,
+                "value_template": "{{ value_json.firmware | tojson }}",
+                "command_topic": f"{BASE}/set/firmware",
+                "payload_install": "install",
+            },
             "alarm": {
                 "platform": "event",
                 "unique_id": "panda2mqtt_pb1_alarm",
@@ -669,6 +680,14 @@ class Mutations(unittest.TestCase):
                          "regular expression")
 
     # --- event ------------------------------------------------------------------------
+    def test_update_bad_device_class(self):
+        self.assertFails(lambda p: self.C(p, "firmware").update(device_class="software"),
+                         "invalid value 'software'")
+
+    def test_update_unknown_key(self):
+        self.assertFails(lambda p: self.C(p, "firmware").update(payload_press="PRESS"),
+                         "extra key 'payload_press'")
+
     def test_event_missing_event_types(self):
         self.assertFails(lambda p: self.C(p, "alarm").pop("event_types"),
                          "'event_types' is missing")

@@ -777,6 +777,77 @@ static void test_password_never_shown(void **state)
 	remove_temp(path);
 }
 
+/* ---- [dialin] ----------------------------------------------------------------------- */
+
+#define TOKEN "tok-0123456789abcdef"
+
+static void test_dialin(void **state)
+{
+	struct p2m_config cfg;
+	char err[512];
+	char *tf = temp_file(TOKEN "\nignored\n", 0600);
+	char text[512];
+
+	(void)state;
+	load_ok(&cfg, "");
+	assert_int_equal(cfg.dialin.port, 0); /* off by default */
+	assert_string_equal(cfg.dialin.listen, "0.0.0.0");
+	assert_string_equal(cfg.dialin.path, "/ws");
+	assert_null(cfg.dialin.token);
+	assert_int_equal(cfg.dialin.n_allow, 0);
+	assert_null(cfg.dialin.firmware_dir);
+	p2m_config_free(&cfg);
+
+	load_ok(&cfg, "[dialin]\nport = 8765\nlisten = 192.168.1.2\npath = /ptalk\n"
+		      "token = " TOKEN "\nallow = A1:B2:C3:D4:E5:F6, ptalk_112233445566\t x\n"
+		      "firmware_dir = /var/lib/fw\n[discovery]\nmdns = off\n[device ptalk_x]\n");
+	assert_int_equal(cfg.dialin.port, 8765);
+	assert_string_equal(cfg.dialin.listen, "192.168.1.2");
+	assert_string_equal(cfg.dialin.path, "/ptalk");
+	assert_string_equal(cfg.dialin.token, TOKEN);
+	assert_int_equal(cfg.dialin.n_allow, 3);
+	assert_string_equal(cfg.dialin.allow[0], "A1:B2:C3:D4:E5:F6");
+	assert_string_equal(cfg.dialin.allow[1], "ptalk_112233445566");
+	assert_string_equal(cfg.dialin.allow[2], "x");
+	assert_string_equal(cfg.dialin.firmware_dir, "/var/lib/fw");
+	/* a [device] without host is fine when it may dial in */
+	assert_int_equal(cfg.n_devices, 1);
+	p2m_config_free(&cfg);
+
+	snprintf(text, sizeof(text), "[dialin]\nport = 1\ntoken_file = %s\n", tf);
+	load_ok(&cfg, text);
+	assert_string_equal(cfg.dialin.token, TOKEN);
+	p2m_config_free(&cfg);
+
+	setenv(P2M_ENV_DIALIN_TOKEN, "from-the-environment-1234", 1);
+	load_ok(&cfg, text);
+	assert_string_equal(cfg.dialin.token, "from-the-environment-1234");
+	p2m_config_free(&cfg);
+	unsetenv(P2M_ENV_DIALIN_TOKEN);
+
+	load_err("[dialin]\nport = 70000\n", err, sizeof(err));
+	assert_string_equal(err, "t.ini:2: [dialin] port: 70000 is out of range 0 or 1..65535");
+	load_err("[dialin]\npath = ws\n", err, sizeof(err));
+	assert_starts_with(err, "t.ini:2: [dialin] path: 'ws' must start with '/'");
+	load_err("[dialin]\npath = /ws?x=1\n", err, sizeof(err));
+	assert_starts_with(err, "t.ini:2: [dialin] path: ");
+	load_err("[dialin]\ntoken = short\n", err, sizeof(err));
+	assert_string_equal(
+	    err, "t.ini:2: [dialin] token: the token must be at least 16 characters long");
+	assert_lacks(err, "short'");
+	snprintf(text, sizeof(text), "[dialin]\ntoken = " TOKEN "\ntoken_file = %s\n", tf);
+	load_err(text, err, sizeof(err));
+	assert_starts_with(err, "t.ini:3: [dialin] token_file: cannot be used together with token");
+	assert_lacks(err, TOKEN);
+	load_err("[dialin]\ntoken_file = /nonexistent/tok\n", err, sizeof(err));
+	assert_starts_with(err, "t.ini:2: [dialin] token_file: cannot open '/nonexistent/tok'");
+	load_err("[dialin]\nallow = abcdefghijklmnopqrstuvwxyz0123456789\n", err, sizeof(err));
+	assert_starts_with(err, "t.ini:2: [dialin] allow: ");
+	load_err("[discovery]\nmdns = off\n[device a]\n", err, sizeof(err));
+	assert_contains(err, "[dialin], which is off");
+	remove_temp(tf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -795,9 +866,11 @@ int main(void)
 	    cmocka_unit_test(test_env_override),
 	    cmocka_unit_test(test_world_readable),
 	    cmocka_unit_test(test_password_never_shown),
+	    cmocka_unit_test(test_dialin),
 	};
 
 	/* The runner's environment must not supply a password behind the tests' back. */
 	unsetenv(P2M_ENV_MQTT_PASSWORD);
+	unsetenv(P2M_ENV_DIALIN_TOKEN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -746,8 +746,8 @@ static void test_snapshot_recognised(void **st)
 	cJSON *no = cJSON_Parse("{\"settings\":{\"warehouse_temper\":25}}");
 
 	(void)st;
-	assert_ptr_equal(p2m_driver_for_snapshot(yes), drv);
-	assert_null(p2m_driver_for_snapshot(no));
+	assert_ptr_equal(p2m_driver_for_snapshot(yes, false), drv);
+	assert_null(p2m_driver_for_snapshot(no, false));
 	cJSON_Delete(yes);
 	cJSON_Delete(no);
 }

@@ -377,7 +377,7 @@ static const char *request_name(const struct p2m_driver *drv, const cJSON *frame
 	const cJSON *n =
 	    drv->request_key ? cJSON_GetObjectItemCaseSensitive(frame, drv->request_key) : NULL;
 
-	return cJSON_IsString(n) ? n->valuestring : NULL;
+	return n && cJSON_IsString(n) ? n->valuestring : NULL;
 }
 
 static bool is_status_request(const struct p2m_device *d, const char *name)

@@ -100,9 +100,6 @@ static void lost(struct p2m_ws *ws)
 	/* Last: a oneshot owner may schedule our destruction from here. */
 	if (ws->cb.on_close)
 		ws->cb.on_close(ws->ud, was_open, why);
-	/* Nothing can happen on an accepted connection after this: it goes with its wsi. */
-	if (ws->accepted)
-		ws_destroy(ws);
 }
 
 static void kill_wsi(struct p2m_ws *ws, const char *why)
@@ -551,6 +548,8 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 			lws_set_opaque_user_data(wsi, NULL);
 			ws->wsi = NULL;
 			lost(ws);
+			/* nothing can happen on an accepted connection after this */
+			ws_destroy(ws);
 		}
 		return 0;
 	default:

@@ -231,7 +231,7 @@ static void ota_data(const void *in, size_t len, bool last)
 	EVP_MD_CTX_free(P.ota_md);
 	P.ota_md = NULL;
 	for (unsigned int i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		snprintf(hex + (size_t)2 * i, 3, "%02x", md[i]);
 	say("ota: received %zu bytes sha256 %s", P.ota_bytes, hex);
 	log_frame(NULL, P.ota_bytes);
 	free(P.fw_installed);
@@ -299,7 +299,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			ota_data(in, len, last);
 			break;
 		}
-		rx = realloc(rx, rx_len + len + 1);
+		char *grown = realloc(rx, rx_len + len + 1);
+
+		if (!grown)
+			return -1;
+		rx = grown;
 		memcpy(rx + rx_len, in, len);
 		rx_len += len;
 		rx[rx_len] = '\0';

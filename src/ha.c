@@ -205,7 +205,8 @@ cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *
 	cJSON_AddStringToObject(device, "manufacturer", d->manufacturer);
 	cJSON_AddStringToObject(device, "model", d->model);
 	add_str(device, "sw_version", dev->fw_version);
-	add_owned(device, "configuration_url", fmt("http://%s:%d/", dev->host, dev->port));
+	if (dev->host) /* none for a device the gateway only hears of over MQTT */
+		add_owned(device, "configuration_url", fmt("http://%s:%d/", dev->host, dev->port));
 
 	cJSON_AddStringToObject(origin, "name", "panda2mqtt");
 	cJSON_AddStringToObject(origin, "sw_version", P2M_VERSION);

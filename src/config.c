@@ -463,7 +463,8 @@ static const char *serial_problem(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n > 32 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != n)
+	if (n > 32 ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != n)
 		return "must be 1..32 letters and digits";
 	return NULL;
 }
@@ -773,11 +774,12 @@ static int finish_printer(struct parse_state *st)
 			return fail(st, b->line, "bambu_virtual", NULL, "out of memory");
 		}
 		if (p->bambu_report_topic && strcmp(p->bambu_report_topic, b->topic) == 0)
-			return fail(st, key_line(st, SEC_BAMBU_VIRTUAL, "serial"), "bambu_virtual",
-				    "serial",
-				    "%s is also [printer] bambu_report_topic: the gateway would read "
-				    "its own reports",
-				    b->topic);
+			return fail(
+			    st, key_line(st, SEC_BAMBU_VIRTUAL, "serial"), "bambu_virtual",
+			    "serial",
+			    "%s is also [printer] bambu_report_topic: the gateway would read "
+			    "its own reports",
+			    b->topic);
 	}
 	return 1;
 }

@@ -281,8 +281,8 @@ static bool is_unavailable(const cJSON *v)
 				     strcasecmp(v->valuestring, "none") == 0);
 }
 
-static bool feed_plain(struct p2m_printer_source *s, int i, const char *topic,
-		       const char *payload, size_t len)
+static bool feed_plain(struct p2m_printer_source *s, int i, const char *topic, const char *payload,
+		       size_t len)
 {
 	cJSON *print = print_root(s);
 	const cJSON *old = cJSON_GetObjectItemCaseSensitive(print, src_field[i]);
@@ -333,8 +333,8 @@ static bool feed_plain(struct p2m_printer_source *s, int i, const char *topic,
 	return changed;
 }
 
-bool p2m_printer_source_feed(struct p2m_printer_source *s, const char *topic,
-			     const char *payload, size_t len)
+bool p2m_printer_source_feed(struct p2m_printer_source *s, const char *topic, const char *payload,
+			     size_t len)
 {
 	const struct p2m_printer_conf *c = s->conf;
 	bool changed = false;
@@ -373,7 +373,8 @@ void p2m_printer_source_status(const struct p2m_printer_source *s, struct p2m_pr
 	out->has_bed_target = number(print, "bed_target_temper", &out->bed_target);
 	out->has_nozzle = number(print, "nozzle_temper", &out->nozzle);
 	out->has_nozzle_target = number(print, "nozzle_target_temper", &out->nozzle_target);
-	out->state = cJSON_IsString(st) ? p2m_print_state_parse(st->valuestring) : P2M_PRINT_UNKNOWN;
+	out->state =
+	    cJSON_IsString(st) ? p2m_print_state_parse(st->valuestring) : P2M_PRINT_UNKNOWN;
 	if (number(print, "mc_percent", &pct) && pct >= 0 && pct <= 100)
 		out->progress = pct / 100;
 }
@@ -385,24 +386,41 @@ const cJSON *p2m_printer_source_report(const struct p2m_printer_source *s)
 
 /* ---- the printer's Home Assistant device -------------------------------------------- */
 
-#define TEMP_SENSOR                                                                        \
-	.platform = P2M_SENSOR, .vtype = P2M_V_NUMBER, .device_class = "temperature",      \
+#define TEMP_SENSOR                                                                                \
+	.platform = P2M_SENSOR, .vtype = P2M_V_NUMBER, .device_class = "temperature",              \
 	.unit = "°C", .state_class = "measurement", .root = "print"
 
 static const struct p2m_entity printer_entities[] = {
-    {.key = "print_state", .name = "Print state", .platform = P2M_SENSOR,
-     .vtype = P2M_V_STRING, .icon = "mdi:printer-3d", .root = "print", .field = "gcode_state"},
+    {.key = "print_state",
+     .name = "Print state",
+     .platform = P2M_SENSOR,
+     .vtype = P2M_V_STRING,
+     .icon = "mdi:printer-3d",
+     .root = "print",
+     .field = "gcode_state"},
     {.key = "bed_temperature", .name = "Bed temperature", TEMP_SENSOR, .field = "bed_temper"},
     {.key = "bed_target", .name = "Bed target", TEMP_SENSOR, .field = "bed_target_temper"},
-    {.key = "nozzle_temperature", .name = "Nozzle temperature", TEMP_SENSOR,
+    {.key = "nozzle_temperature",
+     .name = "Nozzle temperature",
+     TEMP_SENSOR,
      .field = "nozzle_temper"},
-    {.key = "nozzle_target", .name = "Nozzle target", TEMP_SENSOR,
-     .field = "nozzle_target_temper"},
-    {.key = "progress", .name = "Progress", .platform = P2M_SENSOR, .vtype = P2M_V_NUMBER,
-     .unit = "%", .state_class = "measurement", .icon = "mdi:progress-clock", .root = "print",
+    {.key = "nozzle_target", .name = "Nozzle target", TEMP_SENSOR, .field = "nozzle_target_temper"},
+    {.key = "progress",
+     .name = "Progress",
+     .platform = P2M_SENSOR,
+     .vtype = P2M_V_NUMBER,
+     .unit = "%",
+     .state_class = "measurement",
+     .icon = "mdi:progress-clock",
+     .root = "print",
      .field = "mc_percent"},
-    {.key = "remaining_time", .name = "Remaining time", .platform = P2M_SENSOR,
-     .vtype = P2M_V_NUMBER, .device_class = "duration", .unit = "min", .root = "print",
+    {.key = "remaining_time",
+     .name = "Remaining time",
+     .platform = P2M_SENSOR,
+     .vtype = P2M_V_NUMBER,
+     .device_class = "duration",
+     .unit = "min",
+     .root = "print",
      .field = "mc_remaining_time"},
 };
 

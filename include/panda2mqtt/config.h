@@ -92,9 +92,9 @@ struct p2m_moonraker_conf {
 
 /* [bambu_virtual]: device/<serial>/report published on the gateway's broker connection. */
 struct p2m_bambu_virtual_conf {
-	char *serial;	/* NULL: off */
-	int interval;	/* seconds between full reports; default 2, 1..60 */
-	char *topic;	/* derived: device/<serial>/report */
+	char *serial; /* NULL: off */
+	int interval; /* seconds between full reports; default 2, 1..60 */
+	char *topic;  /* derived: device/<serial>/report */
 	int line;
 };
 

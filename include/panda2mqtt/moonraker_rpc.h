@@ -18,8 +18,8 @@
 
 struct p2m_moonraker_view {
 	const struct p2m_printer_status *status;
-	bool known;	    /* anything reported yet: Klipper "ready", else "startup" */
-	double eventtime;   /* seconds, monotonic (Klipper's eventtime) */
+	bool known;	  /* anything reported yet: Klipper "ready", else "startup" */
+	double eventtime; /* seconds, monotonic (Klipper's eventtime) */
 	const char *hostname;
 	int websocket_count;
 	int connection_id; /* of the asking connection */

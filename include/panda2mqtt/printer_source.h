@@ -67,8 +67,8 @@ bool p2m_printer_source_wants(const struct p2m_printer_source *s, const char *to
 
 /* One message of a source topic. Returns true when what is known changed. Bad input is
  * logged ("printer: TOPIC: why") and changes nothing. */
-bool p2m_printer_source_feed(struct p2m_printer_source *s, const char *topic,
-			     const char *payload, size_t len);
+bool p2m_printer_source_feed(struct p2m_printer_source *s, const char *topic, const char *payload,
+			     size_t len);
 
 /* Whether anything has been reported yet. */
 bool p2m_printer_source_known(const struct p2m_printer_source *s);

@@ -84,10 +84,10 @@ static int enqueue(struct lws *wsi, struct conn *c, const char *text)
 			 c->peer, QUEUE_MAX);
 		return -1;
 	}
-	buf = malloc(LWS_PRE + n);
+	buf = malloc(LWS_PRE + n + 1);
 	if (!buf)
 		return -1;
-	memcpy(buf + LWS_PRE, text, n);
+	memcpy(buf + LWS_PRE, text, n + 1);
 	c->q[(c->head + c->count) % QUEUE_MAX] = buf;
 	c->qlen[(c->head + c->count) % QUEUE_MAX] = n;
 	c->count++;
@@ -122,7 +122,7 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
 		c->rx_overflow = false;
 	}
 	if (!c->rx_overflow && c->rx_len + len > P2M_MOONRAKER_MAX_REQUEST) {
-		p2m_warn("moonraker: client %s: message longer than %d bytes; closing it", c->peer,
+		p2m_warn("moonraker: client %s: message longer than %zu bytes; closing it", c->peer,
 			 P2M_MOONRAKER_MAX_REQUEST);
 		c->rx_overflow = true;
 		return -1;

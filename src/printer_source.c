@@ -136,7 +136,7 @@ cJSON *p2m_printer_extract(const char *payload, size_t len, const char *path, ch
 	char member[P2M_MAX_STRING_BYTES + 1];
 
 	if (len > P2M_PRINTER_MAX_PAYLOAD) {
-		snprintf(err, errlen, "%zu bytes, more than %d", len, P2M_PRINTER_MAX_PAYLOAD);
+		snprintf(err, errlen, "%zu bytes, more than %zu", len, P2M_PRINTER_MAX_PAYLOAD);
 		return NULL;
 	}
 	if (!path)
@@ -238,7 +238,7 @@ static bool feed_bambu(struct p2m_printer_source *s, const char *topic, const ch
 	bool changed;
 
 	if (len > P2M_PRINTER_MAX_PAYLOAD) {
-		p2m_warn("printer: %s: %zu bytes, more than %d; ignored", topic, len,
+		p2m_warn("printer: %s: %zu bytes, more than %zu; ignored", topic, len,
 			 P2M_PRINTER_MAX_PAYLOAD);
 		return false;
 	}

@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 /* Largest request read; Moonraker clients send a few hundred bytes. */
-#define P2M_MOONRAKER_MAX_REQUEST (16 * 1024)
+#define P2M_MOONRAKER_MAX_REQUEST ((size_t)16 * 1024)
 
 struct p2m_moonraker_view {
 	const struct p2m_printer_status *status;

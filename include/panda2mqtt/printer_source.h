@@ -20,7 +20,7 @@
 #include <stddef.h>
 
 /* Largest source message read; Bambu's full reports are some 5-15 KiB. */
-#define P2M_PRINTER_MAX_PAYLOAD (64 * 1024)
+#define P2M_PRINTER_MAX_PAYLOAD ((size_t)64 * 1024)
 
 enum p2m_print_state {
 	P2M_PRINT_UNKNOWN, /* nothing (valid) reported yet */

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 import ha_schema
-from harness import GatewayTestCase, Sim, free_port, wait_until
+from harness import SIM_SECRETS, GatewayTestCase, Sim, free_port, wait_until
 
 try:
     import websockets
@@ -207,6 +207,12 @@ class VirtualMoonraker(GatewayTestCase):
         self.assertIn("bed 65.0 C >= hotbedtemp 60: Auto mode heats", log)
         self.assertIn("bed 45.0 C < hotbedtemp 60: Auto mode idles", log)
         self.assertIn("moonraker: client 127.0.0.1 connected", self.gw.log())
+        # the bind went through the gateway: the device's access code and Wi-Fi
+        # passwords still never reach a publish or a log line
+        for secret in SIM_SECRETS:
+            self.assertNotIn(secret, self.gw.log())
+            for topic, payload, _, _ in self.mqtt.all_payloads():
+                self.assertNotIn(secret, payload, topic)
 
 
 if __name__ == "__main__":

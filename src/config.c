@@ -164,6 +164,7 @@ static const struct key_def printer_keys[] = {
     {"id", K_STRING, CFG(printer.id), 0, 0, 0},
     {"name", K_STRING, CFG(printer.name), 0, 0, 0},
     {"ha_device", K_BOOL, CFG(printer.ha_device), 0, 0, 0},
+    {"stale_timeout", K_INT, CFG(printer.stale_timeout), 10, 86400, F_ZERO_OK},
 };
 
 static const struct key_def moonraker_keys[] = {

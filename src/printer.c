@@ -19,6 +19,8 @@ struct p2m_printer {
 	bool online_sent;
 	guint state_idle;
 	guint report_timer;
+	guint stale_timer;
+	gint64 heard_at; /* monotonic µs of the last source message; 0 = none yet */
 	unsigned sequence;
 };
 
@@ -115,6 +117,30 @@ static void publish_report(struct p2m_printer *p)
 	cJSON_free(s);
 }
 
+/* [printer] stale_timeout: a source that went quiet is forgotten, so that the virtual
+ * Moonraker says startup with the bed at 0 °C, the virtual Bambu printer stops reporting
+ * and the printer's Home Assistant device goes offline, instead of a printer switched
+ * off keeping its last hot bed (and the heater's Auto mode) forever. */
+static gboolean stale_check(gpointer data)
+{
+	struct p2m_printer *p = data;
+	gint64 limit = (gint64)p->cfg->printer.stale_timeout * G_USEC_PER_SEC;
+
+	if (!p->heard_at || g_get_monotonic_time() - p->heard_at < limit)
+		return G_SOURCE_CONTINUE;
+	p->heard_at = 0;
+	if (!p2m_printer_source_forget(p->src))
+		return G_SOURCE_CONTINUE;
+	p2m_warn("printer: nothing on its topics for %d s; its values are forgotten until it "
+		 "reports again",
+		 p->cfg->printer.stale_timeout);
+	if (p->cfg->printer.ha_device && p2m_mqtt_connected(p->mqtt)) {
+		p2m_mqtt_publish(p->mqtt, p->t_avail, "offline", true);
+		p->online_sent = false;
+	}
+	return G_SOURCE_CONTINUE;
+}
+
 static gboolean report_timer(gpointer data)
 {
 	publish_report(data);
@@ -147,6 +173,8 @@ struct p2m_printer *p2m_printer_new(const struct p2m_config *cfg, struct p2m_mqt
 		p->report_timer =
 		    g_timeout_add_seconds((guint)cfg->bambu_virtual.interval, report_timer, p);
 	}
+	if (c->stale_timeout)
+		p->stale_timer = g_timeout_add_seconds(1, stale_check, p);
 	p2m_info("printer: reading %s%s%s%s", c->bambu_report_topic ? c->bambu_report_topic : "",
 		 c->bambu_report_topic && c->src[P2M_SRC_BED].topic ? " and " : "",
 		 c->src[P2M_SRC_BED].topic ? c->src[P2M_SRC_BED].topic : "",
@@ -162,6 +190,8 @@ void p2m_printer_free(struct p2m_printer *p)
 		g_source_remove(p->state_idle);
 	if (p->report_timer)
 		g_source_remove(p->report_timer);
+	if (p->stale_timer)
+		g_source_remove(p->stale_timer);
 	p2m_printer_source_free(p->src);
 	cJSON_free(p->last_state);
 	g_free(p->t_state);
@@ -185,6 +215,7 @@ bool p2m_printer_on_message(struct p2m_printer *p, const char *topic, const char
 	}
 	if (!p2m_printer_source_wants(p->src, topic))
 		return false;
+	p->heard_at = g_get_monotonic_time();
 	if (p2m_printer_source_feed(p->src, topic, payload, len) && !p->state_idle)
 		p->state_idle = g_idle_add(state_idle, p);
 	return true;

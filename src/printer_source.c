@@ -347,6 +347,14 @@ bool p2m_printer_source_feed(struct p2m_printer_source *s, const char *topic, co
 	return changed;
 }
 
+bool p2m_printer_source_forget(struct p2m_printer_source *s)
+{
+	bool known = p2m_printer_source_known(s);
+
+	cJSON_ReplaceItemInObjectCaseSensitive(s->state, "print", cJSON_CreateObject());
+	return known;
+}
+
 bool p2m_printer_source_known(const struct p2m_printer_source *s)
 {
 	return cJSON_GetArraySize(print_root(s)) > 0;

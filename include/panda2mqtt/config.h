@@ -80,6 +80,10 @@ struct p2m_printer_conf {
 	char *id;	/* Home Assistant device id (topic <base>/<id>); default "printer" */
 	char *name;	/* default "Printer" */
 	bool ha_device; /* publish the printer as its own Home Assistant device; default true */
+	/* seconds without any message on the source topics before every value is forgotten
+	 * (a printer switched off stops reporting; its last bed temperature must not keep
+	 * Auto mode heating); 0 = never (default), else 10..86400 */
+	int stale_timeout;
 	int line;
 };
 

@@ -70,6 +70,9 @@ bool p2m_printer_source_wants(const struct p2m_printer_source *s, const char *to
 bool p2m_printer_source_feed(struct p2m_printer_source *s, const char *topic, const char *payload,
 			     size_t len);
 
+/* Forget every value (the source went quiet); true when something was known. */
+bool p2m_printer_source_forget(struct p2m_printer_source *s);
+
 /* Whether anything has been reported yet. */
 bool p2m_printer_source_known(const struct p2m_printer_source *s);
 void p2m_printer_source_status(const struct p2m_printer_source *s, struct p2m_printer_status *out);

@@ -30,8 +30,10 @@ STATE = "statestream/sensor/printer_state/state"
 NOZZLE = "statestream/printer/nozzle"
 
 
-class VirtualMoonraker(GatewayTestCase):
+class MoonrakerCase(GatewayTestCase):
+    """A simulator with the Klipper link, and a gateway serving the virtual Moonraker."""
     device_opts = {"stale_timeout": 10, "refresh_interval": 5}
+    printer_ini = ""
 
     def setUp(self):
         self.mport = free_port()
@@ -45,7 +47,8 @@ class VirtualMoonraker(GatewayTestCase):
         self.gw = self.start_gateway(extra_ini=(
             f"[printer]\nbed_temperature_topic = {BED}\nbed_target_topic = {BED_TARGET}\n"
             f"print_state_topic = {STATE}\nnozzle_temperature_topic = {NOZZLE}\n"
-            "nozzle_temperature_path = extruder.temperature\nname = Any printer\n\n"
+            "nozzle_temperature_path = extruder.temperature\nname = Any printer\n"
+            f"{self.printer_ini}\n"
             f"[moonraker]\nport = {self.mport}\nlisten = 127.0.0.1\n"))
         wait_until(lambda: self._port_open(), 15, what="the virtual Moonraker's port")
 
@@ -72,6 +75,14 @@ class VirtualMoonraker(GatewayTestCase):
             return out
         return asyncio.run(go())
 
+    def query(self):
+        """printer.objects.query for heater_bed and webhooks, on a fresh connection."""
+        return self.rpc({"jsonrpc": "2.0", "method": "printer.objects.query",
+                         "params": {"objects": {"heater_bed": None, "webhooks": None}},
+                         "id": 1})[0]["result"]["status"]
+
+
+class VirtualMoonraker(MoonrakerCase):
     @unittest.skipIf(websockets is None, "python3-websockets is not installed")
     def test_independent_jsonrpc_client(self):
         self.mqtt.publish(BED, "61.5", retain=True)
@@ -213,6 +224,31 @@ class VirtualMoonraker(GatewayTestCase):
             self.assertNotIn(secret, self.gw.log())
             for topic, payload, _, _ in self.mqtt.all_payloads():
                 self.assertNotIn(secret, payload, topic)
+
+
+
+class StaleSource(MoonrakerCase):
+    printer_ini = "stale_timeout = 10\n"
+
+    @unittest.skipIf(websockets is None, "python3-websockets is not installed")
+    def test_quiet_source_is_forgotten(self):
+        """A printer that stops reporting must not keep its last hot bed (and Auto mode)."""
+        self.mqtt.publish(BED, "70", retain=False)
+        wait_until(lambda: self.query()["heater_bed"]["temperature"] == 70, 10,
+                   interval=0.2, what="the bed temperature")
+        self.mqtt.wait(f"{self.base}/printer/availability", lambda p: p == "online")
+        since = time.monotonic()
+        st = wait_until(lambda: (lambda q: q if q["webhooks"]["state"] == "startup" else None)(
+            self.query()), 20, interval=0.5, what="the quiet source forgotten")
+        self.assertGreaterEqual(time.monotonic() - since, 8)
+        self.assertEqual(st["heater_bed"]["temperature"], 0)
+        self.mqtt.wait(f"{self.base}/printer/availability", lambda p: p == "offline")
+        self.assertIn("printer: nothing on its topics for 10 s", self.gw.log())
+        self.mqtt.publish(BED, "30", retain=False)  # back
+        wait_until(lambda: self.query()["heater_bed"]["temperature"] == 30, 10,
+                   interval=0.2, what="the source back")
+        self.mqtt.wait(f"{self.base}/printer/availability", lambda p: p == "online",
+                       since=since)
 
 
 if __name__ == "__main__":

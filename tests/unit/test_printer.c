@@ -72,6 +72,7 @@ static void test_config_defaults_and_full(void **state)
 	assert_string_equal(c.moonraker.listen, "0.0.0.0");
 	assert_string_equal(c.bambu_virtual.topic, "device/01P00VIRT/report");
 	assert_int_equal(c.bambu_virtual.interval, 2);
+	assert_int_equal(c.printer.stale_timeout, 0);
 	p2m_config_free(&c);
 }
 
@@ -104,6 +105,8 @@ static void test_config_errors(void **state)
 	load_err(MQTT "[printer]\nbambu_report_topic = device/AB/report\n"
 		      "[bambu_virtual]\nserial = AB\n",
 		 "the gateway would read its own reports");
+	load_err(MQTT "[printer]\nbed_temperature_topic = a\nstale_timeout = 5\n",
+		 "t.ini:6: [printer] stale_timeout: 5 is out of range 0 or 10..86400");
 	load_err(MQTT "[printer]\nbed_temperature_topic = a\nfoo = 1\n",
 		 "[printer] foo: unknown key");
 }
@@ -210,6 +213,11 @@ static void test_source_plain(void **state)
 	assert_true(feed(s, "bed", "unavailable")); /* statestream: the sensor is gone */
 	p2m_printer_source_status(s, &st);
 	assert_false(st.has_bed);
+	assert_true(p2m_printer_source_forget(s)); /* stale_timeout */
+	assert_false(p2m_printer_source_known(s));
+	assert_false(p2m_printer_source_forget(s));
+	p2m_printer_source_status(s, &st);
+	assert_int_equal(st.state, P2M_PRINT_UNKNOWN);
 	p2m_printer_source_free(s);
 	p2m_config_free(&c);
 }

@@ -338,6 +338,33 @@ class SharedPrinterBridge(BambuTestCase):
         self.assertEqual(self.watch_sys.all_payloads(), [])  # notifications false
         self.assert_no_secret()
 
+        # the printer's certificate is checked against --ca: a bridge made with another
+        # CA never connects (only the hostname check is off)
+        other = os.path.join(self.tmp, "other-ca")
+        run_setup("virtual-printer", "--serial", "OTHER", "--out", other,
+                  "--access-code-file", self.code_file)
+        wrong_dir = os.path.join(self.tmp, "wrong")
+        run_setup("bridge", "--printer", "127.0.0.1", "--port", str(pport), "--serial", sn,
+                  "--access-code-file", self.code_file, "--ca",
+                  os.path.join(other, "ca.crt"), "--out", wrong_dir)
+        wport = free_port()
+        wconf = os.path.join(self.tmp, "wrong.conf")
+        with open(wconf, "w") as f:
+            f.write(f"listener {wport} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    f"include_dir {wrong_dir}\n")
+        wlog = os.path.join(self.tmp, "wrong.log")
+        self.procs.append(Mosquitto(wconf, wport, wlog))
+        wrong_watch = Mqtt(wport)
+        try:
+            for _ in range(8):
+                dev.publish(f"device/{sn}/report", '{"print":{"bed_temper":99}}')
+                time.sleep(0.5)
+            self.assertEqual(wrong_watch.on(f"device/{sn}/report"), [])
+        finally:
+            wrong_watch.close()
+        with open(wlog) as f:
+            self.assertIn("certificate verify failed", f.read())
+
 
 if __name__ == "__main__":
     unittest.main()

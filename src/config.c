@@ -35,6 +35,8 @@
 
 #include <ini.h>
 
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,12 +52,23 @@
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #define MAX_FILE_SIZE (1024 * 1024) /* a configuration file is a few hundred bytes */
-#define MAX_KEYS      12	    /* most keys in one section (mqtt) */
+#define MAX_KEYS      16	    /* most keys in one section */
 /* password_file: MQTT allows 65535 bytes, but real passwords and tokens are far below
  * 4 KiB; anything longer is a wrong file, not a password. */
 #define MAX_PASSWORD_BYTES 4096
 
-enum section { SEC_NONE, SEC_MQTT, SEC_DISCOVERY, SEC_SAFETY, SEC_DIALIN, SEC_DEVICE, SEC_COUNT };
+enum section {
+	SEC_NONE,
+	SEC_MQTT,
+	SEC_DISCOVERY,
+	SEC_SAFETY,
+	SEC_PRINTER,
+	SEC_MOONRAKER,
+	SEC_BAMBU_VIRTUAL,
+	SEC_DIALIN,
+	SEC_DEVICE,
+	SEC_COUNT
+};
 
 /* [dialin] allow: at most this many ids. */
 #define MAX_ALLOW 256
@@ -67,6 +80,9 @@ enum kind {
 	K_INT,	    /* whole number in min..max */
 	K_DOUBLE,   /* number in min..max */
 	K_BOOL,
+	K_PATH,	   /* JSON path: dot-separated non-empty member names */
+	K_ADDRESS, /* IPv4 or IPv6 literal (nothing is resolved: no DNS on the loop) */
+	K_SERIAL,  /* printer serial: 1..32 of A-Z a-z 0-9 (it becomes a topic level) */
 };
 
 /* What a key's offset is relative to. */
@@ -150,6 +166,33 @@ static const struct key_def dialin_keys[] = {
     {"firmware_dir", K_OPTIONAL, CFG(dialin.firmware_dir), 0, 0, 0},
 };
 
+#define PSRC(i, f) CFG(printer.src[i].f)
+static const struct key_def printer_keys[] = {
+    {"bambu_report_topic", K_TOPIC, CFG(printer.bambu_report_topic), 0, 0, 0},
+    {"bed_temperature_topic", K_TOPIC, PSRC(P2M_SRC_BED, topic), 0, 0, 0},
+    {"bed_temperature_path", K_PATH, PSRC(P2M_SRC_BED, path), 0, 0, 0},
+    {"bed_target_topic", K_TOPIC, PSRC(P2M_SRC_BED_TARGET, topic), 0, 0, 0},
+    {"bed_target_path", K_PATH, PSRC(P2M_SRC_BED_TARGET, path), 0, 0, 0},
+    {"nozzle_temperature_topic", K_TOPIC, PSRC(P2M_SRC_NOZZLE, topic), 0, 0, 0},
+    {"nozzle_temperature_path", K_PATH, PSRC(P2M_SRC_NOZZLE, path), 0, 0, 0},
+    {"print_state_topic", K_TOPIC, PSRC(P2M_SRC_STATE, topic), 0, 0, 0},
+    {"print_state_path", K_PATH, PSRC(P2M_SRC_STATE, path), 0, 0, 0},
+    {"id", K_STRING, CFG(printer.id), 0, 0, 0},
+    {"name", K_STRING, CFG(printer.name), 0, 0, 0},
+    {"ha_device", K_BOOL, CFG(printer.ha_device), 0, 0, 0},
+    {"stale_timeout", K_INT, CFG(printer.stale_timeout), 10, 86400, F_ZERO_OK},
+};
+
+static const struct key_def moonraker_keys[] = {
+    {"port", K_INT, CFG(moonraker.port), 1, 65535, F_ZERO_OK},
+    {"listen", K_ADDRESS, CFG(moonraker.listen), 0, 0, 0},
+};
+
+static const struct key_def bambu_virtual_keys[] = {
+    {"serial", K_SERIAL, CFG(bambu_virtual.serial), 0, 0, 0},
+    {"interval", K_INT, CFG(bambu_virtual.interval), 1, 60, 0},
+};
+
 static const struct key_def device_keys[] = {
     {"host", K_STRING, DEV(host), 0, 0, 0},
     {"port", K_INT, DEV(port), 1, 65535, 0},
@@ -169,6 +212,9 @@ static const struct section_def sections[SEC_COUNT] = {
     [SEC_MQTT] = {"mqtt", mqtt_keys, ARRAY_LEN(mqtt_keys)},
     [SEC_DISCOVERY] = {"discovery", discovery_keys, ARRAY_LEN(discovery_keys)},
     [SEC_SAFETY] = {"safety", safety_keys, ARRAY_LEN(safety_keys)},
+    [SEC_PRINTER] = {"printer", printer_keys, ARRAY_LEN(printer_keys)},
+    [SEC_MOONRAKER] = {"moonraker", moonraker_keys, ARRAY_LEN(moonraker_keys)},
+    [SEC_BAMBU_VIRTUAL] = {"bambu_virtual", bambu_virtual_keys, ARRAY_LEN(bambu_virtual_keys)},
     [SEC_DIALIN] = {"dialin", dialin_keys, ARRAY_LEN(dialin_keys)},
     [SEC_DEVICE] = {"device", device_keys, ARRAY_LEN(device_keys)},
 };
@@ -178,6 +224,7 @@ _Static_assert(ARRAY_LEN(discovery_keys) <= MAX_KEYS, "raise MAX_KEYS");
 _Static_assert(ARRAY_LEN(safety_keys) <= MAX_KEYS, "raise MAX_KEYS");
 _Static_assert(ARRAY_LEN(dialin_keys) <= MAX_KEYS, "raise MAX_KEYS");
 _Static_assert(ARRAY_LEN(device_keys) <= MAX_KEYS, "raise MAX_KEYS");
+_Static_assert(ARRAY_LEN(printer_keys) <= MAX_KEYS, "raise MAX_KEYS");
 
 /* Records the first error only; later calls are ignored. Returns 0 so that handlers can
  * "return fail(...)". section and key may be NULL. */
@@ -303,11 +350,19 @@ static int enter_section(struct parse_state *st, const char *line, size_t n)
 				    st->section_line[s]);
 		st->section_line[s] = st->lineno;
 		st->sect = (enum section)s;
+		if (s == SEC_PRINTER) {
+			st->cfg->printer.enabled = true;
+			st->cfg->printer.line = st->lineno;
+		} else if (s == SEC_MOONRAKER) {
+			st->cfg->moonraker.line = st->lineno;
+		} else if (s == SEC_BAMBU_VIRTUAL) {
+			st->cfg->bambu_virtual.line = st->lineno;
+		}
 		return 1;
 	}
 	return fail(st, st->lineno, name, NULL,
-		    "unknown section; expected [mqtt], [discovery], [safety], [dialin] or "
-		    "[device <id>]");
+		    "unknown section; expected [mqtt], [discovery], [safety], [printer], "
+		    "[moonraker], [bambu_virtual], [dialin] or [device <id>]");
 }
 
 /* ---- the reader inih pulls lines from (see the comment at the top) ------------------ */
@@ -404,6 +459,35 @@ static int parse_bool(const char *s, bool *out)
 	return 0;
 }
 
+/* "a.b.c": members of nested JSON objects (a member name with a '.' cannot be named). */
+static const char *path_problem(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (s[0] == '.' || s[n - 1] == '.' || strstr(s, ".."))
+		return "must be member names separated by single '.', e.g. print.bed_temper";
+	return NULL;
+}
+
+static const char *address_problem(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)
+		return NULL;
+	return "is not an IPv4 or IPv6 address (names are not resolved)";
+}
+
+static const char *serial_problem(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 32 ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != n)
+		return "must be 1..32 letters and digits";
+	return NULL;
+}
+
 /* Topic prefixes: one or more non-empty levels, no wildcards. */
 static const char *topic_problem(const char *s)
 {
@@ -469,9 +553,16 @@ static int set_value(struct parse_state *st, const struct key_def *kd, const cha
 		return 1;
 	case K_STRING:
 	case K_TOPIC:
+	case K_PATH:
+	case K_ADDRESS:
+	case K_SERIAL:
 		if (*value == '\0')
 			return fail(st, st->lineno, sect, key, "must not be empty");
-		problem = kd->kind == K_TOPIC ? topic_problem(value) : NULL;
+		problem = kd->kind == K_TOPIC	  ? topic_problem(value)
+			  : kd->kind == K_PATH	  ? path_problem(value)
+			  : kd->kind == K_ADDRESS ? address_problem(value)
+			  : kd->kind == K_SERIAL  ? serial_problem(value)
+						  : NULL;
 		if (problem)
 			return fail(st, st->lineno, sect, key, "'%s' %s", value, problem);
 		break;
@@ -673,6 +764,70 @@ static int split_allow(struct parse_state *st, int line)
 	return 1;
 }
 
+static const char *const src_names[P2M_SRC_COUNT] = {
+    [P2M_SRC_BED] = "bed_temperature",
+    [P2M_SRC_BED_TARGET] = "bed_target",
+    [P2M_SRC_NOZZLE] = "nozzle_temperature",
+    [P2M_SRC_STATE] = "print_state",
+};
+
+/* [printer], [moonraker], [bambu_virtual]: what each needs of the others. */
+static int finish_printer(struct parse_state *st)
+{
+	struct p2m_config *c = st->cfg;
+	struct p2m_printer_conf *p = &c->printer;
+	struct p2m_bambu_virtual_conf *b = &c->bambu_virtual;
+	char key[64];
+
+	if (p->enabled) {
+		for (int i = 0; i < P2M_SRC_COUNT; i++) {
+			snprintf(key, sizeof(key), "%s_path", src_names[i]);
+			if (p->src[i].path && !p->src[i].topic)
+				return fail(st, key_line(st, SEC_PRINTER, key), "printer", key,
+					    "needs %s_topic", src_names[i]);
+		}
+		if (!p->bambu_report_topic && !p->src[P2M_SRC_BED].topic)
+			return fail(st, p->line, "printer", NULL,
+				    "needs bambu_report_topic or bed_temperature_topic");
+		if (!default_string(st, &p->id, "printer") ||
+		    !default_string(st, &p->name, "Printer"))
+			return 0;
+		if (!valid_device_id(p->id))
+			return fail(st, key_line(st, SEC_PRINTER, "id"), "printer", "id",
+				    "'%s' is not valid: use 1..%d characters from a-z, 0-9, '_' "
+				    "and '-'",
+				    p->id, P2M_ID_MAX);
+		if (p2m_config_device(c, p->id))
+			return fail(st, key_line(st, SEC_PRINTER, "id"), "printer", "id",
+				    "'%s' is also a [device] id; choose another", p->id);
+	}
+	if (c->moonraker.port && !p->enabled)
+		return fail(st, key_line(st, SEC_MOONRAKER, "port"), "moonraker", "port",
+			    "needs a [printer] section to take the bed temperature from");
+	if (c->moonraker.line && !default_string(st, &c->moonraker.listen, "0.0.0.0"))
+		return 0;
+	if (b->line) {
+		if (!b->serial)
+			return fail(st, b->line, "bambu_virtual", NULL,
+				    "missing required key 'serial'");
+		if (!p->enabled)
+			return fail(st, b->line, "bambu_virtual", NULL,
+				    "needs a [printer] section to take the bed temperature from");
+		if (asprintf(&b->topic, "device/%s/report", b->serial) < 0) {
+			b->topic = NULL;
+			return fail(st, b->line, "bambu_virtual", NULL, "out of memory");
+		}
+		if (p->bambu_report_topic && strcmp(p->bambu_report_topic, b->topic) == 0)
+			return fail(
+			    st, key_line(st, SEC_BAMBU_VIRTUAL, "serial"), "bambu_virtual",
+			    "serial",
+			    "%s is also [printer] bambu_report_topic: the gateway would read "
+			    "its own reports",
+			    b->topic);
+	}
+	return 1;
+}
+
 /* [dialin]: defaults, the token from its one source, the allow list. */
 static int finish_dialin(struct parse_state *st)
 {
@@ -760,6 +915,8 @@ static void finish(struct parse_state *st)
 		     c->safety.max_chamber_temp, c->safety.max_target_temp);
 		return;
 	}
+	if (!finish_printer(st))
+		return;
 	if (m->tls && !key_line(st, SEC_MQTT, "port"))
 		m->port = 8883;
 	if (m->tls && m->cafile && !check_cafile(st))
@@ -789,6 +946,8 @@ static void set_defaults(struct p2m_config *c)
 	c->safety.max_target_temp = 60;
 	c->safety.max_chamber_temp = 65;
 	c->safety.sensor_fault_cutoff = true;
+	c->printer.ha_device = true;
+	c->bambu_virtual.interval = 2;
 }
 
 /* Parses text[0..len) into *cfg. On error *cfg is zeroed. */
@@ -936,6 +1095,16 @@ void p2m_config_free(struct p2m_config *cfg)
 		free(cfg->dialin.allow[i]);
 	free(cfg->dialin.allow);
 	free(cfg->dialin.firmware_dir);
+	free(cfg->printer.bambu_report_topic);
+	for (int i = 0; i < P2M_SRC_COUNT; i++) {
+		free(cfg->printer.src[i].topic);
+		free(cfg->printer.src[i].path);
+	}
+	free(cfg->printer.id);
+	free(cfg->printer.name);
+	free(cfg->moonraker.listen);
+	free(cfg->bambu_virtual.serial);
+	free(cfg->bambu_virtual.topic);
 	for (size_t i = 0; i < cfg->n_devices; i++) {
 		free(cfg->devices[i].id);
 		free(cfg->devices[i].host);

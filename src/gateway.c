@@ -6,11 +6,13 @@
 
 #include "device.h"
 #include "loop.h"
+#include "moonraker.h"
 #include "mqtt.h"
 #include "panda2mqtt/command.h"
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
 #include "firmware.h"
+#include "printer.h"
 #include "registry.h"
 #include "ws.h"
 
@@ -26,6 +28,8 @@ struct p2m_gateway {
 	struct p2m_mqtt *mqtt;
 	struct p2m_device_env env;
 	struct p2m_registry *registry;
+	struct p2m_printer *printer;	 /* [printer]; NULL without */
+	struct p2m_moonraker *moonraker; /* [moonraker] port; NULL when off */
 	char *t_info;
 	char *t_ha_status;
 	guint info_idle;
@@ -71,6 +75,7 @@ static void on_mqtt_connect(void *ud)
 
 	for (size_t i = 0; i < p2m_registry_count(gw->registry); i++)
 		p2m_device_republish(p2m_registry_at(gw->registry, i));
+	p2m_printer_on_connect(gw->printer);
 	info_changed(gw);
 }
 
@@ -127,9 +132,12 @@ static void on_mqtt_message(void *ud, const char *topic, const char *payload, si
 			p2m_info("mqtt: Home Assistant is online; sending discovery");
 			for (size_t i = 0; i < p2m_registry_count(gw->registry); i++)
 				p2m_device_publish_discovery(p2m_registry_at(gw->registry, i));
+			p2m_printer_publish_discovery(gw->printer);
 		}
 		return;
 	}
+	if (p2m_printer_on_message(gw->printer, topic, payload, len))
+		return;
 	if (strncmp(topic, gw->cfg->mqtt.base_topic, blen) == 0 && topic[blen] == '/')
 		route_command(gw, topic, topic + blen + 1, payload, len, retained);
 }
@@ -230,6 +238,15 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 	p2m_mqtt_add_subscription(gw.mqtt, sub);
 	g_free(sub);
 	p2m_mqtt_add_subscription(gw.mqtt, gw.t_ha_status);
+	gw.printer = p2m_printer_new(cfg, gw.mqtt);
+	if (cfg->moonraker.port) {
+		gw.moonraker = p2m_moonraker_new(gw.env.lws, &cfg->moonraker,
+						 p2m_printer_get_source(gw.printer));
+		if (!gw.moonraker) {
+			gw.exit_code = 1;
+			goto out;
+		}
+	}
 
 	gw.env.mqtt = gw.mqtt;
 	gw.env.cfg = cfg;
@@ -253,6 +270,7 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 
 	for (size_t i = 0; i < p2m_registry_count(gw.registry); i++)
 		p2m_device_publish_offline(p2m_registry_at(gw.registry, i));
+	p2m_printer_publish_offline(gw.printer);
 	p2m_mqtt_shutdown(gw.mqtt, 2000);
 out:
 	if (gw.controller_timer)
@@ -263,6 +281,8 @@ out:
 		g_source_remove(gw.info_idle);
 	p2m_mqtt_free(gw.mqtt);
 	p2m_loop_lws_destroy(gw.env.lws);
+	p2m_moonraker_free(gw.moonraker); /* its connections went with the context */
+	p2m_printer_free(gw.printer);	  /* after: the Moonraker read its source */
 	g_source_remove(sig_watch);
 	close(sfd);
 	g_free(gw.t_info);

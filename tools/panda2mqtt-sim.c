@@ -11,7 +11,12 @@
  * With --mdns it also announces itself over DNS-SD as the device does (_http._tcp, TXT
  * board=HOSTNAME path=/), through a running avahi-daemon (sim_mdns.c).
  *
- * What it is not: an emulation of the firmware. No OTA, printer/Klipper/MQTT link, Wi-Fi
+ * With --printer-link it also plays the firmware's Klipper link (V1.0.3+): after a Klipper
+ * bind (printer_type 2, then printer ip/port) it polls that Moonraker's /websocket with
+ * printer.objects.query as the device does, and Auto mode (work_mode 1) heats only while
+ * the bed is at or above hotbedtemp. --klipper-found says what a Klipper scan finds.
+ *
+ * What it is not: an emulation of the firmware. No OTA, Bambu/MQTT link, Wi-Fi
  * scan results, "response" replies or client limit; the thermal model is a toy. Where
  * the field notes are unsure it picks one behaviour (listed in --help). Its secrets are fixed
  * public strings, so that tests can search logs and topics for leaks.
@@ -129,6 +134,19 @@ static struct sim {
 	bool line_discard; /* skipping the rest of an over-long line */
 	bool exiting;
 	cJSON *ignored; /* "root.field" names whose writes are ignored (control: ignore) */
+
+	/* --printer-link: the Klipper link */
+	bool printer_link;
+	const char *klipper_found; /* --klipper-found ADDR:PORT, what a Klipper scan lists */
+	bool klipper_bind;	   /* the message being applied bound a Klipper printer */
+	struct lws *kl_wsi;
+	bool kl_up, kl_want_send;
+	unsigned kl_id;
+	double bed;    /* heater_bed.temperature last read; 0 until read */
+	bool auto_hot; /* Auto mode: the bed is at or above hotbedtemp */
+	char *kl_rx;
+	size_t kl_rx_len;
+	lws_sorted_usec_list_t sul_kl_poll, sul_kl_retry;
 } sim;
 
 static volatile sig_atomic_t got_signal;
@@ -265,6 +283,14 @@ static long get_int(const char *key, long dflt)
 }
 
 /* V1.0.0 keeps its target in "temp"; later firmware in "set_temp" ("temp" mirrors it). */
+/* root.key as an integer, or dflt. */
+static long get_int_in(const char *root, const char *key, long dflt)
+{
+	long n;
+
+	return json_int(cJSON_GetObjectItemCaseSensitive(root_obj(root), key), &n) ? n : dflt;
+}
+
 static const char *target_key(void)
 {
 	return sim.fw == FW_V100 ? "temp" : "set_temp";
@@ -363,16 +389,30 @@ static double temp_ptc(void)
 	return sim.heating ? sim.chamber + PTC_OFFSET : sim.chamber;
 }
 
+static void push_root(const char *root, cJSON *obj);
+
 /* One push period: the heater runs when work_on is true or drying runs; it heats toward
  * filament_temp while drying, else toward the target; otherwise the chamber cools. */
 static void model_step(void)
 {
-	bool on = !sim.rebooting && (get_int("work_on", 0) != 0 || drying());
+	/* with the Klipper link, Auto mode heats only while the bed is hot enough */
+	bool gated = sim.printer_link && get_int("work_mode", 2) == 1 && !sim.auto_hot;
+	bool on = !sim.rebooting && ((get_int("work_on", 0) != 0 && !gated) || drying());
 	double target = AMBIENT, d;
 
 	if (on)
 		target =
 		    (double)(drying() ? get_int("filament_temp", 60) : get_int(target_key(), 40));
+	if (sim.printer_link && (on && sim.chamber < target) != sim.heating) {
+		/* with the printer link, the heater's relay is pushed when it changes, so that
+		 * Auto mode switching is seen at once */
+		cJSON *o = cJSON_CreateObject();
+
+		put_num("ptc_heater_status", on && sim.chamber < target);
+		cJSON_AddNumberToObject(o, "ptc_heater_status", on && sim.chamber < target);
+		sim.heating = on && sim.chamber < target;
+		push_root("settings", o);
+	}
 	sim.heating = on && sim.chamber < target;
 	d = target - sim.chamber;
 	if (d > STEP)
@@ -790,7 +830,10 @@ static enum restart write_setting(unsigned id, const char *key, const cJSON *v)
 		else
 			put(settings(), key, cJSON_CreateString(v->valuestring));
 	} else if (!strcmp(key, "printer_type")) {
-		why = "printer binding is not simulated";
+		if (!sim.printer_link)
+			why = "printer binding is not simulated (see --printer-link)";
+		else if (!(why = want_int(v, 1, 2, &n)))
+			put_num(key, (double)n);
 	} else if (in_list(key, settings_read_only,
 			   sizeof(settings_read_only) / sizeof(settings_read_only[0]))) {
 		why = "read-only";
@@ -839,9 +882,17 @@ static cJSON *scan_results(const char *root, long klipper_port)
 			cJSON_AddItemToArray(list, e);
 		}
 	} else if (klipper_port) {
+		char ip[64] = "127.0.0.3";
+		const char *colon = sim.klipper_found ? strrchr(sim.klipper_found, ':') : NULL;
+
+		if (colon) { /* --klipper-found: that host and port, whatever port was scanned */
+			snprintf(ip, sizeof(ip), "%.*s", (int)(colon - sim.klipper_found),
+				 sim.klipper_found);
+			klipper_port = atol(colon + 1);
+		}
 		e = cJSON_CreateObject();
 		cJSON_AddStringToObject(e, "name", "Sim Voron");
-		cJSON_AddStringToObject(e, "ip", "127.0.0.3");
+		cJSON_AddStringToObject(e, "ip", ip);
 		cJSON_AddNumberToObject(e, "port", (double)klipper_port);
 		cJSON_AddItemToArray(list, e);
 	} else {
@@ -865,6 +916,178 @@ static void scan(const char *root, long klipper_port)
 	cJSON_AddNumberToObject(o, "scan", 2);
 	cJSON_AddItemToObject(o, "list", scan_results(root, klipper_port));
 	push_root(root, o);
+}
+
+/* ---------- the Klipper link (--printer-link) ---------- */
+
+/* Klipper printer.state as the device reports it (field notes): 2 connecting,
+ * 3 connected, 4 failed, 5 ready. */
+static void printer_state(long st)
+{
+	cJSON *o;
+
+	if (get_int_in("printer", "state", -1) == st)
+		return;
+	put(root_obj("printer"), "state", cJSON_CreateNumber((double)st));
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "state", (double)st);
+	push_root("printer", o);
+}
+
+static void klipper_connect(lws_sorted_usec_list_t *sul);
+
+static void klipper_stop(const char *why)
+{
+	lws_sul_cancel(&sim.sul_kl_poll);
+	lws_sul_cancel(&sim.sul_kl_retry);
+	if (sim.kl_wsi) {
+		say("klipper: closing the link (%s)", why);
+		lws_set_timeout(sim.kl_wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+		sim.kl_wsi = NULL;
+	}
+	sim.kl_up = false;
+	sim.bed = 0;
+	sim.auto_hot = false;
+}
+
+static void klipper_start(void)
+{
+	klipper_stop("re-bound");
+	printer_state(2);
+	lws_sul_schedule(sim.ctx, 0, &sim.sul_kl_retry, klipper_connect, 1);
+}
+
+static void klipper_retry(void)
+{
+	sim.kl_wsi = NULL;
+	sim.kl_up = false;
+	if (get_int("printer_type", 1) != 2)
+		return;
+	printer_state(4);
+	lws_sul_cancel(&sim.sul_kl_poll);
+	lws_sul_schedule(sim.ctx, 0, &sim.sul_kl_retry, klipper_connect, 2 * LWS_US_PER_SEC);
+}
+
+static void klipper_connect(lws_sorted_usec_list_t *sul)
+{
+	struct lws_client_connect_info ci;
+	const cJSON *ip = cJSON_GetObjectItemCaseSensitive(root_obj("printer"), "ip");
+	long port = get_int_in("printer", "port", 7125);
+	static char host[64];
+
+	(void)sul;
+	if (sim.kl_wsi || !cJSON_IsString(ip) || get_int("printer_type", 1) != 2)
+		return;
+	snprintf(host, sizeof(host), "%s", ip->valuestring);
+	memset(&ci, 0, sizeof(ci));
+	ci.context = sim.ctx;
+	ci.vhost = sim.vh;
+	ci.address = host;
+	ci.port = (int)port;
+	ci.path = "/websocket";
+	ci.host = host;
+	ci.origin = host;
+	ci.local_protocol_name = "klipper-client"; /* no subprotocol is asked of Moonraker */
+	say("klipper: connecting to ws://%s:%ld/websocket", host, port);
+	sim.kl_wsi = lws_client_connect_via_info(&ci);
+	if (!sim.kl_wsi)
+		klipper_retry();
+}
+
+static void klipper_poll(lws_sorted_usec_list_t *sul)
+{
+	if (sim.kl_wsi && sim.kl_up) {
+		sim.kl_want_send = true;
+		lws_callback_on_writable(sim.kl_wsi);
+	}
+	lws_sul_schedule(sim.ctx, 0, sul, klipper_poll, LWS_US_PER_SEC);
+}
+
+/* Auto mode: the heater may run while the bed is at or above hotbedtemp. */
+static void klipper_bed(double bed)
+{
+	long threshold = get_int("hotbedtemp", 80);
+	bool hot = bed >= (double)threshold;
+
+	sim.bed = bed;
+	if (hot != sim.auto_hot)
+		say("klipper: bed %.1f C %s hotbedtemp %ld: Auto mode %s", bed, hot ? ">=" : "<",
+		    threshold, hot ? "heats" : "idles");
+	sim.auto_hot = hot;
+}
+
+static void klipper_reply(const char *txt, size_t len)
+{
+	cJSON *doc = cJSON_ParseWithLength(txt, len);
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(doc, "result"), "status");
+	const cJSON *wh = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(st, "webhooks"), "state");
+	const cJSON *bed = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(st, "heater_bed"), "temperature");
+
+	if (!cJSON_IsObject(st)) {
+		say("klipper: unexpected reply %.120s", txt);
+	} else {
+		printer_state(cJSON_IsString(wh) && !strcmp(wh->valuestring, "ready") ? 5 : 8);
+		if (cJSON_IsNumber(bed))
+			klipper_bed(bed->valuedouble);
+	}
+	cJSON_Delete(doc);
+}
+
+static int callback_klipper(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			    size_t len)
+{
+	unsigned char buf[LWS_PRE + 512];
+	int n;
+
+	(void)user;
+	if (wsi != sim.kl_wsi && reason != LWS_CALLBACK_WSI_DESTROY)
+		return reason == LWS_CALLBACK_CLIENT_RECEIVE ? -1 : 0;
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		say("klipper: connected");
+		sim.kl_up = true;
+		printer_state(3);
+		klipper_poll(&sim.sul_kl_poll);
+		return 0;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (!sim.kl_want_send)
+			return 0;
+		sim.kl_want_send = false;
+		/* what the firmware asks for, every second (field notes) */
+		n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+			     "{\"jsonrpc\":\"2.0\",\"method\":\"printer.objects.query\","
+			     "\"params\":{\"objects\":{\"webhooks\":null,\"virtual_sdcard\":null,"
+			     "\"print_stats\":null,\"extruder\":null,\"heater_bed\":null}},"
+			     "\"id\":%u}",
+			     ++sim.kl_id);
+		return lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n ? -1 : 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (lws_is_first_fragment(wsi))
+			sim.kl_rx_len = 0;
+		if (sim.kl_rx_len + len > 65536)
+			return -1;
+		sim.kl_rx = realloc(sim.kl_rx, sim.kl_rx_len + len + 1);
+		memcpy(sim.kl_rx + sim.kl_rx_len, in, len);
+		sim.kl_rx_len += len;
+		if (lws_is_final_fragment(wsi))
+			klipper_reply(sim.kl_rx, sim.kl_rx_len);
+		return 0;
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		say("klipper: cannot connect: %s", in ? (const char *)in : "?");
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* every failure ends here, a connect that never upgrades included */
+		if (wsi == sim.kl_wsi && !sim.exiting) {
+			say("klipper: link lost");
+			klipper_retry();
+		}
+		return 0;
+	default:
+		return 0;
+	}
 }
 
 static bool ignored(const char *root, const char *key)
@@ -919,6 +1142,7 @@ static enum restart write_field(unsigned id, const char *root, const char *key, 
 	} else if (!strcmp(root, "printer") && !strcmp(key, "disconnect")) {
 		if (!(why = want_int(v, 1, 1, &n))) {
 			cJSON *o = cJSON_CreateObject();
+			klipper_stop("unbound");
 			put(root_obj("printer"), "state", cJSON_CreateNumber(0));
 			cJSON_AddNumberToObject(o, "state", 0);
 			push_root("printer", o);
@@ -929,6 +1153,9 @@ static enum restart write_field(unsigned id, const char *root, const char *key, 
 		/* a bind: stored field by field; the device then reports itself connected */
 		put(root_obj("printer"), key, cJSON_Duplicate(v, true));
 		put(root_obj("printer"), "state", cJSON_CreateNumber(3));
+		if (sim.printer_link && get_int("printer_type", 1) == 2 &&
+		    (!strcmp(key, "ip") || !strcmp(key, "port")))
+			sim.klipper_bind = true;
 	} else if ((!strcmp(root, "wifi") || !strcmp(root, "ap")) &&
 		   (!strcmp(key, "ssid") || !strcmp(key, "password") ||
 		    (!strcmp(root, "ap") && !strcmp(key, "ip")))) {
@@ -989,6 +1216,10 @@ static void client_message(struct client *c, const char *txt, size_t len)
 		}
 	}
 	cJSON_Delete(doc);
+	if (sim.klipper_bind) {
+		sim.klipper_bind = false;
+		klipper_start();
+	}
 	if (restart == RESTART_FACTORY) {
 		double chamber = sim.chamber;
 
@@ -1570,6 +1801,7 @@ static const struct lws_protocols protocols[] = {
      .per_session_data_size = sizeof(struct client),
      .rx_buffer_size = 4096},
     {.name = "sim-control", .callback = callback_control},
+    {.name = "klipper-client", .callback = callback_klipper},
     {.name = NULL, .callback = NULL},
 };
 
@@ -1625,6 +1857,18 @@ static void usage(FILE *f)
 	    "                       simulator: avahi merges the addresses of a name published\n"
 	    "                       twice instead of reporting a collision\n"
 	    "  --reboot-time SEC    how long a reboot takes (default 2.0)\n"
+	    "  --printer-link       play the Klipper link of firmware V1.0.3+: printer_type 1/2\n"
+	    "                       is stored; after a Klipper bind (printer_type 2, then\n"
+	    "                       printer ip/port) poll ws://IP:PORT/websocket with\n"
+	    "                       printer.objects.query every second (printer.state 2\n"
+	    "                       connecting, 3 connected, 5 ready, 4 failed; retried every\n"
+	    "                       2 s); Auto mode (work_mode 1) then heats only while\n"
+	    "                       heater_bed.temperature >= hotbedtemp, and\n"
+	    "                       settings.ptc_heater_status is pushed when the heater\n"
+	    "                       switches\n"
+	    "  --klipper-found ADDR:PORT  a Klipper scan (printer.scan_port) lists this\n"
+	    "                       printer, whatever port was scanned (default 127.0.0.3\n"
+	    "                       and the scanned port)\n"
 	    "  -v, --verbose        verbose log on stderr\n"
 	    "  -h, --help           show this help\n"
 	    "\n"
@@ -1755,7 +1999,9 @@ static void parse_args(int argc, char **argv)
 		O_HOSTNAME,
 		O_REBOOT,
 		O_MDNS,
-		O_MDNS_HOST
+		O_MDNS_HOST,
+		O_PRINTER_LINK,
+		O_KLIPPER_FOUND
 	};
 	static const struct option opts[] = {
 	    {"host", required_argument, NULL, O_HOST},
@@ -1768,6 +2014,8 @@ static void parse_args(int argc, char **argv)
 	    {"reboot-time", required_argument, NULL, O_REBOOT},
 	    {"mdns", required_argument, NULL, O_MDNS},
 	    {"mdns-host", required_argument, NULL, O_MDNS_HOST},
+	    {"printer-link", no_argument, NULL, O_PRINTER_LINK},
+	    {"klipper-found", required_argument, NULL, O_KLIPPER_FOUND},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -1847,6 +2095,16 @@ static void parse_args(int argc, char **argv)
 				usage_error("--mdns-host: '%s' is not a NAME.local host name",
 					    optarg);
 			sim.mdns_host = optarg;
+			break;
+		case O_PRINTER_LINK:
+			sim.printer_link = true;
+			break;
+		case O_KLIPPER_FOUND:
+			if (!strrchr(optarg, ':') || strrchr(optarg, ':') == optarg ||
+			    atol(strrchr(optarg, ':') + 1) < 1 ||
+			    atol(strrchr(optarg, ':') + 1) > 65535 || strlen(optarg) > 60)
+				usage_error("--klipper-found: '%s' is not ADDR:PORT", optarg);
+			sim.klipper_found = optarg;
 			break;
 		case 'v':
 			sim.verbose = true;
@@ -1961,11 +2219,14 @@ static int sim_panda_breath_main(int argc, char **argv)
 	lws_sul_cancel(&sim.sul_push);
 	lws_sul_cancel(&sim.sul_second);
 	lws_sul_cancel(&sim.sul_reboot);
+	lws_sul_cancel(&sim.sul_kl_poll);
+	lws_sul_cancel(&sim.sul_kl_retry);
 	sim.exiting = true;
 	lws_context_destroy(sim.ctx);
 	sim.ctx = NULL;
 	cJSON_Delete(sim.state);
 	cJSON_Delete(sim.ignored);
+	free(sim.kl_rx);
 	free(sim.line);
 	if (sim.frames_log)
 		fclose(sim.frames_log);

@@ -98,10 +98,12 @@ unit=/lib/systemd/system/panda2mqtt.service
 [ -f "$unit" ] || fail "no $unit"
 grep -qx 'ExecStart=/usr/sbin/panda2mqtt -c /etc/panda2mqtt/panda2mqtt.ini' "$unit" ||
 	fail "unit ExecStart differs"
-for m in man8/panda2mqtt.8 man5/panda2mqtt.ini.5 man1/panda2mqtt-sim.1; do
+for m in man8/panda2mqtt.8 man8/panda2mqtt-bambu-setup.8 man5/panda2mqtt.ini.5 man1/panda2mqtt-sim.1; do
 	[ -f "/usr/share/man/$m.gz" ] || fail "no man page $m"
 done
 /usr/sbin/panda2mqtt --version | grep -q "^panda2mqtt 0.1.0" || fail "--version"
+/usr/sbin/panda2mqtt-bambu-setup --help | grep -q "virtual-printer" ||
+	fail "panda2mqtt-bambu-setup --help"
 runuser -u panda2mqtt -- /usr/sbin/panda2mqtt --check-config >/dev/null ||
 	fail "the shipped configuration does not pass --check-config as panda2mqtt"
 if runuser -u nobody -- cat /etc/panda2mqtt/panda2mqtt.ini >/dev/null 2>&1; then

@@ -73,6 +73,49 @@ struct p2m_dialin_conf {
 	char *firmware_dir; /* images "<family>-<version>.bin"; NULL: no updates */
 };
 
+/* [printer]: where the bound printer's bed and print state come from (printer_source.h).
+ * Each source is an MQTT topic whose payload is a plain value (Home Assistant's
+ * statestream) or JSON with a dotted path to the value; or one Bambu report topic. */
+enum p2m_printer_src {
+	P2M_SRC_BED,	    /* bed temperature, °C */
+	P2M_SRC_BED_TARGET, /* bed target, °C */
+	P2M_SRC_NOZZLE,	    /* nozzle temperature, °C */
+	P2M_SRC_STATE,	    /* print state: Bambu gcode_state or Klipper print_stats.state */
+	P2M_SRC_COUNT
+};
+
+struct p2m_printer_conf {
+	bool enabled;		  /* the section is present */
+	char *bambu_report_topic; /* device/<serial>/report, merged incrementally; or NULL */
+	struct {
+		char *topic; /* NULL: not from its own topic */
+		char *path;  /* NULL: the payload is the value; else "a.b.c" into JSON */
+	} src[P2M_SRC_COUNT];
+	char *id;	/* Home Assistant device id (topic <base>/<id>); default "printer" */
+	char *name;	/* default "Printer" */
+	bool ha_device; /* publish the printer as its own Home Assistant device; default true */
+	/* seconds without any message on the source topics before every value is forgotten
+	 * (a printer switched off stops reporting; its last bed temperature must not keep
+	 * Auto mode heating); 0 = never (default), else 10..86400 */
+	int stale_timeout;
+	int line;
+};
+
+/* [moonraker]: the virtual Moonraker the Panda Breath can bind to as a Klipper printer. */
+struct p2m_moonraker_conf {
+	int port;     /* 0 = off (default); the device's Klipper scan probes 7125 */
+	char *listen; /* IP literal to listen on; default "0.0.0.0" */
+	int line;
+};
+
+/* [bambu_virtual]: device/<serial>/report published on the gateway's broker connection. */
+struct p2m_bambu_virtual_conf {
+	char *serial; /* NULL: off */
+	int interval; /* seconds between full reports; default 2, 1..60 */
+	char *topic;  /* derived: device/<serial>/report */
+	int line;
+};
+
 struct p2m_config {
 	char *path; /* the file it came from (or the name given to the string loader) */
 	struct p2m_mqtt_conf mqtt;
@@ -81,6 +124,9 @@ struct p2m_config {
 	} discovery;
 	struct p2m_safety safety;
 	struct p2m_dialin_conf dialin;
+	struct p2m_printer_conf printer;
+	struct p2m_moonraker_conf moonraker;
+	struct p2m_bambu_virtual_conf bambu_virtual;
 	struct p2m_device_conf *devices;
 	size_t n_devices;
 	/* true when the file itself holds a password or token and is readable by "other" */

@@ -86,6 +86,25 @@ static struct entry *match(struct p2m_registry *reg, const char *id, const char 
 	return NULL;
 }
 
+/* A new entry for a device that was not configured by address: its [device <id>] section
+ * if there is one, else defaults with this name. */
+static struct entry *entry_for(struct p2m_registry *reg, const char *id, const char *name)
+{
+	struct entry *e = g_new0(struct entry, 1);
+	const struct p2m_device_conf *pinned = p2m_config_device(reg->env.cfg, id);
+
+	if (pinned) {
+		e->conf = pinned;
+	} else {
+		e->own = g_new0(struct p2m_device_conf, 1);
+		p2m_config_device_defaults(e->own);
+		e->own->id = g_strdup(id);
+		e->own->name = g_strdup(name);
+		e->conf = e->own;
+	}
+	return e;
+}
+
 static void add(struct p2m_registry *reg, struct entry *e, const struct p2m_driver *drv,
 		const char *host, int port)
 {
@@ -158,7 +177,6 @@ static void on_found(void *ud, const struct p2m_found *f)
 	struct p2m_registry *reg = ud;
 	char id[P2M_ID_MAX + 1];
 	struct entry *e;
-	const struct p2m_device_conf *pinned;
 
 	if (!f->driver->device_id || !f->driver->device_id(f->snapshot, id, sizeof(id))) {
 		p2m_warn("mdns: the %s at %s:%d reports no MAC address or hostname to name it "
@@ -182,17 +200,7 @@ static void on_found(void *ud, const struct p2m_found *f)
 		p2m_device_set_address(e->dev, f->addr, f->port);
 		return;
 	}
-	e = g_new0(struct entry, 1);
-	pinned = p2m_config_device(reg->env.cfg, id);
-	if (pinned) {
-		e->conf = pinned;
-	} else {
-		e->own = g_new0(struct p2m_device_conf, 1);
-		p2m_config_device_defaults(e->own);
-		e->own->id = g_strdup(id);
-		e->own->name = g_strdup(f->service);
-		e->conf = e->own;
-	}
+	e = entry_for(reg, id, f->service);
 	p2m_info("device %s: found by mdns as '%s' at %s:%d", id, f->service, f->addr, f->port);
 	add(reg, e, f->driver, f->addr, f->port);
 }
@@ -210,7 +218,6 @@ static void dialin_adopt(void *ud, const struct p2m_driver *drv, const char *id,
 {
 	struct p2m_registry *reg = ud;
 	struct entry *e = match(reg, id, "", -1);
-	const struct p2m_device_conf *pinned;
 
 	if (e && p2m_device_driver(e->dev) != drv) {
 		p2m_warn("dialin: %s is served as a %s, and a %s now claims its id; refused", id,
@@ -219,17 +226,7 @@ static void dialin_adopt(void *ud, const struct p2m_driver *drv, const char *id,
 		return;
 	}
 	if (!e) {
-		e = g_new0(struct entry, 1);
-		pinned = p2m_config_device(reg->env.cfg, id);
-		if (pinned) {
-			e->conf = pinned;
-		} else {
-			e->own = g_new0(struct p2m_device_conf, 1);
-			p2m_config_device_defaults(e->own);
-			e->own->id = g_strdup(id);
-			e->own->name = g_strdup(name ? name : id);
-			e->conf = e->own;
-		}
+		e = entry_for(reg, id, name ? name : id);
 		add(reg, e, drv, p2m_ws_peer(ws), 0);
 	}
 	p2m_device_attach(e->dev, ws, first, len);

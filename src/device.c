@@ -71,7 +71,8 @@ struct p2m_device {
 	gint64 refresh_at;     /* monotonic us */
 	guint verify_timer;
 	guint pending_timer;
-	char *log_name; /* "device <id>" */
+	char *log_name;	   /* "device <id>" */
+	char *status_name; /* the driver's status request's name; NULL: none */
 	/* request/reply families */
 	GQueue unanswered; /* names of the requests sent, oldest first */
 	int await_left;	   /* answers still due before the pending frames go on; -1: none */
@@ -380,14 +381,14 @@ static const char *request_name(const struct p2m_driver *drv, const cJSON *frame
 	return n && cJSON_IsString(n) ? n->valuestring : NULL;
 }
 
-static bool is_status_request(const struct p2m_device *d, const char *name)
+/* The name of the driver's status request ("request_status"), or NULL. Caller frees. */
+static char *status_name_of(const struct p2m_driver *drv)
 {
-	cJSON *f = d->driver->status_request ? cJSON_Parse(d->driver->status_request) : NULL;
-	const char *s = f ? request_name(d->driver, f) : NULL;
-	bool yes = s && name && strcmp(s, name) == 0;
+	cJSON *f = drv->status_request ? cJSON_Parse(drv->status_request) : NULL;
+	char *name = g_strdup(f ? request_name(drv, f) : NULL);
 
 	cJSON_Delete(f);
-	return yes;
+	return name;
 }
 
 static void clear_unanswered(struct p2m_device *d)
@@ -399,10 +400,8 @@ static void clear_unanswered(struct p2m_device *d)
 	d->await_timer = 0;
 }
 
-static void sent_request(struct p2m_device *d, const cJSON *frame)
+static void sent_request(struct p2m_device *d, const char *name)
 {
-	const char *name = request_name(d->driver, frame);
-
 	if (!name)
 		return;
 	if (g_queue_get_length(&d->unanswered) >= MAX_UNANSWERED) {
@@ -451,7 +450,8 @@ static void take_message(struct p2m_device *d, const cJSON *msg, bool first)
 	if (r != P2M_NOT_A_REPLY && req) {
 		char *name = g_queue_pop_head(&d->unanswered);
 
-		whole = whole || (r == P2M_REPLY_OK && is_status_request(d, name));
+		whole = whole ||
+			(r == P2M_REPLY_OK && d->status_name && strcmp(name, d->status_name) == 0);
 		g_free(name);
 	} else if (r != P2M_NOT_A_REPLY) {
 		p2m_debug("device %s: an answer to no request; taken as state", d->conf->id);
@@ -677,11 +677,8 @@ static void start_probe(struct p2m_device *d)
 	if (d->driver->status_request) {
 		/* on the link itself; never inside the binary message of an image */
 		if (!d->upload && p2m_ws_is_open(d->ws) &&
-		    p2m_ws_send(d->ws, d->driver->status_request) == 0) {
-			cJSON *f = cJSON_Parse(d->driver->status_request);
-			sent_request(d, f);
-			cJSON_Delete(f);
-		}
+		    p2m_ws_send(d->ws, d->driver->status_request) == 0)
+			sent_request(d, d->status_name);
 		return;
 	}
 	if (!d->host)
@@ -806,7 +803,7 @@ static void send_pending(struct p2m_device *d)
 		if (p2m_ws_send(d->ws, text) == 0) {
 			p2m_info("device %s: sending %s", d->conf->id, log);
 			expect(d, frame);
-			sent_request(d, frame);
+			sent_request(d, request_name(d->driver, frame));
 			if (d->driver->restarts && d->driver->restarts(frame))
 				d->expect_reboot = true;
 		} else {
@@ -1055,6 +1052,7 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 	d->t_event = g_strdup_printf("%s/%s/event", base, conf->id);
 	d->t_discovery = p2m_ha_discovery_topic(env->cfg->mqtt.discovery_prefix, conf->id);
 	d->log_name = g_strdup_printf("device %s", conf->id);
+	d->status_name = status_name_of(driver);
 	g_queue_init(&d->unanswered);
 	d->await_left = -1;
 	d->update.percent = -1;
@@ -1170,5 +1168,6 @@ void p2m_device_free(struct p2m_device *d)
 	g_free(d->t_event);
 	g_free(d->t_discovery);
 	g_free(d->log_name);
+	g_free(d->status_name);
 	g_free(d);
 }

@@ -479,12 +479,8 @@ class RecoveryChecks:
         return baseline, rss
 
 
-class GatewayTestCase(RecoveryChecks, unittest.TestCase):
-    """One broker per class; one simulator and gateway per test."""
-
-    firmware = "V1.0.3"
-    gateway_sanitizer_env = None  # SANITIZER_ENV; FAULT_SANITIZER_ENV where RSS is bounded
-    device_opts = {"stale_timeout": 4, "refresh_interval": 5}
+class BrokerTestCase(unittest.TestCase):
+    """A real mosquitto and a temporary directory per class."""
 
     @classmethod
     def setUpClass(cls):
@@ -495,6 +491,14 @@ class GatewayTestCase(RecoveryChecks, unittest.TestCase):
     def tearDownClass(cls):
         cls.broker.stop()
         cls.tmpdir.cleanup()
+
+
+class GatewayTestCase(RecoveryChecks, BrokerTestCase):
+    """One broker per class; one simulator and gateway per test."""
+
+    firmware = "V1.0.3"
+    gateway_sanitizer_env = None  # SANITIZER_ENV; FAULT_SANITIZER_ENV where RSS is bounded
+    device_opts = {"stale_timeout": 4, "refresh_interval": 5}
 
     def setUp(self):
         self.base = f"p2m{time.monotonic_ns() % 10**9}"

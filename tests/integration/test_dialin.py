@@ -5,18 +5,20 @@ A real mosquitto per class; per test, the gateway with [dialin] on a free loopba
 and `panda2mqtt-sim ptalk` processes connecting to it.
 """
 
+import base64
 import hashlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
 import ha_schema
-from harness import (GATEWAY, SANITIZED, SANITIZER_ENV, SIM, Broker, Gateway, Mqtt,
+from harness import (SANITIZED, SANITIZER_ENV, SIM, BrokerTestCase, Gateway, Mqtt,
                      free_port, wait_until)
 
 TOKEN = "dialin-token-3f9a61c2e8"
@@ -61,19 +63,9 @@ class PTalk:
                 self.proc.wait(5)
 
 
-class DialinTestCase(unittest.TestCase):
+class DialinTestCase(BrokerTestCase):
     token = TOKEN
     extra_dialin = ""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmpdir = tempfile.TemporaryDirectory(prefix="p2m-test-")
-        cls.broker = Broker(cls.tmpdir.name)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.broker.stop()
-        cls.tmpdir.cleanup()
 
     def setUp(self):
         self.base = f"p2m{time.monotonic_ns() % 10**9}"
@@ -328,8 +320,6 @@ class TestDialinSecurity(DialinTestCase):
         self.assertIsNone(self.mqtt.last(self.t("/availability", "ptalk_aabbccddeeff")))
 
     def test_not_a_handshake_is_refused(self):
-        import socket
-        import base64
         s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
         key = base64.b64encode(os.urandom(16)).decode()
         s.sendall((f"GET /ws?token={TOKEN} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"

@@ -106,9 +106,13 @@ void p2m_cmd_frame(struct p2m_cmd *cmd, const char *root, const char *field, cJS
 
 double p2m_entity_max(const struct p2m_entity *e, const struct p2m_safety *safety)
 {
-	if (e->capped && safety && safety->max_target_temp < e->max)
-		return safety->max_target_temp;
-	return e->max;
+	double cap = e->max;
+
+	if (safety && e->cap == P2M_CAP_TARGET)
+		cap = safety->max_target_temp;
+	else if (safety && e->cap == P2M_CAP_DRY_HOURS)
+		cap = safety->max_drying_hours;
+	return cap < e->max ? cap : e->max;
 }
 
 int p2m_cmd_number(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v, double *out)
@@ -128,6 +132,11 @@ int p2m_cmd_number(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON 
 	}
 	if (!isfinite(x))
 		return p2m_cmd_reject(cmd, e->key, "expected a finite number");
+	if (max < e->min)
+		return p2m_cmd_reject(cmd, e->key, "[safety] %s (%g) is below the lowest value %g",
+				      e->cap == P2M_CAP_DRY_HOURS ? "max_drying_hours"
+								  : "max_target_temp",
+				      max, e->min);
 	if (x < e->min || x > max)
 		return p2m_cmd_reject(cmd, e->key, "%g is out of range %g..%g", x, e->min, max);
 	if (e->vtype == P2M_V_INT && x != floor(x))
@@ -215,6 +224,16 @@ void p2m_cmd_await_reply(struct p2m_cmd *cmd)
 	cJSON *marker = cJSON_CreateObject();
 
 	cJSON_AddTrueToObject(marker, P2M_AWAIT_REPLY_KEY);
+	cJSON_AddItemToArray(cmd->frames, marker);
+}
+
+void p2m_cmd_await_reply_named(struct p2m_cmd *cmd, const char *type, int timeout_ms)
+{
+	cJSON *marker = cJSON_CreateObject();
+	cJSON *a = cJSON_AddObjectToObject(marker, P2M_AWAIT_REPLY_KEY);
+
+	cJSON_AddStringToObject(a, "type", type);
+	cJSON_AddNumberToObject(a, "timeout_ms", timeout_ms);
 	cJSON_AddItemToArray(cmd->frames, marker);
 }
 

@@ -153,6 +153,8 @@ static const struct key_def safety_keys[] = {
     {"max_target_temp", K_DOUBLE, CFG(safety.max_target_temp), 0, 60, 0},
     {"max_chamber_temp", K_DOUBLE, CFG(safety.max_chamber_temp), 20, 90, 0},
     {"sensor_fault_cutoff", K_BOOL, CFG(safety.sensor_fault_cutoff), 0, 0, 0},
+    {"heater_fault_cutoff", K_BOOL, CFG(safety.heater_fault_cutoff), 0, 0, 0},
+    {"max_drying_hours", K_INT, CFG(safety.max_drying_hours), 1, 99, 0},
     {"controller_lost_minutes", K_DOUBLE, CFG(safety.controller_lost_minutes), 0, 1440, 0},
 };
 
@@ -882,8 +884,6 @@ static void finish(struct parse_state *st)
 			     "is off)");
 			return;
 		}
-		if (!default_string(st, &d->name, d->id))
-			return;
 	}
 	if (!default_string(st, &m->host, "127.0.0.1") ||
 	    !default_string(st, &m->client_id, "panda2mqtt") ||
@@ -946,6 +946,8 @@ static void set_defaults(struct p2m_config *c)
 	c->safety.max_target_temp = 60;
 	c->safety.max_chamber_temp = 65;
 	c->safety.sensor_fault_cutoff = true;
+	c->safety.heater_fault_cutoff = true;
+	c->safety.max_drying_hours = 99;
 	c->printer.ha_device = true;
 	c->bambu_virtual.interval = 2;
 }

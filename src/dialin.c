@@ -34,7 +34,6 @@ struct session {
 	/* a claim for a connected device's id, waiting for the old link's answer */
 	const struct p2m_driver *drv;
 	char id[P2M_ID_MAX + 1];
-	char *name;
 	char *first;
 	size_t first_len;
 	gint64 claim_at; /* 0: no claim under way */
@@ -54,7 +53,6 @@ struct p2m_dialin {
 static void session_free(struct session *s)
 {
 	g_free(s->log_name);
-	g_free(s->name);
 	g_free(s->first);
 	g_free(s);
 }
@@ -99,7 +97,7 @@ static void adopt(struct session *s)
 	struct p2m_ws *ws = s->ws;
 
 	g_ptr_array_remove(di->sessions, s);
-	di->cb.adopt(di->ud, s->drv, s->id, s->name, ws, s->first, s->first_len);
+	di->cb.adopt(di->ud, s->drv, s->id, ws, s->first, s->first_len);
 	session_free(s);
 }
 
@@ -109,11 +107,10 @@ static void no_emit(void *ud, cJSON *event)
 	cJSON_Delete(event);
 }
 
-/* The id and name the handshake gives, through the family's own reading of it. */
+/* The id the handshake gives, through the family's own reading of it. */
 static bool identify(struct session *s, const cJSON *msg)
 {
 	cJSON *frame = NULL, *dev;
-	const char *name = NULL;
 	bool ok;
 
 	if (s->drv->message)
@@ -122,13 +119,6 @@ static bool identify(struct session *s, const cJSON *msg)
 		frame = cJSON_Duplicate(msg, true);
 	dev = frame ? frame : cJSON_CreateObject();
 	ok = s->drv->device_id && s->drv->device_id(dev, s->id, sizeof(s->id));
-	/* the name the device gives itself, when it gives one */
-	for (const cJSON *root = dev->child; root && !name; root = root->next) {
-		const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "device_name");
-		if (cJSON_IsString(n) && n->valuestring[0])
-			name = n->valuestring;
-	}
-	s->name = g_strdup(name);
 	cJSON_Delete(dev);
 	return ok;
 }

@@ -24,8 +24,8 @@ struct p2m_dialin_callbacks {
 	struct p2m_device *(*find)(void *ud, const char *id);
 	/* A session said who it is and may be that device: hand it over (creating the
 	 * device when it is new). first/len is its handshake, as received. */
-	void (*adopt)(void *ud, const struct p2m_driver *drv, const char *id, const char *name,
-		      struct p2m_ws *ws, const char *first, size_t len);
+	void (*adopt)(void *ud, const struct p2m_driver *drv, const char *id, struct p2m_ws *ws,
+		      const char *first, size_t len);
 };
 
 /* Starts listening; NULL (logged) when the port cannot be bound. */

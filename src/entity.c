@@ -6,8 +6,17 @@
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+
+/* One line per device field and kind of problem every this many seconds: a device that
+ * sends the same bad value in every push must not fill the log (log.h). */
+#define FIELD_LOG_PERIOD_S 600.0
+/* What a held secret reads as: whether one is held, never what it is. */
+#define SECRET_MASK "********"
 
 const struct p2m_entity *p2m_entity_find(const struct p2m_driver *d, const char *key)
 {
@@ -26,7 +35,8 @@ static bool value_fits(enum p2m_vtype t, const cJSON *v)
 	case P2M_V_FLAG:
 		return cJSON_IsNumber(v);
 	case P2M_V_BOOL:
-		/* Firmware reports work_on as true/false or as 0/1 (field notes). */
+		/* Firmware reports work_on as true/false or as 0/1 (docs/protocol-panda-breath.md).
+		 */
 		return cJSON_IsBool(v) ||
 		       (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1));
 	case P2M_V_STRING:
@@ -69,9 +79,10 @@ static const cJSON *read_source(const struct p2m_entity *e, const struct p2m_vie
 {
 	const cJSON *v;
 
-	if (!e->root || !e->field)
+	if (!e->field)
 		return NULL;
-	if (strcmp(e->root, P2M_ROOT_LOCAL) == 0)
+	/* a row without a root reads what the gateway holds (a typed secret) */
+	if (!e->root || strcmp(e->root, P2M_ROOT_LOCAL) == 0)
 		return cJSON_GetObjectItemCaseSensitive(view->local, e->field);
 	v = p2m_json_field(view->dev, e->root, e->field);
 	if (v && value_fits(e->vtype, v))
@@ -87,7 +98,37 @@ static const cJSON *read_source(const struct p2m_entity *e, const struct p2m_vie
 bool p2m_entity_has_state(const struct p2m_entity *e)
 {
 	return e->platform != P2M_CLIMATE && e->platform != P2M_BUTTON &&
-	       e->platform != P2M_EVENT && e->vtype != P2M_V_PRESS && e->vtype != P2M_V_SECRET;
+	       e->platform != P2M_EVENT && e->vtype != P2M_V_PRESS;
+}
+
+bool p2m_entity_visible(const struct p2m_driver *d, const struct p2m_entity *e,
+			const struct p2m_view *v)
+{
+	size_t i = (size_t)(e - d->entities);
+
+	if (!e->optional)
+		return true;
+	if (v->seen && i < d->n_entities && v->seen[i])
+		return true;
+	return e->root && e->field &&
+	       (p2m_json_field(v->dev, e->root, e->field) ||
+		(e->fallback && p2m_json_field(v->dev, e->root, e->fallback)));
+}
+
+bool p2m_entity_note_seen(const struct p2m_driver *d, const cJSON *dev, bool *seen)
+{
+	const struct p2m_view v = {.dev = dev};
+	bool changed = false;
+
+	for (size_t i = 0; i < d->n_entities; i++) {
+		const struct p2m_entity *e = &d->entities[i];
+
+		if (e->optional && !seen[i] && p2m_entity_visible(d, e, &v)) {
+			seen[i] = true;
+			changed = true;
+		}
+	}
+	return changed;
 }
 
 const char *const *p2m_entity_options(const struct p2m_entity *e, const struct p2m_view *v,
@@ -101,7 +142,7 @@ cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const struct p2m_view
 	const cJSON *v = read_source(e, view);
 
 	if (!v)
-		return NULL;
+		return e->vtype == P2M_V_SECRET ? cJSON_CreateString("") : NULL;
 	switch (e->vtype) {
 	case P2M_V_NUMBER:
 	case P2M_V_INT:
@@ -118,8 +159,11 @@ cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const struct p2m_view
 		return NULL;
 	case P2M_V_FLAG:
 		return cJSON_CreateString(v->valuedouble != 0 ? "ON" : "OFF");
-	case P2M_V_PRESS:
 	case P2M_V_SECRET:
+		/* whether a secret is held (typed here, or reported by the device), never it */
+		return cJSON_CreateString(cJSON_IsString(v) && v->valuestring[0] ? SECRET_MASK
+										 : "");
+	case P2M_V_PRESS:
 		return NULL;
 	}
 	return NULL;
@@ -244,10 +288,81 @@ static cJSON *stored_root(cJSON *dev, const char *name)
 
 static size_t charged_total(const struct p2m_driver *d, const cJSON *dev);
 
+/* A warning about one field of a device's report (root or field NULL: about a root, a
+ * frame), at most once per FIELD_LOG_PERIOD_S for that device, field and kind of
+ * problem (the kind is what the format says). */
+static void field_warn(const char *dev_name, const char *root, const char *field, const char *fmt,
+		       ...) __attribute__((format(printf, 4, 5)));
+static void field_warn(const char *dev_name, const char *root, const char *field, const char *fmt,
+		       ...)
+{
+	char key[400], msg[512];
+	unsigned held = 0;
+	va_list ap;
+
+	if (p2m_log_get_level() < P2M_LOG_WARN)
+		return; /* not even counted: the line would not be written */
+	snprintf(key, sizeof(key), "%s\x1f%s\x1f%.64s\x1f%s", dev_name, root ? root : "",
+		 field ? field : "", fmt);
+	if (!p2m_log_ratelimit(key, FIELD_LOG_PERIOD_S, &held))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!root)
+		snprintf(key, sizeof(key), "%s", "");
+	else if (!field)
+		snprintf(key, sizeof(key), "%.64s: ", root);
+	else
+		snprintf(key, sizeof(key), "%.64s.%.64s: ", root, field);
+	if (held)
+		p2m_warn("device %s: %s%s (%u more like it not logged)", dev_name, key, msg, held);
+	else
+		p2m_warn("device %s: %s%s", dev_name, key, msg);
+}
+
+/* A value of the right type that still cannot be right: an infinite or not-a-number
+ * reading (JSON 1e999), a code the row has no option for, a number outside what the row
+ * says the device can report. Why, or NULL when it is believable. */
+static const char *implausible(const struct p2m_entity *e, const cJSON *v)
+{
+	double x;
+
+	if (!cJSON_IsNumber(v))
+		return NULL;
+	x = v->valuedouble;
+	if (!isfinite(x))
+		return "not a finite number";
+	if (e->vtype == P2M_V_ENUM && e->values && !e->read) {
+		for (size_t i = 0; e->options && e->options[i]; i++)
+			if (e->values[i] == x)
+				return NULL;
+		return "not a code this field takes";
+	}
+	if ((e->report_min != 0 || e->report_max != 0) && (x < e->report_min || x > e->report_max))
+		return "outside what the device can report";
+	return NULL;
+}
+
+/* A whole snapshot's root: its scalars are all the device has, so a stored scalar it
+ * leaves out is gone (a fault flag the device no longer sends). Objects and arrays (scan
+ * results) are kept: a snapshot does not always repeat them. */
+static void drop_missing_scalars(cJSON *stored, const cJSON *root)
+{
+	cJSON *m = stored->child, *next;
+
+	for (; m; m = next) {
+		next = m->next;
+		if (!cJSON_IsObject(m) && !cJSON_IsArray(m) &&
+		    !cJSON_GetObjectItemCaseSensitive(root, m->string))
+			cJSON_Delete(cJSON_DetachItemViaPointer(stored, m));
+	}
+}
+
 /* Merge the valid members of one root into dev. *charged is what dev's members hold
  * against P2M_MAX_STORED_BYTES, kept up to date across the roots of a frame. */
 static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
-		      const cJSON *root, size_t *charged)
+		      const cJSON *root, bool whole, size_t *charged)
 {
 	int problems = 0;
 	int capped[2] = {0, 0}; /* refused by the member cap, by the byte cap */
@@ -264,23 +379,40 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 		p2m_warn("device %s: %s: out of memory; ignored", dev_name, root->string);
 		return 1;
 	}
+	if (whole) {
+		drop_missing_scalars(stored, root);
+		*charged = SIZE_MAX; /* tallied again when next needed */
+	}
 	cJSON_ArrayForEach(f, root)
 	{
 		const struct p2m_entity *e = row_reading(d, root->string, f->string);
 		bool table = is_table_field(d, root->string, f), merge;
+		const char *why;
 		cJSON *old;
 		size_t old_cost, new_cost;
 
 		if (e && !value_fits(e->vtype, f)) {
-			p2m_warn("device %s: %s.%s: expected %s, got %s; ignored", dev_name,
-				 root->string, f->string, expected_name(e->vtype), type_name(f));
+			field_warn(dev_name, root->string, f->string,
+				   "expected %s, got %s; ignored", expected_name(e->vtype),
+				   type_name(f));
+			problems++;
+			continue;
+		}
+		if (e && (why = implausible(e, f)) != NULL) {
+			/* not kept: what was stored before is no truer now, so the field reads as
+			 * unknown until the device reports a value that can be right */
+			char *txt = cJSON_PrintUnformatted(f);
+			field_warn(dev_name, root->string, f->string,
+				   "%.32s is %s; shown as unknown", txt ? txt : "?", why);
+			cJSON_free(txt);
+			cJSON_DeleteItemFromObjectCaseSensitive(stored, f->string);
 			problems++;
 			continue;
 		}
 		if (has_long_string(f)) {
-			p2m_warn(
-			    "device %s: %s.%.64s: string or name longer than %d bytes; ignored",
-			    dev_name, root->string, f->string, P2M_MAX_STRING_BYTES);
+			field_warn(dev_name, root->string, f->string,
+				   "string or name longer than %d bytes; ignored",
+				   P2M_MAX_STRING_BYTES);
 			problems++;
 			continue;
 		}
@@ -294,9 +426,9 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 		}
 		if (!old && !table && members >= P2M_MAX_ROOT_MEMBERS) {
 			if (!capped[0]++)
-				p2m_warn("device %s: %s: already %d members kept; new member "
-					 "'%.64s' ignored",
-					 dev_name, root->string, P2M_MAX_ROOT_MEMBERS, f->string);
+				field_warn(dev_name, root->string, NULL,
+					   "already %d members kept; new member '%.64s' ignored",
+					   P2M_MAX_ROOT_MEMBERS, f->string);
 			problems++;
 			continue;
 		}
@@ -313,9 +445,9 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 			*charged = charged_total(d, dev);
 		if (!table && *charged - old_cost + new_cost > P2M_MAX_STORED_BYTES) {
 			if (!capped[1]++)
-				p2m_warn("device %s: %s.%.64s: would take the state kept over %d "
-					 "bytes; ignored",
-					 dev_name, root->string, f->string, P2M_MAX_STORED_BYTES);
+				field_warn(dev_name, root->string, f->string,
+					   "would take the state kept over %d bytes; ignored",
+					   P2M_MAX_STORED_BYTES);
 			problems++;
 			continue;
 		}
@@ -343,8 +475,8 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 	/* One frame can carry thousands of refused members: one line for the rest. */
 	logged = (capped[0] > 0) + (capped[1] > 0);
 	if (capped[0] + capped[1] > logged)
-		p2m_warn("device %s: %s: %d more members ignored by the same caps", dev_name,
-			 root->string, capped[0] + capped[1] - logged);
+		field_warn(dev_name, root->string, NULL, "%d more members ignored by the same caps",
+			   capped[0] + capped[1] - logged);
 	return problems;
 }
 
@@ -368,20 +500,20 @@ static size_t charged_total(const struct p2m_driver *d, const cJSON *dev)
 }
 
 int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
-			   const cJSON *frame)
+			   const cJSON *frame, bool whole)
 {
 	int problems = 0;
 	size_t charged;
 	const cJSON *root;
 
 	if (!cJSON_IsObject(frame)) {
-		p2m_warn("device %s: frame is %s, not a JSON object; ignored", dev_name,
-			 type_name(frame));
+		field_warn(dev_name, NULL, NULL, "frame is %s, not a JSON object; ignored",
+			   type_name(frame));
 		return -1;
 	}
 	if (p2m_json_depth(frame, P2M_MAX_FRAME_DEPTH) > P2M_MAX_FRAME_DEPTH) {
-		p2m_warn("device %s: frame nested deeper than %d levels; ignored", dev_name,
-			 P2M_MAX_FRAME_DEPTH);
+		field_warn(dev_name, NULL, NULL, "frame nested deeper than %d levels; ignored",
+			   P2M_MAX_FRAME_DEPTH);
 		return -1;
 	}
 	/* Tallied at most once per frame, and only when needed (merge_root): the state is
@@ -390,20 +522,100 @@ int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJS
 	cJSON_ArrayForEach(root, frame)
 	{
 		if (!known_root(d, root->string)) {
-			p2m_warn("device %s: unknown root '%.64s'; ignored", dev_name,
-				 root->string);
+			field_warn(dev_name, root->string, NULL, "unknown root; ignored");
 			problems++;
 			continue;
 		}
 		if (!cJSON_IsObject(root)) {
-			p2m_warn("device %s: root '%s' is %s, not an object; ignored", dev_name,
-				 root->string, type_name(root));
+			field_warn(dev_name, root->string, NULL, "is %s, not an object; ignored",
+				   type_name(root));
 			problems++;
 			continue;
 		}
-		problems += merge_root(d, dev_name, dev, root, &charged);
+		problems += merge_root(d, dev_name, dev, root, whole, &charged);
 	}
 	return problems;
+}
+
+/* May root.field of a device's report be published? A field some row reads (never a
+ * secret's), or one in the driver's allow-list. */
+static bool reportable(const struct p2m_driver *d, const char *root, const char *field)
+{
+	const struct p2m_entity *e = row_reading(d, root, field);
+	size_t rl = strlen(root), fl = strlen(field);
+
+	if (e)
+		return e->vtype != P2M_V_SECRET;
+	for (const char *const *a = d->report_fields; a && *a; a++)
+		if (strncmp(*a, root, rl) == 0 && (*a)[rl] == '.' &&
+		    strncmp(*a + rl + 1, field, fl) == 0 && (*a)[rl + 1 + fl] == '\0')
+			return true;
+	return false;
+}
+
+/* The allowed members of the objects of the array root.field ("root.field[].member"). */
+static cJSON *reportable_list(const struct p2m_driver *d, const char *root, const cJSON *list)
+{
+	char prefix[160];
+	size_t pl;
+	cJSON *out = NULL;
+	const cJSON *item, *m;
+
+	pl = (size_t)snprintf(prefix, sizeof(prefix), "%s.%s[].", root, list->string);
+	for (const char *const *a = d->report_fields; a && *a && !out; a++)
+		if (strncmp(*a, prefix, pl) == 0)
+			out = cJSON_CreateArray();
+	if (!out)
+		return NULL;
+	cJSON_ArrayForEach(item, list)
+	{
+		cJSON *o;
+
+		if (!cJSON_IsObject(item))
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_ArrayForEach(m, item)
+		{
+			for (const char *const *a = d->report_fields; *a; a++)
+				if (strncmp(*a, prefix, pl) == 0 &&
+				    strcmp(*a + pl, m->string) == 0 && !cJSON_IsObject(m) &&
+				    !cJSON_IsArray(m)) {
+					cJSON_AddItemToObject(o, m->string,
+							      cJSON_Duplicate(m, true));
+					break;
+				}
+		}
+		cJSON_AddItemToArray(out, o);
+	}
+	return out;
+}
+
+cJSON *p2m_entity_report(const struct p2m_driver *d, const cJSON *dev)
+{
+	cJSON *out = cJSON_CreateObject();
+
+	for (const char *const *r = d->roots; r && *r; r++) {
+		const cJSON *root = cJSON_GetObjectItemCaseSensitive(dev, *r), *m;
+		cJSON *copy = NULL;
+
+		if (!cJSON_IsObject(root))
+			continue;
+		cJSON_ArrayForEach(m, root)
+		{
+			cJSON *v = NULL;
+
+			if (cJSON_IsArray(m))
+				v = reportable_list(d, *r, m);
+			else if (!cJSON_IsObject(m) && reportable(d, *r, m->string))
+				v = cJSON_Duplicate(m, true);
+			if (!v)
+				continue;
+			if (!copy)
+				copy = cJSON_AddObjectToObject(out, *r);
+			cJSON_AddItemToObject(copy, m->string, v);
+		}
+	}
+	return out;
 }
 
 cJSON *p2m_entity_state(const struct p2m_driver *d, const struct p2m_view *v)
@@ -414,11 +626,11 @@ cJSON *p2m_entity_state(const struct p2m_driver *d, const struct p2m_view *v)
 		const struct p2m_entity *e = &d->entities[i];
 		cJSON *val;
 
-		if (!p2m_entity_has_state(e))
+		if (!p2m_entity_has_state(e) || !p2m_entity_visible(d, e, v))
 			continue;
 		val = p2m_entity_read(e, v);
 		cJSON_AddItemToObject(state, e->key, val ? val : cJSON_CreateNull());
 	}
-	cJSON_AddItemToObject(state, "device", p2m_json_redacted(v->dev));
+	cJSON_AddItemToObject(state, "device", p2m_entity_report(d, v->dev));
 	return state;
 }

@@ -7,6 +7,7 @@
 
 #include "panda2mqtt/command.h"
 #include "panda2mqtt/entity.h"
+#include "panda2mqtt/events.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,11 +70,12 @@ static void add_options(cJSON *c, const struct p2m_entity *e, const struct p2m_h
 {
 	const char *buf[P2M_MAX_OPTIONS];
 	const char *const *options = p2m_entity_options(e, dev->view, buf, P2M_MAX_OPTIONS);
-	static const char *const none[] = {"none", NULL};
+	/* Not "none" or "unknown": Home Assistant reads those as its own unknown state. */
+	static const char *const placeholder[] = {P2M_HA_NO_OPTIONS, NULL};
 
 	/* Home Assistant refuses an empty option list: offer a placeholder until the
 	 * device has reported something to choose from. */
-	add_list(c, "options", options && options[0] ? options : none);
+	add_list(c, "options", options && options[0] ? options : placeholder);
 }
 
 static void add_climate(cJSON *c, const struct p2m_entity *e, const struct p2m_ha_device *dev)
@@ -97,7 +99,8 @@ static void add_climate(cJSON *c, const struct p2m_entity *e, const struct p2m_h
 	cJSON_AddStringToObject(c, "temperature_unit", "C");
 }
 
-static cJSON *component(const struct p2m_entity *e, const struct p2m_ha_device *dev)
+static cJSON *component(const struct p2m_driver *d, const struct p2m_entity *e,
+			const struct p2m_ha_device *dev)
 {
 	static const char *const platforms[] = {
 	    [P2M_CLIMATE] = "climate",
@@ -171,18 +174,22 @@ static cJSON *component(const struct p2m_entity *e, const struct p2m_ha_device *
 		cJSON_AddStringToObject(c, "payload_press", "PRESS");
 		break;
 	case P2M_TEXT:
-		/* A password field gets no state topic: its value is never published. */
-		if (!e->password)
-			add_state(c, dev, e->key, "state_topic", "value_template");
+		/* A password field has a state too, or Home Assistant would keep what was typed
+		 * as the entity's state, in its database: whether one is held, never the secret
+		 * (entity.c); "" when none is, hence min 0. */
+		add_state(c, dev, e->key, "state_topic", "value_template");
 		add_command(c, dev, e->key, "command_topic");
 		cJSON_AddStringToObject(c, "mode", e->password ? "password" : "text");
-		cJSON_AddNumberToObject(c, "min", 1);
+		cJSON_AddNumberToObject(c, "min", e->password ? 0 : 1);
 		cJSON_AddNumberToObject(c, "max", e->max > 0 ? e->max : 64);
 		break;
-	case P2M_EVENT:
+	case P2M_EVENT: {
+		const char *types[P2M_MAX_EVENT_TYPES];
+
 		add_owned(c, "state_topic", fmt("%s/%s/event", dev->base_topic, dev->id));
-		add_list(c, "event_types", e->event_types);
+		add_list(c, "event_types", p2m_event_types(d, types, P2M_MAX_EVENT_TYPES));
 		break;
+	}
 	case P2M_UPDATE:
 		/* the row's value is the whole JSON state Home Assistant's update entity takes */
 		add_owned(c, "state_topic", fmt("%s/%s", dev->base_topic, dev->id));
@@ -213,6 +220,14 @@ cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *
 	cJSON_AddStringToObject(device, "manufacturer", d->manufacturer);
 	cJSON_AddStringToObject(device, "model", d->model);
 	add_str(device, "sw_version", dev->fw_version);
+	if (dev->mac && dev->mac[0]) {
+		cJSON *conns = cJSON_AddArrayToObject(device, "connections"), *mac;
+
+		mac = cJSON_CreateArray();
+		cJSON_AddItemToArray(mac, cJSON_CreateString("mac"));
+		cJSON_AddItemToArray(mac, cJSON_CreateString(dev->mac));
+		cJSON_AddItemToArray(conns, mac);
+	}
 	/* a device with a web page: one the gateway dials (those that dial in have port 0) */
 	if (dev->host && dev->port > 0)
 		add_owned(device, "configuration_url", fmt("http://%s:%d/", dev->host, dev->port));
@@ -231,9 +246,10 @@ cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *
 	for (size_t i = 0; i < d->n_entities; i++) {
 		const struct p2m_entity *e = &d->entities[i];
 
-		if (e->platform == P2M_NONE)
-			continue;
-		cJSON_AddItemToObject(components, e->key, component(e, dev));
+		if (e->platform == P2M_NONE || !p2m_entity_visible(d, e, dev->view) ||
+		    (e->platform == P2M_NUMBER && p2m_entity_max(e, dev->safety) < e->min))
+			continue; /* never reported; or no value left under the [safety] cap */
+		cJSON_AddItemToObject(components, e->key, component(d, e, dev));
 	}
 	return root;
 }
@@ -247,8 +263,20 @@ char *p2m_ha_discovery_inputs(const struct p2m_driver *d, const struct p2m_ha_de
 
 	if (!s)
 		abort();
-	len = (size_t)snprintf(s, cap, "%s\x1f%s\x1f%d", dev->fw_version ? dev->fw_version : "",
-			       dev->host ? dev->host : "", dev->port);
+	len = (size_t)snprintf(s, cap, "%s\x1f%s\x1f%d\x1f%s\x1f%s",
+			       dev->fw_version ? dev->fw_version : "", dev->host ? dev->host : "",
+			       dev->port, dev->name ? dev->name : "", dev->mac ? dev->mac : "");
+	if (len + d->n_entities + 2 > cap) {
+		cap = len + d->n_entities + 2;
+		s = realloc(s, cap);
+		if (!s)
+			abort();
+	}
+	/* which optional rows are published */
+	s[len++] = '\x1f';
+	for (size_t i = 0; i < d->n_entities; i++)
+		s[len++] = p2m_entity_visible(d, &d->entities[i], dev->view) ? '1' : '0';
+	s[len] = '\0';
 	for (size_t i = 0; i < d->n_entities; i++) {
 		const struct p2m_entity *e = &d->entities[i];
 		const char *buf[P2M_MAX_OPTIONS];

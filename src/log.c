@@ -3,7 +3,17 @@
 #include "panda2mqtt/log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* The rate limiter's table: bounded, whatever the input invents as keys. Beyond the
+ * per-key limit, all rate-limited lines together share a budget (a burst, then a few a
+ * second), so that input inventing a new key for every line cannot flood the log either. */
+#define RATELIMIT_SLOTS	 512
+#define RATELIMIT_BURST	 50.0
+#define RATELIMIT_REFILL 5.0 /* lines per second */
 
 static enum p2m_log_level max_level = P2M_LOG_INFO;
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
@@ -30,4 +40,53 @@ void p2m_log(enum p2m_log_level level, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "%s: %s\n", level_names[level], line);
 	fflush(stderr);
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct {
+	uint64_t hash;
+	double last; /* monotonic seconds of the last line allowed; 0: none */
+	unsigned held;
+} slots[RATELIMIT_SLOTS];
+static double budget = RATELIMIT_BURST, budget_at;
+
+void p2m_log_ratelimit_reset(void)
+{
+	memset(slots, 0, sizeof(slots));
+	budget = RATELIMIT_BURST;
+}
+
+bool p2m_log_ratelimit(const char *key, double period_s, unsigned *suppressed)
+{
+	uint64_t h = fnv1a(key);
+	struct timespec ts;
+	double now;
+	unsigned i = (unsigned)(h % RATELIMIT_SLOTS);
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	budget += (now - budget_at) * RATELIMIT_REFILL;
+	if (budget > RATELIMIT_BURST)
+		budget = RATELIMIT_BURST;
+	budget_at = now;
+	if ((slots[i].hash != h || slots[i].last <= 0 || now - slots[i].last >= period_s) &&
+	    budget >= 1) {
+		budget -= 1;
+		if (suppressed)
+			*suppressed = slots[i].hash == h ? slots[i].held : 0;
+		slots[i].hash = h;
+		slots[i].last = now;
+		slots[i].held = 0;
+		return true;
+	}
+	slots[i].held++;
+	return false;
 }

@@ -5,9 +5,12 @@
  * for every attribute, {name: ["a", "b"]} for those) and Klipper's status reference
  * (webhooks.state ready/startup/shutdown/error; print_stats.state standby, printing,
  * paused, complete, error, cancelled). Objects that do not exist are left out of the
- * answer, as Klipper does. The Panda Breath (V1.0.3+) polls printer.objects.query for
- * webhooks, virtual_sdcard, print_stats, extruder and heater_bed and turns on in Auto
- * mode when heater_bed.temperature crosses its threshold. */
+ * answer, as Klipper does. The Panda Breath (V1.0.3+) polls printer.objects.query every
+ * second with one fixed request (docs/protocol-panda-breath.md, "Klipper" [RE]: id 1001,
+ * attribute lists for webhooks, virtual_sdcard, print_stats, extruder and heater_bed, and
+ * "gcode_macro _KNOMI_STATUS": null, which is left out of the answer as Klipper leaves
+ * out an object it does not have) and heats in Auto mode once heater_bed.temperature
+ * reaches its threshold. */
 #include "panda2mqtt/moonraker_rpc.h"
 
 #include "panda2mqtt/json_util.h"
@@ -36,6 +39,14 @@ static cJSON *printer_info(const struct p2m_moonraker_view *v)
 	cJSON_AddStringToObject(r, "log_file", "");
 	cJSON_AddStringToObject(r, "config_file", "");
 	return r;
+}
+
+/* print_stats.state as the firmware knows it [RE]: standby, printing, paused, complete,
+ * cancelled. Klipper's "error" (a print that ended without completing) is "cancelled",
+ * the nearest state the firmware has a branch for. */
+static const char *firmware_print_state(enum p2m_print_state s)
+{
+	return s == P2M_PRINT_ERROR ? "cancelled" : p2m_print_state_klipper(s);
 }
 
 static cJSON *heater(double temp, bool has_target, double target)
@@ -69,7 +80,7 @@ static cJSON *object_status(const char *name, const struct p2m_moonraker_view *v
 		cJSON_AddNumberToObject(o, "total_duration", 0);
 		cJSON_AddNumberToObject(o, "print_duration", 0);
 		cJSON_AddNumberToObject(o, "filament_used", 0);
-		cJSON_AddStringToObject(o, "state", p2m_print_state_klipper(s->state));
+		cJSON_AddStringToObject(o, "state", firmware_print_state(s->state));
 		cJSON_AddStringToObject(o, "message", "");
 		info = cJSON_AddObjectToObject(o, "info");
 		cJSON_AddNullToObject(info, "total_layer");

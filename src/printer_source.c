@@ -266,7 +266,7 @@ static bool feed_bambu(struct p2m_printer_source *s, const char *topic, const ch
 		cJSON_ReplaceItemInObjectCaseSensitive(frame, "print", cJSON_Duplicate(print, 1));
 	before = cJSON_Duplicate(s->state, true);
 	snprintf(who, sizeof(who), "printer (%.100s)", topic);
-	p2m_entity_merge_frame(d, who, s->state, frame);
+	p2m_entity_merge_frame(d, who, s->state, frame, false);
 	changed = !cJSON_Compare(before, s->state, true);
 	cJSON_Delete(before);
 	cJSON_Delete(frame);

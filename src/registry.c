@@ -87,8 +87,8 @@ static struct entry *match(struct p2m_registry *reg, const char *id, const char 
 }
 
 /* A new entry for a device that was not configured by address: its [device <id>] section
- * if there is one, else defaults with this name. */
-static struct entry *entry_for(struct p2m_registry *reg, const char *id, const char *name)
+ * if there is one, else defaults (no name: the device's own name is shown, device.c). */
+static struct entry *entry_for(struct p2m_registry *reg, const char *id)
 {
 	struct entry *e = g_new0(struct entry, 1);
 	const struct p2m_device_conf *pinned = p2m_config_device(reg->env.cfg, id);
@@ -99,7 +99,6 @@ static struct entry *entry_for(struct p2m_registry *reg, const char *id, const c
 		e->own = g_new0(struct p2m_device_conf, 1);
 		p2m_config_device_defaults(e->own);
 		e->own->id = g_strdup(id);
-		e->own->name = g_strdup(name);
 		e->conf = e->own;
 	}
 	return e;
@@ -200,7 +199,7 @@ static void on_found(void *ud, const struct p2m_found *f)
 		p2m_device_set_address(e->dev, f->addr, f->port);
 		return;
 	}
-	e = entry_for(reg, id, f->service);
+	e = entry_for(reg, id);
 	p2m_info("device %s: found by mdns as '%s' at %s:%d", id, f->service, f->addr, f->port);
 	add(reg, e, f->driver, f->addr, f->port);
 }
@@ -213,8 +212,8 @@ static struct p2m_device *dialin_find(void *ud, const char *id)
 	return p2m_registry_find(reg, id, strlen(id));
 }
 
-static void dialin_adopt(void *ud, const struct p2m_driver *drv, const char *id, const char *name,
-			 struct p2m_ws *ws, const char *first, size_t len)
+static void dialin_adopt(void *ud, const struct p2m_driver *drv, const char *id, struct p2m_ws *ws,
+			 const char *first, size_t len)
 {
 	struct p2m_registry *reg = ud;
 	struct entry *e = match(reg, id, "", -1);
@@ -226,7 +225,7 @@ static void dialin_adopt(void *ud, const struct p2m_driver *drv, const char *id,
 		return;
 	}
 	if (!e) {
-		e = entry_for(reg, id, name ? name : id);
+		e = entry_for(reg, id);
 		add(reg, e, drv, p2m_ws_peer(ws), 0);
 	}
 	p2m_device_attach(e->dev, ws, first, len);

@@ -45,6 +45,7 @@ struct p2m_ws {
 	bool discarding; /* an oversized message: dropping it until the link closes */
 	bool accepted;	 /* the device dialled us: never redialled, freed after on_close */
 	bool got_first;	 /* a whole message has arrived (accepted: the handshake) */
+	bool tx_open;	 /* a fragmented message is half written: its rest must follow */
 	int close_code;	 /* p2m_ws_close: close with this status at the next write */
 	char peer[64];	 /* accepted: the device's address */
 	GString *rx;
@@ -92,7 +93,7 @@ static void lost(struct p2m_ws *ws)
 
 	if (!ws->active)
 		return;
-	ws->active = ws->open = ws->in_message = ws->discarding = false;
+	ws->active = ws->open = ws->in_message = ws->discarding = ws->tx_open = false;
 	g_string_truncate(ws->rx, 0);
 	drop_queue(ws);
 	g_strlcpy(why, ws->why[0] ? ws->why : "connection closed", sizeof(why));
@@ -243,6 +244,7 @@ static int on_writeable(struct p2m_ws *ws, struct lws *wsi)
 		set_why(ws, "send failed");
 		return -1;
 	}
+	ws->tx_open = (m->flags & LWS_WRITE_NO_FIN) != 0;
 	g_free(m);
 	if (!g_queue_is_empty(&ws->txq))
 		lws_callback_on_writable(wsi);
@@ -370,7 +372,29 @@ int p2m_ws_ping(struct p2m_ws *ws)
 
 size_t p2m_ws_queued(const struct p2m_ws *ws)
 {
-	return g_queue_get_length((GQueue *)&ws->txq);
+	return ws ? g_queue_get_length((GQueue *)&ws->txq) : 0;
+}
+
+size_t p2m_ws_purge(struct p2m_ws *ws)
+{
+	GList *l;
+	size_t n = 0;
+
+	if (!ws)
+		return 0;
+	l = ws->txq.head;
+	/* the rest of a message already begun: up to and including its last fragment */
+	for (bool open = ws->tx_open; l && open; l = l->next)
+		open = (((struct txmsg *)l->data)->flags & LWS_WRITE_NO_FIN) != 0;
+	while (l) {
+		GList *next = l->next;
+
+		g_free(l->data);
+		g_queue_delete_link(&ws->txq, l);
+		n++;
+		l = next;
+	}
+	return n;
 }
 
 gint64 p2m_ws_last_rx(const struct p2m_ws *ws)

@@ -56,6 +56,9 @@ int p2m_ws_send_fragment(struct p2m_ws *ws, const void *data, size_t len, bool f
 /* Queue a ping; the pong counts as data received (p2m_ws_last_rx). */
 int p2m_ws_ping(struct p2m_ws *ws);
 size_t p2m_ws_queued(const struct p2m_ws *ws);
+/* Drop every queued message not yet begun (what must go first follows); a fragmented
+ * message already begun keeps its remaining fragments. Returns how many were dropped. */
+size_t p2m_ws_purge(struct p2m_ws *ws);
 /* When the last message (or pong) arrived: monotonic microseconds. */
 gint64 p2m_ws_last_rx(const struct p2m_ws *ws);
 /* Close with this WebSocket status (LWS_CLOSE_STATUS_*) once the current write is done;

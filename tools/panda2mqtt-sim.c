@@ -2,11 +2,15 @@
  * panda2mqtt-sim - a simulated BIQU Panda Breath chamber heater.
  *
  * What it is: the test double and demo device for panda2mqtt. It speaks the device's
- * WebSocket protocol as docs/panda-breath-field-notes.md and the base protocol document
- * describe it: ws://HOST:PORT/ws, a full multi-root snapshot as the first frame of every
- * connection, periodic temperature pushes, writes that are never acknowledged nor broadcast,
- * the differences between firmware V1.0.0 and V1.0.1..V1.0.4, and reboots. Tests drive it
- * with control lines on stdin and read "ready port=N" / "ok CMD" lines on stdout (--help).
+ * WebSocket protocol as docs/protocol-panda-breath.md records it from the official
+ * firmware (--dialect real, the default): ws://HOST:PORT/ws, a full multi-root snapshot as
+ * the first frame of every connection, whole-degree warehouse_temper pushes and no
+ * calibrated fields, ptc_heater_status only on a heater fault, drying timers up to 99 h,
+ * {"response":{"type":T,"ok":0|1}} replies to every client, the differences between
+ * firmware V1.0.0 and V1.0.1..V1.0.4, and reboots. --dialect doc plays what the base
+ * protocol document describes instead (cal_* fields, ptc_heater_status as a heating flag,
+ * 12 h timers, no replies but set_hostname), so that both stay tested. Tests drive it with
+ * control lines on stdin and read "ready port=N" / "ok CMD" lines on stdout (--help).
  *
  * With --mdns it also announces itself over DNS-SD as the device does (_http._tcp, TXT
  * board=HOSTNAME path=/), through a running avahi-daemon (sim_mdns.c).
@@ -16,10 +20,10 @@
  * printer.objects.query as the device does, and Auto mode (work_mode 1) heats only while
  * the bed is at or above hotbedtemp. --klipper-found says what a Klipper scan finds.
  *
- * What it is not: an emulation of the firmware. No OTA, Bambu/MQTT link, Wi-Fi
- * scan results, "response" replies or client limit; the thermal model is a toy. Where
- * the field notes are unsure it picks one behaviour (listed in --help). Its secrets are fixed
- * public strings, so that tests can search logs and topics for leaks.
+ * What it is not: an emulation of the firmware. No OTA, Bambu/MQTT link or client
+ * limit; the thermal model is a toy. Where docs/protocol-panda-breath.md is unsure it
+ * picks one behaviour (listed in --help). Its secrets are fixed public strings, so that
+ * tests can search logs and topics for leaks.
  *
  * One thread: libwebsockets' default event loop serves the sockets, stdin and the timers
  * (with --mdns, avahi's client runs on a second thread inside sim_mdns.c).
@@ -56,7 +60,19 @@
 #define LINE_MAX_BYTES (16u * 1024 * 1024) /* longest control line */
 #define PUSHBIG_MIN    23		   /* strlen("{\"settings\":{\"pad\":\"\"}}") */
 
-#define AMBIENT	   22.0 /* degrees C */
+#define AMBIENT 22.0 /* degrees C */
+/* The Klipper bind's printer frame must come this long after printer_type 2 (the device
+ * needs about 5 s [RE]; a little slack for the test machine). */
+#define KLIPPER_BIND_GAP_S 4.0
+/* How often the Klipper link pings Moonraker. */
+#define KLIPPER_PING_S 3.0
+/* The request the official V1.0.3 firmware polls Moonraker with, byte for byte [RE]
+ * (tests/fixtures/panda_breath/moonraker-request-v1.0.3.json). */
+#define KLIPPER_QUERY                                                                              \
+	"{\"id\":1001,\"jsonrpc\":\"2.0\",\"method\":\"printer.objects.query\",\"params\":{"       \
+	"\"objects\":{\"webhooks\":[\"state\"],\"virtual_sdcard\":[\"progress\"],\"print_stats\":" \
+	"[\"state\"],\"extruder\":[\"temperature\",\"target\"],\"heater_bed\":[\"temperature\","   \
+	"\"target\"],\"gcode_macro _KNOMI_STATUS\":null}}}"
 #define STEP	   0.5	/* most the chamber moves per push */
 #define RAW_OFFSET 0.4	/* warehouse_temper - cal_warehouse_temp */
 #define PTC_OFFSET 30.0 /* PTC element above chamber while heating */
@@ -115,6 +131,7 @@ static struct sim {
 	const char *hostname;
 	const char *mdns_name, *mdns_host; /* --mdns, --mdns-host */
 	bool verbose;
+	bool doc; /* --dialect doc: the base protocol document's device */
 
 	/* runtime */
 	struct lws_context *ctx;
@@ -133,17 +150,23 @@ static struct sim {
 	size_t line_len, line_cap;
 	bool line_discard; /* skipping the rest of an over-long line */
 	bool exiting;
-	cJSON *ignored; /* "root.field" names whose writes are ignored (control: ignore) */
+	cJSON *ignored;	   /* "root.field" names whose writes are ignored (control: ignore) */
+	cJSON *refused;	   /* reply types answered ok:0, the write not applied (control: refuse) */
+	cJSON *silent;	   /* reply types not answered (control: noreply) */
+	bool heater_fault; /* a heater fault (control: fault heater): the element stays off */
+	bool chamber_pinned;	/* the chamber stays where it was set (control: pin) */
+	double printer_type_at; /* monotonic s of the last printer_type 2 write; 0: none */
 
 	/* --printer-link: the Klipper link */
 	bool printer_link;
 	const char *klipper_found; /* --klipper-found ADDR:PORT, what a Klipper scan lists */
 	bool klipper_bind;	   /* the message being applied bound a Klipper printer */
 	struct lws *kl_wsi;
-	bool kl_up, kl_want_send;
+	bool kl_up, kl_want_send, kl_want_ping;
 	unsigned kl_id;
-	double bed;    /* heater_bed.temperature last read; 0 until read */
-	bool auto_hot; /* Auto mode: the bed is at or above hotbedtemp */
+	double kl_ping_at, kl_pong_at; /* monotonic s: the last PING sent, the last PONG */
+	double bed;		       /* heater_bed.temperature last read; 0 until read */
+	bool auto_hot;		       /* Auto mode: the bed is at or above hotbedtemp */
 	char *kl_rx;
 	size_t kl_rx_len;
 	lws_sorted_usec_list_t sul_kl_poll, sul_kl_retry;
@@ -330,11 +353,15 @@ static cJSON *state_defaults(void)
 	cJSON_AddNumberToObject(s, "remaining_seconds", 0);
 	/* placeholders keeping the key order; the snapshot fills in the model's values */
 	cJSON_AddNumberToObject(s, "warehouse_temper", 0);
-	cJSON_AddNumberToObject(s, "cal_warehouse_temp", 0);
-	cJSON_AddNumberToObject(s, "cal_ptc_temp", 0);
+	if (sim.doc) {
+		/* the base document's fields: function names in the real binaries */
+		cJSON_AddNumberToObject(s, "cal_warehouse_temp", 0);
+		cJSON_AddNumberToObject(s, "cal_ptc_temp", 0);
+	}
 	cJSON_AddNumberToObject(s, "ptc_sensor_status", 0);
 	cJSON_AddNumberToObject(s, "warehouse_sensor_status", 0);
-	cJSON_AddNumberToObject(s, "ptc_heater_status", 0);
+	if (sim.doc) /* the document's "heater status"; the firmware's is a fault flag */
+		cJSON_AddNumberToObject(s, "ptc_heater_status", 0);
 	cJSON_AddStringToObject(s, "language", "en");
 
 	o = cJSON_AddObjectToObject(st, "printer");
@@ -379,9 +406,19 @@ static bool drying(void)
 	return get_int("isrunning", 0) == 1;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* warehouse_temper: the chamber itself on real firmware; the base document has it a
+ * little above the calibrated reading. */
 static double temp_raw(void)
 {
-	return sim.chamber + RAW_OFFSET;
+	return sim.doc ? sim.chamber + RAW_OFFSET : sim.chamber;
 }
 
 static double temp_ptc(void)
@@ -397,13 +434,14 @@ static void model_step(void)
 {
 	/* with the Klipper link, Auto mode heats only while the bed is hot enough */
 	bool gated = sim.printer_link && get_int("work_mode", 2) == 1 && !sim.auto_hot;
-	bool on = !sim.rebooting && ((get_int("work_on", 0) != 0 && !gated) || drying());
+	bool on = !sim.rebooting && !sim.heater_fault &&
+		  ((get_int("work_on", 0) != 0 && !gated) || drying());
 	double target = AMBIENT, d;
 
 	if (on)
 		target =
 		    (double)(drying() ? get_int("filament_temp", 60) : get_int(target_key(), 40));
-	if (sim.printer_link && (on && sim.chamber < target) != sim.heating) {
+	if (sim.doc && sim.printer_link && (on && sim.chamber < target) != sim.heating) {
 		/* with the printer link, the heater's relay is pushed when it changes, so that
 		 * Auto mode switching is seen at once */
 		cJSON *o = cJSON_CreateObject();
@@ -414,6 +452,8 @@ static void model_step(void)
 		push_root("settings", o);
 	}
 	sim.heating = on && sim.chamber < target;
+	if (sim.chamber_pinned)
+		return;
 	d = target - sim.chamber;
 	if (d > STEP)
 		d = STEP;
@@ -595,13 +635,23 @@ static unsigned broadcast_text(enum msg_kind kind, const char *txt, size_t len)
 	return broadcast(m);
 }
 
+/* A reading as the device prints it: whole degrees on real units [live], tenths in the
+ * base document's examples. */
+static void reading(char *buf, size_t len, double t)
+{
+	if (sim.doc)
+		snprintf(buf, len, "%.1f", t);
+	else
+		snprintf(buf, len, "%.0f", t);
+}
+
 static void set_raw_temp(cJSON *s, const char *key, double t)
 {
 	char num[32];
 
 	if (!cJSON_GetObjectItemCaseSensitive(s, key))
 		return;
-	snprintf(num, sizeof(num), "%.1f", t);
+	reading(num, sizeof(num), t);
 	cJSON_ReplaceItemInObjectCaseSensitive(s, key, cJSON_CreateRaw(num));
 }
 
@@ -634,11 +684,17 @@ static struct msg *snapshot(void)
 
 static void push_temperatures(void)
 {
-	char txt[160];
-	int n = snprintf(txt, sizeof(txt),
-			 "{\"settings\":{\"warehouse_temper\":%.1f,\"cal_warehouse_temp\":%.1f,"
-			 "\"cal_ptc_temp\":%.1f}}",
-			 temp_raw(), sim.chamber, temp_ptc());
+	char txt[160], raw[32];
+	int n;
+
+	reading(raw, sizeof(raw), temp_raw());
+	if (sim.doc)
+		n = snprintf(txt, sizeof(txt),
+			     "{\"settings\":{\"warehouse_temper\":%s,\"cal_warehouse_temp\":%.1f,"
+			     "\"cal_ptc_temp\":%.1f}}",
+			     raw, sim.chamber, temp_ptc());
+	else
+		n = snprintf(txt, sizeof(txt), "{\"settings\":{\"warehouse_temper\":%s}}", raw);
 
 	debug("push %s", txt);
 	broadcast_text(MSG_TEMP, txt, (size_t)n);
@@ -738,7 +794,14 @@ struct int_field {
 	long min, max;
 };
 
+/* The ranges the device's page clamps to [RE] (what the device itself does with other
+ * values is not known: this one ignores them), and the base document's. */
 static const struct int_field int_fields[] = {
+    {"work_mode", 1, 3},       {"hotbedtemp", 40, 120},
+    {"filtertemp", 0, 120},    {"filament_temp", 40, TEMP_MAX},
+    {"filament_timer", 0, 99},
+};
+static const struct int_field doc_int_fields[] = {
     {"work_mode", 1, 3},       {"hotbedtemp", 0, 120},
     {"filtertemp", 0, 120},    {"filament_temp", 0, TEMP_MAX},
     {"filament_timer", 1, 12},
@@ -773,15 +836,52 @@ static const char *want_int(const cJSON *v, long min, long max, long *out)
 	return NULL;
 }
 
+/* Is a reply of this type due, and is it a refusal (control: refuse, noreply)? */
+static bool listed_type(const cJSON *list, const char *type)
+{
+	const cJSON *i;
+
+	cJSON_ArrayForEach(i, list)
+	{
+		if (!strcmp(i->valuestring, type))
+			return true;
+	}
+	return false;
+}
+
+/* {"response":{"type":T,"ok":0|1}} to every client [RE, live]; not on --dialect doc
+ * (except set_hostname, as before), not for a type told to stay silent. */
+static void respond(const char *type, bool ok)
+{
+	cJSON *r;
+
+	if ((sim.doc && strcmp(type, "set_hostname")) || listed_type(sim.silent, type))
+		return;
+	r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "type", type);
+	cJSON_AddNumberToObject(r, "ok", ok ? 1 : 0);
+	push_root("response", r);
+}
+
+/* A write whose reply type is refused: answered ok:0 and not applied. */
+static bool refused(const char *type)
+{
+	if (!listed_type(sim.refused, type))
+		return false;
+	respond(type, false);
+	return true;
+}
+
 static enum restart write_setting(unsigned id, const char *key, const cJSON *v)
 {
+	const struct int_field *fields = sim.doc ? doc_int_fields : int_fields;
 	const char *why = NULL;
 	long n = 0;
 	size_t i;
 
 	for (i = 0; i < sizeof(int_fields) / sizeof(int_fields[0]); i++)
-		if (!strcmp(key, int_fields[i].key)) {
-			why = want_int(v, int_fields[i].min, int_fields[i].max, &n);
+		if (!strcmp(key, fields[i].key)) {
+			why = want_int(v, fields[i].min, fields[i].max, &n);
 			if (!why)
 				put_num(key, (double)n);
 			noted(id, "settings", key, v, why);
@@ -819,7 +919,13 @@ static enum restart write_setting(unsigned id, const char *key, const cJSON *v)
 			drying_start();
 	} else if (!strcmp(key, "reset") || !strcmp(key, "factory_reset")) {
 		if (!(why = want_int(v, 1, 1, &n))) {
+			if (key[0] == 'f' && refused("factory_reset")) {
+				noted(id, "settings", key, v, "refused (control: refuse)");
+				return RESTART_NONE;
+			}
 			noted(id, "settings", key, v, NULL);
+			if (key[0] == 'f')
+				respond("factory_reset", true);
 			return key[0] == 'r' ? RESTART_REBOOT : RESTART_FACTORY;
 		}
 	} else if (!strcmp(key, "language")) {
@@ -830,10 +936,17 @@ static enum restart write_setting(unsigned id, const char *key, const cJSON *v)
 		else
 			put(settings(), key, cJSON_CreateString(v->valuestring));
 	} else if (!strcmp(key, "printer_type")) {
-		if (!sim.printer_link)
+		if (sim.doc && !sim.printer_link)
 			why = "printer binding is not simulated (see --printer-link)";
-		else if (!(why = want_int(v, 1, 2, &n)))
+		else if ((why = want_int(v, 1, 2, &n)))
+			;
+		else if (refused("printer_type"))
+			why = "refused (control: refuse)";
+		else {
 			put_num(key, (double)n);
+			sim.printer_type_at = n == 2 ? now_s() : 0;
+			respond("printer_type", true);
+		}
 	} else if (in_list(key, settings_read_only,
 			   sizeof(settings_read_only) / sizeof(settings_read_only[0]))) {
 		why = "read-only";
@@ -920,7 +1033,7 @@ static void scan(const char *root, long klipper_port)
 
 /* ---------- the Klipper link (--printer-link) ---------- */
 
-/* Klipper printer.state as the device reports it (field notes): 2 connecting,
+/* Klipper printer.state as the device reports it (docs/protocol-panda-breath.md): 2 connecting,
  * 3 connected, 4 failed, 5 ready. */
 static void printer_state(long st)
 {
@@ -971,8 +1084,10 @@ static void klipper_retry(void)
 static void klipper_connect(lws_sorted_usec_list_t *sul)
 {
 	struct lws_client_connect_info ci;
-	const cJSON *ip = cJSON_GetObjectItemCaseSensitive(root_obj("printer"), "ip");
-	long port = get_int_in("printer", "port", 7125);
+	/* a Klipper printer is kept as printer.host on real firmware [RE], .ip in the document */
+	const cJSON *ip =
+	    cJSON_GetObjectItemCaseSensitive(root_obj("printer"), sim.doc ? "ip" : "host");
+	long port = get_int_in("printer", "port", 80);
 	static char host[64];
 
 	(void)sul;
@@ -996,8 +1111,17 @@ static void klipper_connect(lws_sorted_usec_list_t *sul)
 
 static void klipper_poll(lws_sorted_usec_list_t *sul)
 {
+	double now = now_s();
+
 	if (sim.kl_wsi && sim.kl_up) {
 		sim.kl_want_send = true;
+		/* the firmware pings and logs "no PONG received" when none comes [RE] */
+		if (!sim.doc && now - sim.kl_ping_at >= KLIPPER_PING_S) {
+			if (sim.kl_ping_at > 0 && sim.kl_pong_at < sim.kl_ping_at)
+				say("klipper: no PONG received after PING");
+			sim.kl_want_ping = true;
+			sim.kl_ping_at = now;
+		}
 		lws_callback_on_writable(sim.kl_wsi);
 	}
 	lws_sul_schedule(sim.ctx, 0, sul, klipper_poll, LWS_US_PER_SEC);
@@ -1053,17 +1177,35 @@ static int callback_klipper(struct lws *wsi, enum lws_callback_reasons reason, v
 		klipper_poll(&sim.sul_kl_poll);
 		return 0;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (sim.kl_want_ping) {
+			sim.kl_want_ping = false;
+			memcpy(buf + LWS_PRE, "ping", 4);
+			if (lws_write(wsi, buf + LWS_PRE, 4, LWS_WRITE_PING) < 4)
+				return -1;
+			if (sim.kl_want_send)
+				lws_callback_on_writable(wsi);
+			return 0;
+		}
 		if (!sim.kl_want_send)
 			return 0;
 		sim.kl_want_send = false;
-		/* what the firmware asks for, every second (field notes) */
-		n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
-			     "{\"jsonrpc\":\"2.0\",\"method\":\"printer.objects.query\","
-			     "\"params\":{\"objects\":{\"webhooks\":null,\"virtual_sdcard\":null,"
-			     "\"print_stats\":null,\"extruder\":null,\"heater_bed\":null}},"
-			     "\"id\":%u}",
-			     ++sim.kl_id);
+		/* what the firmware asks for, every second */
+		if (sim.doc)
+			n = snprintf(
+			    (char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+			    "{\"jsonrpc\":\"2.0\",\"method\":\"printer.objects.query\","
+			    "\"params\":{\"objects\":{\"webhooks\":null,\"virtual_sdcard\":"
+			    "null,\"print_stats\":null,\"extruder\":null,\"heater_bed\":"
+			    "null}},\"id\":%u}",
+			    ++sim.kl_id);
+		else
+			n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE, "%s",
+				     KLIPPER_QUERY);
 		return lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n ? -1 : 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+		sim.kl_pong_at = now_s();
+		debug("klipper: PONG");
+		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		if (lws_is_first_fragment(wsi))
 			sim.kl_rx_len = 0;
@@ -1120,14 +1262,13 @@ static enum restart write_field(unsigned id, const char *root, const char *key, 
 			why = "wrong type (expects a string)";
 		else if (!valid_hostname(v->valuestring))
 			why = "not a valid hostname (1-32 letters, digits, '-')";
+		else if (refused("set_hostname"))
+			why = "refused (control: refuse): no restart";
 		noted(id, root, key, v, why);
 		if (why)
 			return RESTART_NONE;
 		put(root_obj("sta"), key, cJSON_CreateString(v->valuestring));
-		cJSON *r = cJSON_CreateObject();
-		cJSON_AddStringToObject(r, "type", "set_hostname");
-		cJSON_AddNumberToObject(r, "ok", 1);
-		push_root("response", r);
+		respond("set_hostname", true);
 		return RESTART_REBOOT;
 	}
 	if (!strcmp(root, "ap") && !strcmp(key, "on")) {
@@ -1147,6 +1288,23 @@ static enum restart write_field(unsigned id, const char *root, const char *key, 
 			cJSON_AddNumberToObject(o, "state", 0);
 			push_root("printer", o);
 		}
+	} else if (!strcmp(root, "printer") && !sim.doc && get_int("printer_type", 1) == 2 &&
+		   (!strcmp(key, "name") || !strcmp(key, "ip") || !strcmp(key, "port"))) {
+		/* a Klipper bind: the device needs its pause after printer_type 2, and keeps
+		 * the printer as host/port [RE] */
+		if (sim.printer_type_at > 0 && now_s() - sim.printer_type_at < KLIPPER_BIND_GAP_S)
+			why = "too soon after printer_type 2 (the device needs about 5 s)";
+		else if (!strcmp(key, "name"))
+			put(root_obj("printer"), key, cJSON_Duplicate(v, true));
+		else {
+			put(root_obj("printer"), !strcmp(key, "ip") ? "host" : "port",
+			    cJSON_Duplicate(v, true));
+			cJSON_DeleteItemFromObjectCaseSensitive(root_obj("printer"), "ip");
+			if (sim.printer_link)
+				sim.klipper_bind = true;
+			else
+				printer_state(2); /* connecting, and no link to connect with */
+		}
 	} else if (!strcmp(root, "printer") &&
 		   (!strcmp(key, "name") || !strcmp(key, "sn") || !strcmp(key, "ip") ||
 		    !strcmp(key, "access_code") || !strcmp(key, "port"))) {
@@ -1159,10 +1317,18 @@ static enum restart write_field(unsigned id, const char *root, const char *key, 
 	} else if ((!strcmp(root, "wifi") || !strcmp(root, "ap")) &&
 		   (!strcmp(key, "ssid") || !strcmp(key, "password") ||
 		    (!strcmp(root, "ap") && !strcmp(key, "ip")))) {
+		const char *type = !strcmp(root, "wifi") ? NULL
+				   : !strcmp(key, "ip")	 ? "set_hotspot_ip"
+							 : "set_ap";
 		if (!cJSON_IsString(v))
 			why = "wrong type (expects a string)";
-		else
+		else if (type && refused(type))
+			why = "refused (control: refuse)";
+		else {
 			put(root_obj(root), key, cJSON_CreateString(v->valuestring));
+			if (type)
+				respond(type, true);
+		}
 	} else if (!strcmp(root, "wifi") || !strcmp(root, "sta") || !strcmp(root, "ap") ||
 		   !strcmp(root, "printer") || !strcmp(root, "ha")) {
 		why = "not simulated";
@@ -1532,7 +1698,7 @@ static const char *control_set(char *arg, size_t arg_len)
 				cJSON_Delete(v);
 				return "a temperature must be a number";
 			}
-			sim.chamber = v->valuedouble - (key[0] == 'w' ? RAW_OFFSET : 0);
+			sim.chamber = v->valuedouble - (key[0] == 'w' && sim.doc ? RAW_OFFSET : 0);
 			cJSON_Delete(v);
 			return NULL;
 		} else if (!strcmp(key, "cal_ptc_temp")) {
@@ -1569,6 +1735,40 @@ static void control_pushfrag(const char *txt, size_t len)
 	msg_add(m, txt + a + b, len - a - b, LWS_WRITE_CONTINUATION);
 	say("control: pushfrag %zu bytes (%zu+%zu+%zu) to %u client(s)", len, a, b, len - a - b,
 	    broadcast(m));
+}
+
+/* "heater [CODE]": a heater fault, as the device reports one: settings.ptc_heater_status
+ * (the page's "PTC Heater Abnormal" [RE]) pushed to every client and kept in snapshots;
+ * the element stays off. "clear": gone (as after a repair and a restart). */
+static const char *control_fault(const char *arg)
+{
+	long code = 1;
+	char *end;
+	cJSON *o;
+
+	if (!strcmp(arg, "clear")) {
+		sim.heater_fault = false;
+		cJSON_DeleteItemFromObjectCaseSensitive(settings(), "ptc_heater_status");
+		if (sim.doc)
+			put_num("ptc_heater_status", 0);
+		say("control: heater fault cleared");
+		return NULL;
+	}
+	if (strncmp(arg, "heater", 6) || (arg[6] && arg[6] != ' '))
+		return "usage: fault heater [CODE] | fault clear";
+	if (arg[6]) {
+		code = strtol(arg + 7, &end, 10);
+		if (end == arg + 7 || *end)
+			return "usage: fault heater [CODE] | fault clear";
+	}
+	sim.heater_fault = true;
+	sim.heating = false;
+	put_num("ptc_heater_status", (double)code);
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "ptc_heater_status", (double)code);
+	push_root("settings", o);
+	say("control: heater fault %ld", code);
+	return NULL;
 }
 
 static void control_thaw(void)
@@ -1665,6 +1865,26 @@ static void control_line(char *line, size_t len)
 				sim.ignored = cJSON_CreateArray();
 			cJSON_AddItemToArray(sim.ignored, cJSON_CreateString(arg));
 			say("control: ignoring writes to %s", arg);
+		}
+	} else if (!strcmp(cmd, "fault")) {
+		err = control_fault(arg);
+	} else if (!strcmp(cmd, "pin")) {
+		if (strcmp(arg, "on") && strcmp(arg, "off")) {
+			err = "usage: pin on|off";
+		} else {
+			sim.chamber_pinned = !strcmp(arg, "on");
+			say("control: chamber %s", sim.chamber_pinned ? "pinned" : "free");
+		}
+	} else if (!strcmp(cmd, "refuse") || !strcmp(cmd, "noreply")) {
+		cJSON **list = cmd[0] == 'r' ? &sim.refused : &sim.silent;
+
+		if (!arg_len || strchr(arg, ' ')) {
+			err = cmd[0] == 'r' ? "usage: refuse TYPE" : "usage: noreply TYPE";
+		} else {
+			if (!*list)
+				*list = cJSON_CreateArray();
+			cJSON_AddItemToArray(*list, cJSON_CreateString(arg));
+			say("control: %s %s", cmd, arg);
 		}
 	} else if (!strcmp(cmd, "clients")) {
 		reply("ok clients %u", client_count());
@@ -1832,14 +2052,20 @@ static void usage(FILE *f)
 	    f,
 	    "Usage: " SIM_NAME " [OPTION]...\n"
 	    "A simulated BIQU Panda Breath chamber heater: the test double and demo device of\n"
-	    "panda2mqtt. It serves ws://HOST:PORT/ws the way the device does (as far as it is\n"
-	    "known); it is not the firmware.\n"
+	    "panda2mqtt. It serves ws://HOST:PORT/ws the way the official firmware does (as far\n"
+	    "as docs/protocol-panda-breath.md knows it); it is not the firmware.\n"
 	    "\n"
 	    "Options:\n"
 	    "  --host ADDR          listen address: IPv4/IPv6 literal, localhost or an interface\n"
 	    "                       name; 0.0.0.0 or :: for all (default 127.0.0.1)\n"
 	    "  --port N             listen port; 0 = pick a free one (default 8080)\n"
 	    "  --firmware VER       V1.0.0, V1.0.1, V1.0.2, V1.0.3 or V1.0.4 (default V1.0.3)\n"
+	    "  --dialect real|doc   real (default): as the official firmware: no cal_* fields,\n"
+	    "                       whole-degree warehouse_temper, ptc_heater_status only on a\n"
+	    "                       heater fault, timers 0-99 h, replies {\"response\":...};\n"
+	    "                       doc: as the base protocol document: cal_warehouse_temp and\n"
+	    "                       cal_ptc_temp, ptc_heater_status 0/1 as a heating flag,\n"
+	    "                       timers 1-12 h, no replies but set_hostname\n"
 	    "  --push-interval SEC  temperature push period in seconds; 0 = no pushes (default "
 	    "2.0)\n"
 	    "  --frames-log FILE    append each message received from a client as one line:\n"
@@ -1857,15 +2083,16 @@ static void usage(FILE *f)
 	    "                       simulator: avahi merges the addresses of a name published\n"
 	    "                       twice instead of reporting a collision\n"
 	    "  --reboot-time SEC    how long a reboot takes (default 2.0)\n"
-	    "  --printer-link       play the Klipper link of firmware V1.0.3+: printer_type 1/2\n"
-	    "                       is stored; after a Klipper bind (printer_type 2, then\n"
-	    "                       printer ip/port) poll ws://IP:PORT/websocket with\n"
-	    "                       printer.objects.query every second (printer.state 2\n"
-	    "                       connecting, 3 connected, 5 ready, 4 failed; retried every\n"
+	    "  --printer-link       play the Klipper link of firmware V1.0.3+: after a Klipper\n"
+	    "                       bind (printer_type 2, then printer name/ip/port, at least\n"
+	    "                       4 s later; kept as printer.host/port) poll\n"
+	    "                       ws://HOST:PORT/websocket every second with the firmware's\n"
+	    "                       own request (id 1001) and PING every 3 s, logging \"no PONG\n"
+	    "                       received\" when none came (printer.state 2 connecting,\n"
+	    "                       3 connected, 5 ready, 8 startup, 4 failed; retried every\n"
 	    "                       2 s); Auto mode (work_mode 1) then heats only while\n"
-	    "                       heater_bed.temperature >= hotbedtemp, and\n"
-	    "                       settings.ptc_heater_status is pushed when the heater\n"
-	    "                       switches\n"
+	    "                       heater_bed.temperature >= hotbedtemp (doc dialect: the old\n"
+	    "                       query, ptc_heater_status pushed when the heater switches)\n"
 	    "  --klipper-found ADDR:PORT  a Klipper scan (printer.scan_port) lists this\n"
 	    "                       printer, whatever port was scanned (default 127.0.0.3\n"
 	    "                       and the scanned port)\n"
@@ -1898,6 +2125,16 @@ static void usage(FILE *f)
 	    "  drop                 close every client connection now (no close frame)\n"
 	    "  ignore ROOT.FIELD    from now on ignore writes to that field (a write that\n"
 	    "                       does not take, as the real device sometimes does)\n"
+	    "  fault heater [CODE]  a heater fault: settings.ptc_heater_status CODE (default 1)\n"
+	    "                       pushed and kept in snapshots; the heater stays off\n"
+	    "  fault clear          the heater fault is gone\n"
+	    "  pin on|off           keep the chamber where it is (heating or not), or let the\n"
+	    "                       model move it again\n"
+	    "  refuse TYPE          writes answered by reply TYPE (set_hostname, set_ap,\n"
+	    "                       set_hotspot_ip, factory_reset, printer_type) are refused:\n"
+	    "                       {\"response\":{\"type\":TYPE,\"ok\":0}}, nothing applied,\n"
+	    "                       no restart\n"
+	    "  noreply TYPE         writes of reply TYPE are applied but not answered\n"
 	    "  reboot               same as {\"settings\":{\"reset\":1}}\n"
 	    "  clients              reply \"ok clients N\" (connected WebSocket clients)\n"
 	    "  mdns off             withdraw the --mdns announcement (\"ok mdns off\")\n"
@@ -1908,30 +2145,33 @@ static void usage(FILE *f)
 	    "  GET / is a small HTML page, /ws the WebSocket (no subprotocol or \"chat\"), any\n"
 	    "  other path 404. The first frame of each connection is the snapshot: roots\n"
 	    "  settings, printer, sta, ap, wifi (and ha on V1.0.4). Initial state: work_on\n"
-	    "  false, work_mode 2, target 40, chamber 22.0. Every push interval each client gets\n"
-	    "  "
-	    "{\"settings\":{\"warehouse_temper\":X,\"cal_warehouse_temp\":Y,\"cal_ptc_temp\":Z}}.\n"
-	    "  Model: the heater runs while work_on is true or drying runs, and moves the\n"
-	    "  chamber 0.5 C per push toward the target (filament_temp while drying), else\n"
-	    "  toward 22.0; warehouse_temper = chamber + 0.4; cal_ptc_temp = chamber + 30 while\n"
-	    "  below the target with the heater on, else chamber.\n"
+	    "  false, work_mode 2, target 40, chamber 22. Every push interval each client gets\n"
+	    "  {\"settings\":{\"warehouse_temper\":X}} in whole degrees (doc dialect: tenths,\n"
+	    "  with cal_warehouse_temp and cal_ptc_temp).\n"
+	    "  Model: the heater runs while work_on is true or drying runs (and no heater\n"
+	    "  fault), and moves the chamber 0.5 C per push toward the target (filament_temp\n"
+	    "  while drying), else toward 22. Doc dialect: warehouse_temper = chamber + 0.4;\n"
+	    "  cal_ptc_temp = chamber + 30 while below the target with the heater on.\n"
 	    "  Firmware: V1.0.0 reports and reads temp (ignores set_temp), reports work_on as\n"
 	    "  0/1 and accepts 0/1 or booleans; V1.0.1+ read set_temp (ignore writes of temp),\n"
 	    "  report set_temp and temp, report booleans and ignore an integer work_on.\n"
 	    "  Writes ({\"ROOT\":{\"FIELD\":VALUE,...}}, applied in order): settings work_on,\n"
-	    "  work_mode 1-3, set_temp/temp 0-60, hotbedtemp 0-120, filtertemp 0-120,\n"
-	    "  filament_temp 0-60, filament_timer 1-12, filament_drying_mode 1 (PLA: "
-	    "filament_temp\n"
-	    "  55) 2 (PETG: 60) 3 (custom: copy filament_temp/timer to custom_temp/timer),\n"
+	    "  work_mode 1-3, set_temp/temp 0-60, hotbedtemp 40-120, filtertemp 0-120,\n"
+	    "  filament_temp 40-60, filament_timer 0-99 (doc: hotbedtemp 0-120, filament_temp\n"
+	    "  0-60, filament_timer 1-12), filament_drying_mode 1 (PLA: filament_temp 55)\n"
+	    "  2 (PETG: 60) 3 (custom: copy filament_temp/timer to custom_temp/timer),\n"
 	    "  isrunning 1 (start drying for custom_timer hours, counting remaining_seconds down)\n"
-	    "  or 0, reset 1, factory_reset 1 (defaults, then reboot), language; sta.hostname\n"
-	    "  (then reboot, after {\"response\":{\"type\":\"set_hostname\",\"ok\":1}});\n"
-	    "  ap.on 0/1, ap.ssid/password/ip; wifi.ssid/password (join); wifi.scan 1,\n"
-	    "  printer.scan 1 and printer.scan_port N answer with scan 2 and a list (pushed\n"
-	    "  and kept in the snapshot); printer name/sn/ip/access_code/port bind (state\n"
-	    "  3); printer.disconnect 1 unbinds (state 0, pushed).\n"
-	    "  Writes are never acknowledged nor broadcast: only a new connection's snapshot\n"
-	    "  shows them. Wrong types, out-of-range values, unknown roots and fields and\n"
+	    "  or 0, reset 1, factory_reset 1 (reply factory_reset, defaults, then reboot),\n"
+	    "  language, printer_type 1/2 (reply printer_type); sta.hostname (reply\n"
+	    "  set_hostname, then reboot); ap.on 0/1, ap.ssid/password (reply set_ap), ap.ip\n"
+	    "  (reply set_hotspot_ip); wifi.ssid/password (join); wifi.scan 1, printer.scan 1\n"
+	    "  and printer.scan_port N answer with scan 2 and a list (pushed and kept in the\n"
+	    "  snapshot); printer name/sn/ip/access_code/port bind a Bambu printer (state 3);\n"
+	    "  after printer_type 2, name/ip/port bind a Klipper printer (kept as host/port);\n"
+	    "  printer.disconnect 1 unbinds (state 0, pushed). Replies go to every client.\n"
+	    "  Other writes are never acknowledged nor broadcast: only a new connection's\n"
+	    "  snapshot shows them. Wrong types, out-of-range values, unknown roots and fields "
+	    "and\n"
 	    "  malformed JSON are logged and ignored; the connection stays.\n"
 	    "  Reboot: every client is closed, connections are refused for --reboot-time\n"
 	    "  seconds, then the state is back (drying cancelled). Fields after the one that\n"
@@ -2001,7 +2241,8 @@ static void parse_args(int argc, char **argv)
 		O_MDNS,
 		O_MDNS_HOST,
 		O_PRINTER_LINK,
-		O_KLIPPER_FOUND
+		O_KLIPPER_FOUND,
+		O_DIALECT
 	};
 	static const struct option opts[] = {
 	    {"host", required_argument, NULL, O_HOST},
@@ -2016,6 +2257,7 @@ static void parse_args(int argc, char **argv)
 	    {"mdns-host", required_argument, NULL, O_MDNS_HOST},
 	    {"printer-link", no_argument, NULL, O_PRINTER_LINK},
 	    {"klipper-found", required_argument, NULL, O_KLIPPER_FOUND},
+	    {"dialect", required_argument, NULL, O_DIALECT},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -2106,6 +2348,11 @@ static void parse_args(int argc, char **argv)
 				usage_error("--klipper-found: '%s' is not ADDR:PORT", optarg);
 			sim.klipper_found = optarg;
 			break;
+		case O_DIALECT:
+			if (strcmp(optarg, "real") && strcmp(optarg, "doc"))
+				usage_error("--dialect: '%s' is not real or doc", optarg);
+			sim.doc = !strcmp(optarg, "doc");
+			break;
 		case 'v':
 			sim.verbose = true;
 			break;
@@ -2191,7 +2438,8 @@ static int sim_panda_breath_main(int argc, char **argv)
 		say("cannot listen on %s port %d", sim.host, sim.port);
 		goto fail;
 	}
-	say("%s simulated on %s port %d: ws://%s%s%s:%d/ws", fw_names[sim.fw], sim.host, port,
+	say("%s simulated (%s) on %s port %d: ws://%s%s%s:%d/ws", fw_names[sim.fw],
+	    sim.doc ? "the base document's dialect" : "as the official firmware", sim.host, port,
 	    v4 ? "" : "[", sim.host, v4 ? "" : "]", port);
 	if (sim.mdns_name && sim_mdns_start(sim.mdns_name, sim.hostname, port, sim.mdns_host,
 					    sim.mdns_host ? sim.host : NULL) < 0)
@@ -2226,6 +2474,8 @@ static int sim_panda_breath_main(int argc, char **argv)
 	sim.ctx = NULL;
 	cJSON_Delete(sim.state);
 	cJSON_Delete(sim.ignored);
+	cJSON_Delete(sim.refused);
+	cJSON_Delete(sim.silent);
 	free(sim.kl_rx);
 	free(sim.line);
 	if (sim.frames_log)

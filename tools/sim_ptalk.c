@@ -1,6 +1,6 @@
 /* sim_ptalk.c - "panda2mqtt-sim ptalk": a PTalk speaker that dials in.
  *
- * Owns: one simulated PTalk (../shared/docs/seeds/ptalk-websocket-config.md): it
+ * Owns: one simulated PTalk (docs/protocol-ptalk.md): it
  * connects to a server URL, sends its device_handshake, answers every command the way
  * the firmware does (ok / error / not_supported / invalid_command / invalid_param),
  * takes a firmware image after request_ota (one binary message; it logs the image's

@@ -38,7 +38,7 @@ void p2m_cmd_frame(struct p2m_cmd *cmd, const char *root, const char *field, cJS
 /* A number within e->min..max (capped by [safety] for capped rows); whole for P2M_V_INT. */
 int p2m_cmd_number(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v, double *out);
 
-/* The highest value a row accepts: e->max, or the safety cap when lower and e->capped. */
+/* The highest value a row accepts: e->max, or its [safety] cap (e->cap) when lower. */
 double p2m_entity_max(const struct p2m_entity *e, const struct p2m_safety *safety);
 /* true/false, "ON"/"OFF" (any case) or 1/0. */
 int p2m_cmd_bool(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v, bool *out);
@@ -60,11 +60,16 @@ void p2m_cmd_frame_object(struct p2m_cmd *cmd, cJSON *frame);
 /* Request/reply families: send nothing more until the device has answered every request
  * sent so far; a refusal (or no answer) drops the rest of the command. */
 void p2m_cmd_await_reply(struct p2m_cmd *cmd);
+/* Push families with typed replies (driver replies/reply_of): send nothing more until the
+ * device answers `type`. A failure drops the rest of the command; no answer within
+ * timeout_ms lets the rest go on (the reply only shortens a wait the device needs). */
+void p2m_cmd_await_reply_named(struct p2m_cmd *cmd, const char *type, int timeout_ms);
 /* Send the image at path as one binary message, in fragments (firmware updates). */
 void p2m_cmd_send_file(struct p2m_cmd *cmd, const char *path);
 
-/* The markers these put in the frame list: {"@delay_ms": N}, {"@await_reply": true},
- * {"@send_file": path}. Frames never start with '@': the device never sees them. */
+/* The markers these put in the frame list: {"@delay_ms": N}, {"@await_reply": true} or
+ * {"@await_reply": {"type": T, "timeout_ms": N}}, {"@send_file": path}. Frames never start with
+ * '@': the device never sees them. */
 #define P2M_DELAY_KEY	    "@delay_ms"
 #define P2M_AWAIT_REPLY_KEY "@await_reply"
 #define P2M_SEND_FILE_KEY   "@send_file"

@@ -38,8 +38,9 @@ struct p2m_device_conf {
 	 * section only sets the name and options of a device found by [discovery] mdns
 	 * under this id; then required unless mdns is on. */
 	char *host;
-	int port;	   /* default 80 */
-	char *name;	   /* default: the id */
+	int port; /* default 80 */
+	/* NULL: the name the device gives itself (its hostname), else its model */
+	char *name;
 	int stale_timeout; /* seconds without any frame before reconnecting; default 60, 2..3600 */
 	int refresh_interval; /* seconds between snapshot re-reads; default 60, 0 = never,
 				 else 5..86400 */
@@ -55,6 +56,8 @@ struct p2m_safety {
 	double max_target_temp;		/* targets above are rejected; default 60, 0..60 */
 	double max_chamber_temp;	/* heating off above this; default 65, 20..90 */
 	bool sensor_fault_cutoff;	/* heating off on a sensor fault; default true */
+	bool heater_fault_cutoff;	/* heating off on a heater fault; default true */
+	int max_drying_hours;		/* longer drying runs are rejected; default 99, 1..99 */
 	double controller_lost_minutes; /* broker gone this long: heating off; 0 = never
 					   (default), else 0.05..1440 */
 };

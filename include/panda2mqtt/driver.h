@@ -60,6 +60,9 @@ struct p2m_view {
 	double now;	    /* seconds since the epoch */
 	double read_at;	    /* when the last full snapshot was read (0 = never) */
 	const struct p2m_update_view *update; /* NULL for families without updates */
+	/* Per row (index into the driver's table): has the device ever reported the field
+	 * of an optional row (p2m_entity.optional)? NULL: only what dev holds now counts. */
+	const bool *seen;
 };
 
 /* Derive a published value; NULL when unknown. */
@@ -71,6 +74,13 @@ typedef const char *const *(*p2m_options_fn)(const struct p2m_view *v, const cha
 
 /* Record a checked command value in cmd's intent; return 0, or -1 after p2m_cmd_reject(). */
 typedef int (*p2m_write_fn)(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *value);
+
+/* Which [safety] cap lowers a row's max for commands and discovery. */
+enum p2m_cap {
+	P2M_CAP_NONE,
+	P2M_CAP_TARGET,	   /* a heater target: [safety] max_target_temp */
+	P2M_CAP_DRY_HOURS, /* a drying run's length: [safety] max_drying_hours */
+};
 
 /* The state keys a climate entity is assembled from. */
 struct p2m_climate_keys {
@@ -99,14 +109,20 @@ struct p2m_entity {
 	const char *fallback;
 	p2m_read_fn read;	/* overrides the generic read */
 	const char *attributes; /* state key of an object shown as the entity's attributes */
-	/* range (numbers), options (select, enum sensor) */
+	/* range (numbers, for commands), options (select, enum sensor) */
 	double min, max, step;
-	bool capped; /* a heater target: max is also capped by [safety] max_target_temp */
-	const char *const *options;	/* NULL-terminated */
-	const int *values;		/* device value of each option */
-	p2m_options_fn options_fn;	/* options from the device's state instead */
-	const char *const *event_types; /* P2M_EVENT */
-	bool password;			/* P2M_TEXT shown as a password field */
+	enum p2m_cap cap;	    /* max also lowered by a [safety] setting */
+	const char *const *options; /* NULL-terminated */
+	const int *values;	    /* device value of each option */
+	p2m_options_fn options_fn;  /* options from the device's state instead */
+	bool password;		    /* P2M_TEXT shown as a password field */
+	/* Fed only by a field not every device sends (docs/protocol-panda-breath.md: the
+	 * calibrated readings): the row is in the published state and in discovery only
+	 * once the device has reported root.field (or the fallback). */
+	bool optional;
+	/* What the device can believably report in root.field (numbers): a value outside
+	 * report_min..report_max is logged and reads as unknown. Both 0: any finite number. */
+	double report_min, report_max;
 	/* commands: NULL = read-only */
 	p2m_write_fn write;
 	const struct p2m_climate_keys *climate;
@@ -118,6 +134,7 @@ struct p2m_heat_status {
 	bool has_chamber;  /* chamber holds a reading */
 	double chamber;	   /* °C */
 	bool sensor_fault; /* a temperature sensor reports a fault */
+	bool heater_fault; /* the heating element itself reports a fault */
 };
 
 /* One command being checked and planned. Rows' write functions fill `intent`
@@ -163,6 +180,12 @@ struct p2m_driver {
 	const char *(*fw_version)(const cJSON *dev);
 	/* The roots this family's devices send; others are logged as unknown. */
 	const char *const *roots;
+	/* The raw report's allow-list: besides the fields rows read (secrets never), the
+	 * members of the device's own report that may be published as they are, as
+	 * "root.field", or "root.field[].member" for a member of each object in an array
+	 * (scan results). Anything else, a field a future firmware adds included, is never
+	 * published: a list of secret names cannot know tomorrow's. NULL-terminated. */
+	const char *const *report_fields;
 	/* Written fields that the device reports back under another name (root, field,
 	 * read-back field); a written field not listed here and not in `verify` is not
 	 * checked after a command (actions such as reset or scan). */
@@ -179,6 +202,24 @@ struct p2m_driver {
 	 * planned like one) that switches every kind of heating off. */
 	void (*heat_status)(const cJSON *dev, struct p2m_heat_status *out);
 	const char *off_command;
+	/* The event types this family's own hooks (events, message) emit, NULL-terminated;
+	 * the core adds the ones it emits itself (events.h). Home Assistant drops an event
+	 * whose type its event entity does not list. */
+	const char *const *event_types;
+	/* OPTIONAL. The device's MAC address as "aa:bb:cc:dd:ee:ff" (Home Assistant's
+	 * device "connections"), when its state says it. */
+	bool (*mac_address)(const cJSON *dev, char *buf, size_t len);
+	/* OPTIONAL. The name the device gives itself (its hostname), for a device whose
+	 * [device] section names none; NULL when it says none. The model is the fallback. */
+	const char *(*display_name)(const cJSON *dev);
+	/* The first frame of each connection is the device's whole state: a scalar that a
+	 * root of it leaves out is no longer there (a fault flag that went away). */
+	bool snapshot_is_whole;
+	/* OPTIONAL. Push families that answer some writes with a typed reply: (root, field,
+	 * reply type) of each such write, NULL-terminated, and reply_of(), which says
+	 * whether a frame is a reply, to which type, and whether it succeeded. */
+	const char *const (*replies)[3];
+	bool (*reply_of)(const cJSON *frame, const char **type, bool *ok);
 
 	/* ---- the direction and shape of the conversation ---- */
 	/* The device connects to the gateway ([dialin]) instead of the other way round; its

@@ -43,6 +43,15 @@ cJSON *p2m_entity_read(const struct p2m_entity *e, const struct p2m_view *v);
 /* Whether the row has a value in the published state. */
 bool p2m_entity_has_state(const struct p2m_entity *e);
 
+/* Whether the row is published (state and discovery) for this device: always, unless it
+ * is optional and its field was never reported (v->seen, or the state as it is now). */
+bool p2m_entity_visible(const struct p2m_driver *d, const struct p2m_entity *e,
+			const struct p2m_view *v);
+
+/* Mark in seen (one flag per row) the optional rows whose field dev now holds; true when
+ * one was marked for the first time (discovery then changes). */
+bool p2m_entity_note_seen(const struct p2m_driver *d, const cJSON *dev, bool *seen);
+
 /* Room for options that come from the device (scan results), NULL included. */
 #define P2M_MAX_OPTIONS 33
 
@@ -51,10 +60,14 @@ const char *const *p2m_entity_options(const struct p2m_entity *e, const struct p
 				      const char **buf, size_t n);
 
 /* Check one parsed frame and merge what is valid into dev. Every rejected part is
- * logged with the device name and field. Returns the number of problems found (0 = all
- * merged), or -1 when the frame was refused whole. */
+ * logged with the device name and field (rate-limited per field: log.h). A field of the
+ * right type whose value cannot be right (not finite, a code the row does not know,
+ * outside the row's report range) is removed, so that it reads as unknown. whole: the
+ * frame is the device's whole state (driver snapshot_is_whole), and scalars its roots
+ * leave out are removed too. Returns the number of problems found (0 = all merged), or -1
+ * when the frame was refused whole. */
 int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
-			   const cJSON *frame);
+			   const cJSON *frame, bool whole);
 
 /* Bytes v holds as stored: per value, sizeof(cJSON) plus its name and string with their
  * NULs (allocator overhead not counted). */
@@ -66,8 +79,12 @@ size_t p2m_entity_stored_bytes(const cJSON *v);
  * driver: some 8 KiB above P2M_MAX_STORED_BYTES for the Panda Breath. */
 size_t p2m_entity_max_stored(const struct p2m_driver *d);
 
-/* The state object published on <base>/<id>: each row's value (null when unknown)
- * and "device": the raw merged state with secrets removed. */
+/* The device's own report as far as it may be published: the members of its roots that
+ * rows read (never a secret's) or the driver's report_fields allow; nothing else. */
+cJSON *p2m_entity_report(const struct p2m_driver *d, const cJSON *dev);
+
+/* The state object published on <base>/<id>: each visible row's value (null when
+ * unknown) and "device": the report above. */
 cJSON *p2m_entity_state(const struct p2m_driver *d, const struct p2m_view *v);
 
 #endif

@@ -8,9 +8,13 @@
 
 #include "panda2mqtt/driver.h"
 
+/* The option a select offers while there is nothing to choose from yet. */
+#define P2M_HA_NO_OPTIONS "Scan first"
+
 struct p2m_ha_device {
 	const char *id;		/* device id: topic path element and unique_id part */
 	const char *name;	/* friendly name */
+	const char *mac;	/* "aa:bb:..." for Home Assistant's connections; NULL: none */
 	const char *base_topic; /* e.g. "panda2mqtt" */
 	const char *fw_version; /* NULL when not known yet */
 	const char *host;	/* for configuration_url */

@@ -6,11 +6,22 @@
 #ifndef PANDA2MQTT_LOG_H
 #define PANDA2MQTT_LOG_H
 
+#include <stdbool.h>
+
 enum p2m_log_level { P2M_LOG_ERR, P2M_LOG_WARN, P2M_LOG_INFO, P2M_LOG_DEBUG };
 
 void p2m_log_set_level(enum p2m_log_level max);
 enum p2m_log_level p2m_log_get_level(void);
 void p2m_log(enum p2m_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Lines that outside input can repeat at will (a device sending the same bad field in
+ * every push, a flood of commands): may a line keyed `key` be logged now? At most one
+ * per key every period_s seconds; *suppressed (may be NULL) gets how many were held back
+ * since the last one, for the caller to mention. Keys live in a fixed table of a few
+ * hundred: two keys that share a slot can each log a little more often, never less. */
+bool p2m_log_ratelimit(const char *key, double period_s, unsigned *suppressed);
+/* Forget every key (tests). */
+void p2m_log_ratelimit_reset(void);
 
 #define p2m_err(...)   p2m_log(P2M_LOG_ERR, __VA_ARGS__)
 #define p2m_warn(...)  p2m_log(P2M_LOG_WARN, __VA_ARGS__)

@@ -1,14 +1,23 @@
 /* panda_breath.c - the BIQU Panda Breath chamber heater / filament dryer.
  *
  * Owns: the Panda Breath's entity table, how its fields map to Home Assistant, and
- * its write discipline (see ../shared/docs/panda-breath-field-notes.md):
+ * its write discipline (docs/protocol-panda-breath.md, whose provenance tags [live],
+ * [RE] and [guess] the comments here repeat where a choice rests on one):
  *  - one field per frame, in the proven order: isrunning:0, work_mode, target, work_on;
  *  - work_on always a JSON boolean (V1.0.3 ignores integers);
  *  - the target is "set_temp" from V1.0.1 on and "temp" on the v0.0.0/"V1.0.0" build;
  *  - drying: filament_temp then filament_drying_mode:3; filament_timer then
  *    filament_drying_mode:3; isrunning:1 starts, isrunning:0 stops;
- *  - a printer bind only on an explicit command (the bind button), never on our own;
- *  - actions that restart the device (restart, factory reset, hostname) go last.
+ *  - a printer bind only on an explicit command (the bind button), never on our own; a
+ *    Klipper bind waits for the printer_type reply, then 5 s, before the printer frame;
+ *  - actions that restart the device (restart, factory reset, hostname) go last;
+ *  - ranges as the device's own page clamps them [RE]: set_temp 0-60, hotbedtemp
+ *    40-120, filtertemp 0-120, drying 40-60 °C for 1-99 h;
+ *  - ptc_heater_status is the heater's FAULT flag, present only on a fault [RE]; nothing
+ *    on the WebSocket says whether the heating element is on at a given moment;
+ *  - the chamber reading is warehouse_temper; cal_warehouse_temp / cal_ptc_temp are
+ *    function names in the binaries, not fields [RE], so a row they alone feed is
+ *    optional (published once seen).
  * Secrets typed in Home Assistant (printer access code, Wi-Fi password) are held by the
  * gateway (P2M_V_SECRET rows) and only ever leave it inside the frame that uses them.
  * Does not own: transport, reconnects or MQTT. */
@@ -16,6 +25,7 @@
 #include "panda2mqtt/config.h"
 #include "panda2mqtt/drivers.h"
 #include "panda2mqtt/entity.h"
+#include "panda2mqtt/events.h"
 #include "panda2mqtt/json_util.h"
 
 #include <ctype.h>
@@ -27,12 +37,21 @@
 enum { PB_WORK_AUTO = 1, PB_WORK_ALWAYS_ON = 2, PB_WORK_DRYING = 3 };
 enum { PB_MODE_NONE = -1, PB_MODE_OFF, PB_MODE_HEAT, PB_MODE_AUTO, PB_MODE_DRY };
 enum { PB_PRESET_CUSTOM = 3 };
-/* Klipper binding: the device needs this long after printer_type:2 (field notes). */
+/* Klipper binding: the device needs about 5 s after printer_type:2 [RE], counted from its
+ * printer_type reply [live]; without a reply within 10 s the pause counts from then. */
 #define PB_KLIPPER_BIND_DELAY_MS 5000
+#define PB_KLIPPER_REPLY_WAIT_MS 10000
+/* The Klipper scan/bind port when the user has chosen none: the device's page pre-fills
+ * 80, Moonraker behind nginx [RE]. */
+#define PB_KLIPPER_PORT 80
 /* A run that ends with at most this much left at the previous reading has finished. */
 #define PB_FINISH_WINDOW_S 900
-/* The longest drying run (hours): the drying_hours row's max and the device's limit. */
-#define PB_DRY_HOURS_MAX 12
+/* The longest drying run the device's timer takes (hours) [RE]: the drying_hours row's
+ * max (lowered by [safety] max_drying_hours) and the longest believable countdown. */
+#define PB_DRY_HOURS_MAX 99
+/* Chamber readings outside this cannot be real (°C). */
+#define PB_TEMP_MIN (-40)
+#define PB_TEMP_MAX 200
 
 /* Buttons, in the order their frames are sent (restarts last). */
 enum pb_action {
@@ -52,27 +71,32 @@ static const int pb_work_mode_values[] = {PB_WORK_AUTO, PB_WORK_ALWAYS_ON, PB_WO
 static const char *const pb_presets[] = {"pla", "petg", "custom", NULL};
 static const int pb_preset_values[] = {1, 2, PB_PRESET_CUSTOM};
 static const char *const pb_sensor_status[] = {"ok", "short", "open", NULL};
+/* A sensor or heater code the page does not name. Not "unknown": Home Assistant reads that
+ * as its own unknown state. */
+#define PB_UNNAMED_CODE "unrecognised"
 static const char *const pb_wifi_states[] = {"no_ssid",	     "connecting",     "connected",
 					     "reconnecting", "wrong_password", NULL};
 static const int pb_wifi_state_values[] = {1, 2, 3, 4, 5};
-/* printer.state differs by printer type (field notes); both maps share one option list. */
+/* printer.state differs by printer type [RE]; both maps share one option list, and every
+ * code has an option. Bambu: 0 after an unbind, 1 invalid, 2 connecting, 3 connected,
+ * 4 IP error, 5 serial error, 6 access code error, 7 "unknown". Klipper (V1.0.3's KLP_*
+ * constants): 0 invalid (a live client reads it as disconnected), 1 invalid info,
+ * 2 connecting, 3 connected, 4 failed, 5 ready, 6 shutdown, 7 error, 8 startup,
+ * 9 "unknown". The devices' "unknown" is "undetermined" here: Home Assistant reads
+ * "unknown" as its own unknown state. */
 static const char *const pb_printer_states[] = {
-    "unbound",		 "invalid", "connecting", "connected", "ip_error", "serial_error",
-    "access_code_error", "unknown", "failed",	  "ready",     "shutdown", "error",
-    "startup",		 NULL};
-static const char *const pb_bambu_states[] = {"unbound",	   "invalid",  "connecting",
-					      "connected",	   "ip_error", "serial_error",
-					      "access_code_error", "unknown"};
-static const char *const pb_klipper_states[] = {"invalid",   "connecting", "connecting",
-						"connected", "failed",	   "ready",
-						"shutdown",  "error",	   "startup"};
-static const char *const pb_event_types[] = {"drying_finished",
-					     "drying_stopped",
-					     "command_rejected",
-					     "command_not_applied",
-					     "sensor_fault",
-					     "device_rebooted",
-					     NULL};
+    "unbound",	    "invalid",		 "connecting",	 "connected",	 "ip_error",
+    "serial_error", "access_code_error", "undetermined", "invalid_info", "failed",
+    "ready",	    "shutdown",		 "error",	 "startup",	 NULL};
+static const char *const pb_bambu_states[] = {"unbound",	   "invalid",	  "connecting",
+					      "connected",	   "ip_error",	  "serial_error",
+					      "access_code_error", "undetermined"};
+static const char *const pb_klipper_states[] = {
+    "unbound", "invalid_info", "connecting", "connected", "failed",
+    "ready",   "shutdown",     "error",	     "startup",	  "undetermined"};
+/* The events of this family's own; the core adds command_*, safety_cutoff, ... */
+static const char *const pb_event_types[] = {"drying_finished", "drying_stopped", "sensor_fault",
+					     "heater_fault", NULL};
 
 /* What one command asks for; plan() turns it into frames in a safe order. */
 struct pb_intent {
@@ -167,7 +191,8 @@ static bool drying_running(const cJSON *dev)
 }
 
 /* remaining_seconds of a running drying run, when it is a believable one (a run lasts
- * at most 12 h); NULL otherwise, so that no absurd value reaches time arithmetic. */
+ * at most 99 h; the merge already refused anything else, this keeps time arithmetic safe
+ * whatever reaches it); NULL otherwise. */
 static const cJSON *remaining_reported(const cJSON *dev)
 {
 	const cJSON *r = p2m_json_field(dev, "settings", "remaining_seconds");
@@ -218,27 +243,117 @@ static cJSON *pb_read_ends_at(const struct p2m_entity *e, const struct p2m_view 
 	return cJSON_CreateString(buf);
 }
 
+/* printer_type 2: the device is bound (or binding) to a Klipper printer. */
+static bool klipper_bound(const cJSON *dev)
+{
+	int type = 0;
+
+	return get_int(dev, "printer_type", &type) && type == 2;
+}
+
 static cJSON *pb_read_printer_state(const struct p2m_entity *e, const struct p2m_view *v)
 {
 	const cJSON *st = p2m_json_field(v->dev, "printer", "state");
-	const cJSON *type = p2m_json_field(v->dev, "settings", "printer_type");
 	int s;
 
 	(void)e;
-	if (!cJSON_IsNumber(st))
+	if (!cJSON_IsNumber(st) || st->valuedouble != (double)st->valueint)
 		return NULL;
 	s = st->valueint;
-	if (cJSON_IsNumber(type) && type->valueint == 2)
-		return s >= 0 && s <= 8 ? cJSON_CreateString(pb_klipper_states[s]) : NULL;
+	if (klipper_bound(v->dev))
+		return s >= 0 && s <= 9 ? cJSON_CreateString(pb_klipper_states[s]) : NULL;
 	return s >= 0 && s <= 7 ? cJSON_CreateString(pb_bambu_states[s]) : NULL;
 }
 
-static cJSON *pb_read_heater_active(const struct p2m_entity *e, const struct p2m_view *v)
+/* The printer the device is bound to: a Klipper printer's host:port [RE: printer.host /
+ * printer.port], a Bambu printer's name (ip); NULL when none. */
+static cJSON *pb_read_bound_printer(const struct p2m_entity *e, const struct p2m_view *v)
 {
-	const cJSON *h = p2m_json_field(v->dev, "settings", "ptc_heater_status");
+	const cJSON *host = p2m_json_field(v->dev, "printer", "host");
+	const cJSON *port = p2m_json_field(v->dev, "printer", "port");
+	const cJSON *name = p2m_json_field(v->dev, "printer", "name");
+	const cJSON *ip = p2m_json_field(v->dev, "printer", "ip");
+	char buf[2 * P2M_MAX_STRING_BYTES + 16];
 
 	(void)e;
-	return cJSON_IsNumber(h) ? cJSON_CreateString(h->valuedouble != 0 ? "ON" : "OFF") : NULL;
+	if (klipper_bound(v->dev) && cJSON_IsString(host) && host->valuestring[0]) {
+		if (cJSON_IsNumber(port))
+			snprintf(buf, sizeof(buf), "%s:%d", host->valuestring, port->valueint);
+		else
+			snprintf(buf, sizeof(buf), "%s", host->valuestring);
+		return cJSON_CreateString(buf);
+	}
+	if (!klipper_bound(v->dev) && cJSON_IsString(name) && name->valuestring[0]) {
+		if (cJSON_IsString(ip) && ip->valuestring[0])
+			snprintf(buf, sizeof(buf), "%s (%s)", name->valuestring, ip->valuestring);
+		else
+			snprintf(buf, sizeof(buf), "%s", name->valuestring);
+		return cJSON_CreateString(buf);
+	}
+	return NULL;
+}
+
+/* The heater's fault flag: the device's page shows "PTC Heater Abnormal" whenever a
+ * message carries ptc_heater_status at all [RE], so its presence is the problem (what
+ * [safety] acts on is a non-zero value: heat_status). Absent: no fault, once the device
+ * has reported its settings. */
+static cJSON *pb_read_heater_fault(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	(void)e;
+	if (p2m_json_field(v->dev, "settings", "ptc_heater_status"))
+		return cJSON_CreateString("ON");
+	return p2m_json_field(v->dev, "settings", "work_on") ? cJSON_CreateString("OFF") : NULL;
+}
+
+/* Home Assistant's climate action, derived (nothing on the WebSocket says whether the
+ * heating element is on): off -> off; drying -> drying; heat -> heating while the chamber
+ * is below the target, else idle; Auto -> idle (the device heats only while the bound
+ * printer's bed is hot, which it does not report); a heater fault -> idle. Never unknown:
+ * Home Assistant keeps the last action when told "None". */
+static cJSON *pb_read_action(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	const cJSON *chamber = p2m_json_field(v->dev, "settings", "warehouse_temper");
+	cJSON *target;
+	const char *action = "idle";
+	int mode = pb_current_mode(v->dev);
+
+	(void)e;
+	if (!cJSON_IsNumber(chamber))
+		chamber = p2m_json_field(v->dev, "settings", "cal_warehouse_temp");
+	if (mode == PB_MODE_NONE)
+		return NULL;
+	if (mode == PB_MODE_OFF)
+		return cJSON_CreateString("off");
+	if (mode == PB_MODE_DRY)
+		return cJSON_CreateString("drying");
+	if (mode == PB_MODE_HEAT && !p2m_json_field(v->dev, "settings", "ptc_heater_status")) {
+		target = number_of(v->dev, "set_temp", "temp");
+		if (target && cJSON_IsNumber(chamber) && chamber->valuedouble < target->valuedouble)
+			action = "heating";
+		cJSON_Delete(target);
+	}
+	return cJSON_CreateString(action);
+}
+
+/* The port a Klipper scan and bind use: the one the user set, else the bound Klipper
+ * printer's, else the page's default. */
+static int klipper_port(const struct p2m_view *v)
+{
+	const cJSON *set = cJSON_GetObjectItemCaseSensitive(v->local, "klipper_port");
+	const cJSON *bound = p2m_json_field(v->dev, "printer", "port");
+
+	if (cJSON_IsNumber(set))
+		return set->valueint;
+	if (klipper_bound(v->dev) && cJSON_IsNumber(bound) && bound->valuedouble >= 1 &&
+	    bound->valuedouble <= 65535)
+		return bound->valueint;
+	return PB_KLIPPER_PORT;
+}
+
+static cJSON *pb_read_klipper_port(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	(void)e;
+	return cJSON_CreateNumber(klipper_port(v));
 }
 
 /* "name (ip)" labels of a scan result list, for a select. */
@@ -279,9 +394,10 @@ static cJSON *sensor_detail(const cJSON *dev, const char *field)
 		return NULL;
 	o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "code", st->valuedouble);
-	cJSON_AddStringToObject(
-	    o, "status",
-	    st->valueint >= 0 && st->valueint <= 2 ? pb_sensor_status[st->valueint] : "unknown");
+	cJSON_AddStringToObject(o, "status",
+				st->valueint >= 0 && st->valueint <= 2
+				    ? pb_sensor_status[st->valueint]
+				    : PB_UNNAMED_CODE);
 	return o;
 }
 
@@ -454,6 +570,17 @@ static int pb_write_local_text(struct p2m_cmd *cmd, const struct p2m_entity *e, 
 	return 0;
 }
 
+/* A number the gateway holds (the Klipper port), checked against the row's range. */
+static int pb_write_local_number(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	double x;
+
+	if (p2m_cmd_number(cmd, e, v, &x) != 0)
+		return -1;
+	p2m_cmd_set_local(cmd, e->field, cJSON_CreateNumber(x));
+	return 0;
+}
+
 static int pb_write_local_option(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
 {
 	const char *buf[P2M_MAX_OPTIONS];
@@ -537,12 +664,19 @@ static void plan_drying_params(struct p2m_cmd *cmd, const struct pb_intent *in)
 		settings_num(cmd, "filament_drying_mode", in->preset);
 }
 
-static void plan_target(struct p2m_cmd *cmd, struct pb_intent *in, int mode)
+static int plan_target(struct p2m_cmd *cmd, struct pb_intent *in, int mode)
 {
+	const struct p2m_entity *dry = row("drying_temperature");
+	double max = p2m_entity_max(dry, cmd->safety);
+
 	if (!in->has_target)
-		return;
+		return 0;
 	if (mode == PB_MODE_DRY) {
-		/* the climate target while drying is the drying temperature */
+		/* the climate target while drying is the drying temperature, in its range */
+		if (in->target < dry->min || in->target > max)
+			return p2m_cmd_reject(cmd, "target_temperature",
+					      "%g is out of range %g..%g for drying", in->target,
+					      dry->min, max);
 		if (!in->has_dry_temp) {
 			in->has_dry_temp = true;
 			in->dry_temp = in->target;
@@ -550,6 +684,7 @@ static void plan_target(struct p2m_cmd *cmd, struct pb_intent *in, int mode)
 	} else {
 		settings_num(cmd, pb_target_field(cmd->dev), in->target);
 	}
+	return 0;
 }
 
 static void plan_start_drying(struct p2m_cmd *cmd, struct pb_intent *in)
@@ -559,8 +694,8 @@ static void plan_start_drying(struct p2m_cmd *cmd, struct pb_intent *in)
 	settings_num(cmd, "isrunning", 1);
 }
 
-/* The climate group, in the proven order. */
-static void plan_climate(struct p2m_cmd *cmd, struct pb_intent *in)
+/* The climate group, in the proven order [live]. */
+static int plan_climate(struct p2m_cmd *cmd, struct pb_intent *in)
 {
 	int current = pb_current_mode(cmd->dev);
 
@@ -568,38 +703,44 @@ static void plan_climate(struct p2m_cmd *cmd, struct pb_intent *in)
 	case PB_MODE_OFF:
 		if (current == PB_MODE_DRY)
 			settings_num(cmd, "isrunning", 0);
-		plan_target(cmd, in, current);
+		if (plan_target(cmd, in, current) != 0)
+			return -1;
 		plan_drying_params(cmd, in);
 		settings_bool(cmd, "work_on", false);
-		return;
+		return 0;
 	case PB_MODE_HEAT:
 	case PB_MODE_AUTO:
 		settings_num(cmd, "isrunning", 0);
 		settings_num(cmd, "work_mode",
 			     in->mode == PB_MODE_HEAT ? PB_WORK_ALWAYS_ON : PB_WORK_AUTO);
-		plan_target(cmd, in, in->mode);
+		if (plan_target(cmd, in, in->mode) != 0)
+			return -1;
 		settings_bool(cmd, "work_on", true);
-		return;
+		return 0;
 	case PB_MODE_DRY:
-		plan_target(cmd, in, PB_MODE_DRY);
+		if (plan_target(cmd, in, PB_MODE_DRY) != 0)
+			return -1;
 		plan_start_drying(cmd, in);
-		return;
+		return 0;
 	default:
 		break;
 	}
 	if (in->drying == 1) {
-		plan_target(cmd, in, PB_MODE_DRY);
+		if (plan_target(cmd, in, PB_MODE_DRY) != 0)
+			return -1;
 		plan_start_drying(cmd, in);
-		return;
+		return 0;
 	}
 	if (in->drying == 0)
 		settings_num(cmd, "isrunning", 0);
 	if (in->work_mode)
 		settings_num(cmd, "work_mode", in->work_mode);
-	plan_target(cmd, in, current);
+	if (plan_target(cmd, in, in->drying == 0 ? PB_MODE_OFF : current) != 0)
+		return -1;
 	plan_drying_params(cmd, in);
 	if (in->power >= 0)
 		settings_bool(cmd, "work_on", in->power);
+	return 0;
 }
 
 /* A held value: set in this command, or earlier. */
@@ -634,6 +775,14 @@ static void copy_str(cJSON *to, const cJSON *from, const char *key)
 		cJSON_AddStringToObject(to, key, v->valuestring);
 }
 
+/* The Klipper port for this command: set in it, or held (klipper_port). */
+static int cmd_klipper_port(const struct p2m_cmd *cmd)
+{
+	const cJSON *set = cJSON_GetObjectItemCaseSensitive(cmd->local, "klipper_port");
+
+	return cJSON_IsNumber(set) ? set->valueint : klipper_port(cmd->view);
+}
+
 static int plan_bind(struct p2m_cmd *cmd)
 {
 	const char *name = local_str(cmd, "printer_selected");
@@ -646,12 +795,15 @@ static int plan_bind(struct p2m_cmd *cmd)
 				      "choose a printer from the scan results first");
 	bind = cJSON_CreateObject();
 	if (cJSON_IsNumber(port) && !cJSON_GetObjectItemCaseSensitive(p, "sn")) {
-		/* Klipper/Moonraker: printer type first, then the device needs a pause */
+		/* Klipper/Moonraker: printer type first; the device answers it and then needs
+		 * a pause before the printer frame [RE/live]. The port is the user's setting,
+		 * the one the scan used too. */
 		settings_num(cmd, "printer_type", 2);
+		p2m_cmd_await_reply_named(cmd, "printer_type", PB_KLIPPER_REPLY_WAIT_MS);
 		p2m_cmd_delay(cmd, PB_KLIPPER_BIND_DELAY_MS);
 		cJSON_AddStringToObject(bind, "name", "Klipper");
 		copy_str(bind, p, "ip");
-		cJSON_AddNumberToObject(bind, "port", port->valuedouble);
+		cJSON_AddNumberToObject(bind, "port", cmd_klipper_port(cmd));
 	} else {
 		const char *code = local_str(cmd, "printer_access_code");
 		if (!code) {
@@ -710,7 +862,8 @@ static int pb_plan(struct p2m_cmd *cmd)
 		settings_num(cmd, "hotbedtemp", in->hotbed);
 	if (in->has_filter)
 		settings_num(cmd, "filtertemp", in->filter);
-	plan_climate(cmd, in);
+	if (plan_climate(cmd, in) != 0)
+		return -1;
 	if (in->hotspot >= 0)
 		p2m_cmd_frame(cmd, "ap", "on", cJSON_CreateNumber(in->hotspot));
 	if (in->ap_ssid)
@@ -720,7 +873,8 @@ static int pb_plan(struct p2m_cmd *cmd)
 	if (a & PB_SCAN_BAMBU)
 		p2m_cmd_frame(cmd, "printer", "scan", cJSON_CreateNumber(1));
 	if (a & PB_SCAN_KLIPPER)
-		p2m_cmd_frame(cmd, "printer", "scan_port", cJSON_CreateNumber(7125));
+		p2m_cmd_frame(cmd, "printer", "scan_port",
+			      cJSON_CreateNumber(cmd_klipper_port(cmd)));
 	if (a & PB_SCAN_WIFI)
 		p2m_cmd_frame(cmd, "wifi", "scan", cJSON_CreateNumber(1));
 	if (a & PB_UNBIND)
@@ -780,22 +934,71 @@ static bool pb_device_id(const cJSON *dev, char *buf, size_t len)
 	return true;
 }
 
-/* Heating is on while work_on is (heat or Auto) or a drying run is (the sim's model
- * and the firmware's: either one runs the PTC element). */
+/* Heating is on while work_on is (heat or Auto) or a drying run is: either one runs the
+ * PTC element. The chamber is warehouse_temper [RE] (cal_warehouse_temp if a device
+ * ever sends only that). A heater fault is a non-zero ptc_heater_status [RE]. */
 static void pb_heat_status(const cJSON *dev, struct p2m_heat_status *out)
 {
-	const cJSON *t = p2m_json_field(dev, "settings", "cal_warehouse_temp");
+	const cJSON *t = p2m_json_field(dev, "settings", "warehouse_temper");
+	const cJSON *heater = p2m_json_field(dev, "settings", "ptc_heater_status");
 	int on = 0, running = 0, fault = 0;
 
 	get_int(dev, "work_on", &on);
 	get_int(dev, "isrunning", &running);
 	out->heating = on || running == 1;
 	if (!cJSON_IsNumber(t))
-		t = p2m_json_field(dev, "settings", "warehouse_temper");
-	out->has_chamber = cJSON_IsNumber(t);
+		t = p2m_json_field(dev, "settings", "cal_warehouse_temp");
+	out->has_chamber = cJSON_IsNumber(t) && isfinite(t->valuedouble);
 	out->chamber = out->has_chamber ? t->valuedouble : 0;
 	out->sensor_fault = (get_int(dev, "warehouse_sensor_status", &fault) && fault != 0) ||
 			    (get_int(dev, "ptc_sensor_status", &fault) && fault != 0);
+	/* any value but a plain 0: what the page calls abnormal, and then some */
+	out->heater_fault = heater && !(cJSON_IsNumber(heater) && heater->valuedouble == 0) &&
+			    !cJSON_IsFalse(heater);
+}
+
+/* "3c:84:27:9a:1b:2c" from the hotspot name the firmware derives from the MAC. */
+static bool pb_mac_address(const cJSON *dev, char *buf, size_t len)
+{
+	static const char prefix[] = "Panda_Breath_";
+	const cJSON *ssid = p2m_json_field(dev, "ap", "ssid");
+	const char *m;
+
+	if (!cJSON_IsString(ssid) || strncmp(ssid->valuestring, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	m = ssid->valuestring + sizeof(prefix) - 1;
+	if (strlen(m) != 12 || strspn(m, "0123456789abcdefABCDEF") != 12 || len < 18)
+		return false;
+	for (size_t i = 0, o = 0; i < 12; i++) {
+		buf[o++] = (char)tolower((unsigned char)m[i]);
+		if (i % 2 == 1 && i < 11)
+			buf[o++] = ':';
+		buf[o] = '\0';
+	}
+	return true;
+}
+
+/* The device's hostname (its mDNS name too [RE]), for a device configured without a
+ * name; voice assistants match on names, "panda_breath_3c84..." is no name. */
+static const char *pb_display_name(const cJSON *dev)
+{
+	const cJSON *h = p2m_json_field(dev, "sta", "hostname");
+
+	return cJSON_IsString(h) && h->valuestring[0] ? h->valuestring : NULL;
+}
+
+/* {"response":{"type":T,"ok":0|1}} [RE, live]: replies reach every connected client. */
+static bool pb_reply_of(const cJSON *frame, const char **type, bool *ok)
+{
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(frame, "response");
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "type");
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(r, "ok");
+
+	if (!cJSON_IsString(t) || !(cJSON_IsNumber(k) || cJSON_IsBool(k)))
+		return false;
+	*type = t->valuestring;
+	*ok = cJSON_IsBool(k) ? cJSON_IsTrue(k) : k->valuedouble != 0;
+	return true;
 }
 
 static const char *pb_fw_version(const cJSON *dev)
@@ -823,27 +1026,33 @@ static void pb_events(const cJSON *before, const cJSON *after, void (*emit)(void
 	static const struct {
 		const char *field, *sensor;
 	} sensors[] = {{"warehouse_sensor_status", "chamber"}, {"ptc_sensor_status", "heater"}};
+	const cJSON *heater_now, *heater_was;
 
 	if (int_or(before, "isrunning", 0) == 1 && int_or(after, "isrunning", 1) == 0) {
-		cJSON *e = cJSON_CreateObject();
 		/* Finished on its own if little was left at the last reading before (the
 		 * device zeroes remaining_seconds either way); else someone stopped it. */
 		bool done = int_or(before, "remaining_seconds", 0) <= PB_FINISH_WINDOW_S;
-		cJSON_AddStringToObject(e, "event_type",
-					done ? "drying_finished" : "drying_stopped");
-		emit(ud, e);
+		emit(ud, done ? p2m_event_new("drying_finished") : p2m_event_new("drying_stopped"));
 	}
 	for (size_t i = 0; i < 2; i++) {
 		int was = int_or(before, sensors[i].field, 0);
 		int now = int_or(after, sensors[i].field, 0);
 		if (now != 0 && now != was) {
-			cJSON *e = cJSON_CreateObject();
-			cJSON_AddStringToObject(e, "event_type", "sensor_fault");
+			cJSON *e = p2m_event_new("sensor_fault");
 			cJSON_AddStringToObject(e, "sensor", sensors[i].sensor);
-			cJSON_AddStringToObject(
-			    e, "status", now >= 0 && now <= 2 ? pb_sensor_status[now] : "unknown");
+			cJSON_AddStringToObject(e, "status",
+						now >= 0 && now <= 2 ? pb_sensor_status[now]
+								     : PB_UNNAMED_CODE);
 			emit(ud, e);
 		}
+	}
+	heater_now = p2m_json_field(after, "settings", "ptc_heater_status");
+	heater_was = p2m_json_field(before, "settings", "ptc_heater_status");
+	if (heater_now && (!heater_was || !cJSON_Compare(heater_now, heater_was, true))) {
+		cJSON *e = p2m_event_new("heater_fault");
+		if (cJSON_IsNumber(heater_now))
+			cJSON_AddNumberToObject(e, "code", heater_now->valuedouble);
+		emit(ud, e);
 	}
 }
 
@@ -862,7 +1071,20 @@ static const char *const pb_verify[][3] = {
     {NULL, NULL, NULL},
 };
 
-/* Writes after which the device restarts (field notes). */
+/* Writes the device answers with {"response":{"type":T,...}} [RE: the reply types in
+ * V1.0.1-V1.0.3's strings; which write gets which is read from their names, and
+ * set_hostname / printer_type were seen live]. */
+static const char *const pb_replies[][3] = {
+    {"sta", "hostname", "set_hostname"},
+    {"ap", "ssid", "set_ap"},
+    {"ap", "password", "set_ap"},
+    {"ap", "ip", "set_hotspot_ip"},
+    {"settings", "factory_reset", "factory_reset"},
+    {"settings", "printer_type", "printer_type"},
+    {NULL, NULL, NULL},
+};
+
+/* Writes after which the device restarts [RE]. */
 static const char *const pb_restarts[][2] = {
     {"settings", "reset"},
     {"settings", "factory_reset"},
@@ -884,12 +1106,14 @@ static const struct p2m_climate_keys pb_climate = {
     .mode = "mode",
     .target = "target_temperature",
     .current = "chamber_temperature",
+    .action = "action",
     .modes = pb_modes,
 };
 
 #define TEMP_SENSOR                                                                                \
 	.platform = P2M_SENSOR, .vtype = P2M_V_NUMBER, .device_class = "temperature",              \
-	.unit = "°C", .state_class = "measurement"
+	.unit = "°C", .state_class = "measurement", .report_min = PB_TEMP_MIN,                     \
+	.report_max = PB_TEMP_MAX
 #define DIAGNOSTIC .category = "diagnostic"
 #define CONFIG	   .category = "config"
 #define BUTTON	   .platform = P2M_BUTTON, .vtype = P2M_V_PRESS, .write = pb_write_button
@@ -899,12 +1123,13 @@ static const struct p2m_climate_keys pb_climate = {
 static const struct p2m_entity pb_entities[] = {
 	/* heating */
 	{.key = "climate", .platform = P2M_CLIMATE, .climate = &pb_climate, .min = 0, .max = 60,
-	 .step = 1, .capped = true},
+	 .step = 1, .cap = P2M_CAP_TARGET},
 	{.key = "mode", .platform = P2M_NONE, .vtype = P2M_V_STRING, .read = pb_read_mode,
 	 .write = pb_write_mode, .options = pb_modes},
+	{.key = "action", .platform = P2M_NONE, .vtype = P2M_V_STRING, .read = pb_read_action},
 	{.key = "target_temperature", .platform = P2M_NONE, .vtype = P2M_V_INT,
 	 .read = pb_read_target, .write = pb_write_target, .min = 0, .max = 60, .step = 1,
-	 .capped = true},
+	 .cap = P2M_CAP_TARGET},
 	{.key = "power", .name = "Heater", .platform = P2M_SWITCH, .vtype = P2M_V_BOOL,
 	 .icon = "mdi:heat-wave", .root = "settings", .field = "work_on", .write = pb_write_power},
 	{.key = "work_mode", .name = "Work mode", .platform = P2M_SELECT, .vtype = P2M_V_ENUM,
@@ -912,7 +1137,7 @@ static const struct p2m_entity pb_entities[] = {
 	 .values = pb_work_mode_values, .write = pb_write_work_mode},
 	{.key = "auto_bed_threshold", .name = "Auto mode bed temperature", .platform = P2M_NUMBER,
 	 .vtype = P2M_V_INT, .device_class = "temperature", .unit = "°C", CONFIG,
-	 .root = "settings", .field = "hotbedtemp", .min = 0, .max = 120, .step = 1,
+	 .root = "settings", .field = "hotbedtemp", .min = 40, .max = 120, .step = 1,
 	 .write = pb_write_hotbed},
 	{.key = "filter_bed_threshold", .name = "Filter fan bed temperature",
 	 .platform = P2M_NUMBER, .vtype = P2M_V_INT, .device_class = "temperature", .unit = "°C",
@@ -928,27 +1153,26 @@ static const struct p2m_entity pb_entities[] = {
 	 .write = pb_write_preset},
 	{.key = "drying_temperature", .name = "Drying temperature", .platform = P2M_NUMBER,
 	 .vtype = P2M_V_INT, .device_class = "temperature", .unit = "°C", .root = "settings",
-	 .field = "custom_temp", .fallback = "filament_temp", .min = 0, .max = 60, .step = 1,
-	 .capped = true, .write = pb_write_dry_temp},
+	 .field = "custom_temp", .fallback = "filament_temp", .min = 40, .max = 60, .step = 1,
+	 .cap = P2M_CAP_TARGET, .write = pb_write_dry_temp},
 	{.key = "drying_hours", .name = "Drying time", .platform = P2M_NUMBER, .vtype = P2M_V_INT,
 	 .device_class = "duration", .unit = "h", .root = "settings", .field = "custom_timer",
 	 .fallback = "filament_timer", .min = 1, .max = PB_DRY_HOURS_MAX, .step = 1,
-	 .write = pb_write_dry_hours},
+	 .cap = P2M_CAP_DRY_HOURS, .write = pb_write_dry_hours},
 	{.key = "drying_remaining", .name = "Drying time remaining", .platform = P2M_SENSOR,
-	 .vtype = P2M_V_NUMBER, .device_class = "duration", .unit = "s",
+	 .vtype = P2M_V_NUMBER, .device_class = "duration", .unit = "s", .root = "settings",
+	 .field = "remaining_seconds", .report_min = 0, .report_max = PB_DRY_HOURS_MAX * 3600,
 	 .read = pb_read_remaining},
 	{.key = "drying_ends_at", .name = "Drying finishes at", .platform = P2M_SENSOR,
 	 .vtype = P2M_V_STRING, .device_class = "timestamp", .read = pb_read_ends_at},
 	/* temperatures and health */
 	{.key = "chamber_temperature", .name = "Chamber temperature", TEMP_SENSOR,
-	 .root = "settings", .field = "cal_warehouse_temp", .fallback = "warehouse_temper"},
-	{.key = "chamber_temperature_raw", .name = "Chamber temperature (raw)", TEMP_SENSOR,
-	 DIAGNOSTIC, .disabled = true, .root = "settings", .field = "warehouse_temper"},
+	 .root = "settings", .field = "warehouse_temper", .fallback = "cal_warehouse_temp"},
 	{.key = "heater_temperature", .name = "Heater temperature", TEMP_SENSOR,
-	 .root = "settings", .field = "cal_ptc_temp"},
-	{.key = "heater_active", .name = "Heater active", .platform = P2M_BINARY_SENSOR,
-	 .vtype = P2M_V_FLAG, .device_class = "heat", .root = "settings",
-	 .field = "ptc_heater_status", .read = pb_read_heater_active},
+	 .root = "settings", .field = "cal_ptc_temp", .optional = true},
+	{.key = "heater_fault", .name = "Heater", .platform = P2M_BINARY_SENSOR,
+	 .vtype = P2M_V_FLAG, .device_class = "problem", .root = "settings",
+	 .field = "ptc_heater_status", .read = pb_read_heater_fault},
 	{.key = "chamber_sensor_fault", .name = "Chamber sensor", .platform = P2M_BINARY_SENSOR,
 	 .vtype = P2M_V_FLAG, .device_class = "problem", DIAGNOSTIC, .root = "settings",
 	 .field = "warehouse_sensor_status", .attributes = "chamber_sensor"},
@@ -984,14 +1208,20 @@ static const struct p2m_entity pb_entities[] = {
 	 .vtype = P2M_V_STRING, CONFIG, .root = "ap", .field = "ssid", .max = 32,
 	 .write = pb_write_ap_ssid},
 	{.key = "hotspot_password", .name = "Hotspot password", .platform = P2M_TEXT,
-	 .vtype = P2M_V_SECRET, CONFIG, .password = true, .max = 63,
-	 .write = pb_write_ap_password},
+	 .vtype = P2M_V_SECRET, CONFIG, .password = true, .root = "ap", .field = "password",
+	 .max = 63, .write = pb_write_ap_password},
 	/* printer */
 	{.key = "printer_state", .name = "Printer link", .platform = P2M_SENSOR,
 	 .vtype = P2M_V_ENUM, .device_class = "enum", DIAGNOSTIC, .root = "printer",
 	 .field = "state", .options = pb_printer_states, .read = pb_read_printer_state},
+	{.key = "bound_printer", .name = "Bound printer", .platform = P2M_SENSOR,
+	 .vtype = P2M_V_STRING, DIAGNOSTIC, .icon = "mdi:printer-3d", .read = pb_read_bound_printer},
 	{.key = "scan_printers", .name = "Scan for Bambu printers", BUTTON, CONFIG,
 	 .icon = "mdi:printer-search"},
+	{.key = "klipper_port", .name = "Klipper port", .platform = P2M_NUMBER, .vtype = P2M_V_INT,
+	 CONFIG, .icon = "mdi:ethernet", .root = P2M_ROOT_LOCAL, .field = "klipper_port",
+	 .min = 1, .max = 65535, .step = 1, .read = pb_read_klipper_port,
+	 .write = pb_write_local_number},
 	{.key = "scan_klipper", .name = "Scan for Klipper printers", BUTTON, CONFIG,
 	 .icon = "mdi:printer-search"},
 	{.key = "printer", .name = "Printer to bind", .platform = P2M_SELECT,
@@ -1007,7 +1237,7 @@ static const struct p2m_entity pb_entities[] = {
 	{.key = "restart", .name = "Restart", BUTTON, CONFIG, .device_class = "restart"},
 	{.key = "factory_reset", .name = "Factory reset", BUTTON, CONFIG, .disabled = true,
 	 .icon = "mdi:restore-alert"},
-	{.key = "event", .name = "Events", .platform = P2M_EVENT, .event_types = pb_event_types},
+	{.key = "event", .name = "Events", .platform = P2M_EVENT},
 };
 /* clang-format on */
 
@@ -1018,6 +1248,32 @@ static const struct p2m_entity *row(const char *key)
 
 static const char *const pb_roots[] = {"settings", "printer", "sta",	  "ap",
 				       "wifi",	   "ha",      "response", NULL};
+
+/* Published as reported (docs/protocol-panda-breath.md), besides the fields rows read;
+ * never wifi.password, ap.password, printer.access_code, nor anything not listed. */
+static const char *const pb_report_fields[] = {"settings.set_temp",
+					       "settings.temp",
+					       "settings.printer_type",
+					       "settings.language",
+					       "printer.name",
+					       "printer.ip",
+					       "printer.port",
+					       "printer.host",
+					       "printer.sn",
+					       "printer.scan",
+					       "printer.list[].name",
+					       "printer.list[].ip",
+					       "printer.list[].port",
+					       "printer.list[].sn",
+					       "ap.ip",
+					       "wifi.ssid",
+					       "wifi.scan",
+					       "wifi.list[].ssid",
+					       "wifi.list[].rssi",
+					       "ha.ip",
+					       "ha.port",
+					       "ha.state",
+					       NULL};
 
 const struct p2m_driver p2m_driver_panda_breath = {
     .name = "panda_breath",
@@ -1032,6 +1288,7 @@ const struct p2m_driver p2m_driver_panda_breath = {
     .device_id = pb_device_id,
     .fw_version = pb_fw_version,
     .roots = pb_roots,
+    .report_fields = pb_report_fields,
     .verify = pb_verify,
     .restarts = pb_restarts_device,
     .events = pb_events,
@@ -1039,4 +1296,10 @@ const struct p2m_driver p2m_driver_panda_breath = {
     .heat_status = pb_heat_status,
     /* mode off stops a drying run too (isrunning:0, then work_on:false) */
     .off_command = "{\"mode\":\"off\"}",
+    .event_types = pb_event_types,
+    .mac_address = pb_mac_address,
+    .display_name = pb_display_name,
+    .snapshot_is_whole = true,
+    .replies = pb_replies,
+    .reply_of = pb_reply_of,
 };

@@ -1,9 +1,8 @@
 /* ptalk.c - PTalk speakers with a display, which dial in to the gateway.
  *
- * Owns: the PTalk entity table and its conversation (../shared/docs/seeds/
- * ptalk-websocket-config.md): the device opens a WebSocket to [dialin], introduces
- * itself with a device_handshake, and answers every {"cmd": ...} it is sent, in order,
- * with {"status": "ok" | "error" | "not_supported" | "invalid_command" |
+ * Owns: the PTalk entity table and its conversation (docs/protocol-ptalk.md): the device opens a
+ * WebSocket to [dialin], introduces itself with a device_handshake, and answers every {"cmd": ...}
+ * it is sent, in order, with {"status": "ok" | "error" | "not_supported" | "invalid_command" |
  * "invalid_param", ...}. Both the handshake and the answers are flat objects; they are
  * merged as the one root "ptalk" so that the generic engine (entity.c) reads them like
  * any family's state. A refusal becomes a "command_failed" event naming the request.
@@ -15,6 +14,7 @@
 #include "panda2mqtt/command.h"
 #include "panda2mqtt/drivers.h"
 #include "panda2mqtt/entity.h"
+#include "panda2mqtt/events.h"
 #include "panda2mqtt/json_util.h"
 
 #include <ctype.h>
@@ -25,9 +25,8 @@
 /* The longest "message" of a refusal kept in its event. */
 #define PT_MESSAGE_MAX 200
 
-static const char *const pt_event_types[] = {
-    "command_rejected", "command_failed", "device_rebooted", "update_failed", "update_sent", NULL,
-};
+/* The events of this family's own hooks; the core adds command_rejected, ... (events.h). */
+static const char *const pt_event_types[] = {"command_failed", NULL};
 
 /* What one command asks for; pt_plan() turns it into requests in a safe order. */
 struct pt_intent {
@@ -206,6 +205,41 @@ static bool pt_device_id(const cJSON *dev, char *buf, size_t len)
 	return o > sizeof("ptalk_") - 1;
 }
 
+/* "a1:b2:c3:d4:e5:f6": the device_id is the MAC. */
+static bool pt_mac_address(const cJSON *dev, char *buf, size_t len)
+{
+	const cJSON *mac = p2m_json_field(dev, PT_ROOT, "device_id");
+	char hex[13];
+	size_t n = 0;
+
+	if (!cJSON_IsString(mac) || len < 18)
+		return false;
+	for (const char *p = mac->valuestring; *p; p++) {
+		if (*p == ':' || *p == '-')
+			continue;
+		if (!isxdigit((unsigned char)*p) || n == 12)
+			return false;
+		hex[n++] = (char)tolower((unsigned char)*p);
+	}
+	if (n != 12)
+		return false;
+	for (size_t i = 0, o = 0; i < 12; i++) {
+		buf[o++] = hex[i];
+		if (i % 2 == 1 && i < 11)
+			buf[o++] = ':';
+		buf[o] = '\0';
+	}
+	return true;
+}
+
+/* The name the device gives itself (device_name). */
+static const char *pt_display_name(const cJSON *dev)
+{
+	const cJSON *n = p2m_json_field(dev, PT_ROOT, "device_name");
+
+	return cJSON_IsString(n) && n->valuestring[0] ? n->valuestring : NULL;
+}
+
 /* Everything of msg but the members that belong to the exchange, not to the state. */
 static cJSON *state_of(const cJSON *msg, const char *const *skip)
 {
@@ -246,9 +280,8 @@ static enum p2m_reply pt_message(const cJSON *msg, const char *req, cJSON **fram
 		*frame = state_of(msg, reply_skip);
 		return P2M_REPLY_OK;
 	}
-	e = cJSON_CreateObject();
-	cJSON_AddStringToObject(e, "event_type", "command_failed");
-	cJSON_AddStringToObject(e, "command", req ? req : "unknown");
+	e = p2m_event_new("command_failed");
+	cJSON_AddStringToObject(e, "command", req ? req : "unrecognised");
 	cJSON_AddStringToObject(e, "status", status->valuestring);
 	text = cJSON_GetObjectItemCaseSensitive(msg, "message");
 	if (cJSON_IsString(text)) {
@@ -296,7 +329,7 @@ static const struct p2m_entity pt_entities[] = {
 	{.key = "firmware_update", .name = "Firmware", .platform = P2M_UPDATE,
 	 .vtype = P2M_V_STRING, CONFIG, .device_class = "firmware", .read = pt_read_update,
 	 .write = pt_write_install},
-	{.key = "event", .name = "Events", .platform = P2M_EVENT, .event_types = pt_event_types},
+	{.key = "event", .name = "Events", .platform = P2M_EVENT},
 };
 /* clang-format on */
 
@@ -320,4 +353,7 @@ const struct p2m_driver p2m_driver_ptalk = {
     .request_key = "cmd",
     .message = pt_message,
     .status_request = "{\"cmd\":\"request_status\"}",
+    .event_types = pt_event_types,
+    .mac_address = pt_mac_address,
+    .display_name = pt_display_name,
 };

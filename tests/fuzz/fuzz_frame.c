@@ -43,7 +43,7 @@ static void apply(const cJSON *base, const cJSON *frame)
 	(void)drv->is_snapshot(frame);
 	fw = drv->fw_version(dev);
 	fw_old = fw ? strdup(fw) : NULL;
-	(void)p2m_entity_merge_frame(drv, "fuzz", dev, frame);
+	(void)p2m_entity_merge_frame(drv, "fuzz", dev, frame, false);
 	if (p2m_entity_stored_bytes(dev) > max_stored) {
 		fprintf(stderr, "FUZZ PROPERTY FAILED: state holds %zu bytes, bound %zu\n",
 			p2m_entity_stored_bytes(dev), max_stored);
@@ -75,7 +75,7 @@ static void apply_ptalk(const cJSON *msg, size_t size)
 	(void)drv->is_snapshot(msg);
 	(void)drv->message(msg, requests[size % 4], &frame, fuzz_drop_event, NULL);
 	if (frame) {
-		(void)p2m_entity_merge_frame(drv, "fuzz", dev, frame);
+		(void)p2m_entity_merge_frame(drv, "fuzz", dev, frame, false);
 		if (p2m_entity_stored_bytes(dev) > p2m_entity_max_stored(drv)) {
 			fprintf(stderr, "FUZZ PROPERTY FAILED: ptalk state holds %zu bytes\n",
 				p2m_entity_stored_bytes(dev));

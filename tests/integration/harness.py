@@ -499,16 +499,19 @@ class GatewayTestCase(RecoveryChecks, BrokerTestCase):
     firmware = "V1.0.3"
     gateway_sanitizer_env = None  # SANITIZER_ENV; FAULT_SANITIZER_ENV where RSS is bounded
     device_opts = {"stale_timeout": 4, "refresh_interval": 5}
+    device_name = "Test heater"  # None: the [device] section names none
+    sim_extra = ()  # more panda2mqtt-sim options (--dialect doc, --printer-link, ...)
 
     def setUp(self):
         self.base = f"p2m{time.monotonic_ns() % 10**9}"
         self.mqtt = Mqtt(self.broker.port)
-        self.sim = Sim(self.tmpdir.name, firmware=self.firmware)
+        self.sim = Sim(self.tmpdir.name, firmware=self.firmware, extra=self.sim_extra)
         self.gw = self.start_gateway()
 
     def start_gateway(self, **kw):
-        opts = dict({"host": "127.0.0.1", "port": self.sim.port, "name": "Test heater"},
-                    **self.device_opts)
+        opts = dict({"host": "127.0.0.1", "port": self.sim.port}, **self.device_opts)
+        if self.device_name:
+            opts["name"] = self.device_name
         kw.setdefault("sanitizer_env", self.gateway_sanitizer_env)
         return Gateway(self.tmpdir.name, self.broker.port, {"dev1": opts}, base=self.base, **kw)
 

@@ -25,9 +25,17 @@ class Discovery(GatewayTestCase):
         self.assertEqual([a["topic"] for a in disc["availability"]],
                          [f"{self.base}/bridge/state", f"{self.base}/dev1/availability"])
         self.assertEqual(disc["availability_mode"], "all")
+        # the MAC from the hotspot name ties the device to HA's other integrations
+        self.assertEqual(disc["device"]["connections"], [["mac", "3c:84:27:9a:1b:2c"]])
         cmps = disc["components"]
-        for key in ("climate", "chamber_temperature", "heater_temperature", "work_mode", "power"):
+        for key in ("climate", "chamber_temperature", "heater_fault", "work_mode", "power",
+                    "klipper_port", "bound_printer"):
             self.assertIn(key, cmps)
+        # the official firmware feeds no heater temperature and no "heating" flag
+        for key in ("heater_temperature", "chamber_temperature_raw", "heater_active"):
+            self.assertNotIn(key, cmps)
+        self.assertEqual(cmps["heater_fault"]["device_class"], "problem")
+        self.assertIn("safety_cutoff", cmps["event"]["event_types"])
         self.assertEqual(cmps["climate"]["modes"], ["off", "heat", "auto", "dry"])
         self.assertEqual(cmps["climate"]["mode_command_topic"], f"{self.base}/dev1/set/mode")
 
@@ -64,7 +72,9 @@ class State(GatewayTestCase):
         self.assertEqual(st["target_temperature"], 40)
         self.assertEqual(st["work_mode"], "always_on")
         self.assertIsInstance(st["chamber_temperature"], (int, float))
-        self.assertIsInstance(st["heater_temperature"], (int, float))
+        self.assertNotIn("heater_temperature", st)
+        self.assertEqual(st["heater_fault"], "OFF")
+        self.assertEqual(st["action"], "off")
         self.assertIn("settings", st["device"])
         from harness import Mqtt
         late = Mqtt(self.broker.port, subscribe=self.t())
@@ -85,9 +95,54 @@ class State(GatewayTestCase):
 
     def test_temperature_pushes_follow(self):
         self.wait_online()
-        self.sim.control('push {"settings":{"cal_warehouse_temp":33.3,"warehouse_temper":33.7}}')
-        st = self.wait_state(lambda s: s["chamber_temperature"] == 33.3)
-        self.assertEqual(st["chamber_temperature_raw"], 33.7)
+        self.sim.control('push {"settings":{"warehouse_temper":33}}')
+        self.wait_state(lambda s: s["chamber_temperature"] == 33)
+
+    def test_impossible_readings_are_unknown_and_logged_once(self):
+        self.wait_online()
+        self.wait_state(lambda s: s["chamber_temperature"] is not None)
+        since = time.monotonic()
+        self.sim.control('push {"settings":{"warehouse_temper":1e999,"work_mode":1e30}}')
+        self.wait_state(lambda s: s["chamber_temperature"] is None and s["work_mode"] is None,
+                        since=since)
+        self.sim.control('push {"settings":{"warehouse_temper":1e999,"work_mode":1e30}}')
+        self.sim.control('push {"settings":{"warehouse_temper":31}}')
+        self.wait_state(lambda s: s["chamber_temperature"] == 31, since=since)
+        log = self.gw.log()
+        self.assertEqual(log.count("settings.warehouse_temper: "), 1, log)
+        self.assertEqual(log.count("settings.work_mode: "), 1, log)
+        self.assertIn("is not a finite number; shown as unknown", log)
+        self.assertIn("is not a code this field takes; shown as unknown", log)
+
+
+class NamedByTheDevice(GatewayTestCase):
+    """A configured device without a name is called what the device calls itself."""
+    device_name = None
+    sim_extra = ("--hostname", "Garage-Dryer")
+
+    def test_name_is_the_hostname(self):
+        disc = self.mqtt.wait_json("homeassistant/device/dev1/config",
+                                   lambda d: d["device"].get("sw_version") == "V1.0.3")
+        self.assertEqual(disc["device"]["name"], "Garage-Dryer")
+        info = self.mqtt.wait_json(f"{self.base}/bridge/info",
+                                   lambda i: i["devices"] and i["devices"][0]["online"])
+        self.assertEqual(info["devices"][0]["name"], "Garage-Dryer")
+
+
+class DocumentDialect(GatewayTestCase):
+    """A device that sends the base document's calibrated fields (panda2mqtt-sim --dialect
+    doc): the chamber is still warehouse_temper, the heater temperature appears once
+    cal_ptc_temp has been seen, and ptc_heater_status 0 is shown but trips nothing."""
+    sim_extra = ("--dialect", "doc")
+
+    def test_calibrated_fields(self):
+        disc = self.mqtt.wait_json("homeassistant/device/dev1/config",
+                                   lambda d: "heater_temperature" in d["components"])
+        self.assertEqual(ha_schema.validate_device_discovery(disc), [])
+        self.sim.control('push {"settings":{"cal_warehouse_temp":33.3,"warehouse_temper":33.7,'
+                         '"cal_ptc_temp":50}}')
+        st = self.wait_state(lambda s: s["chamber_temperature"] == 33.7)
+        self.assertEqual(st["heater_temperature"], 50)
 
 
 class Commands(GatewayTestCase):
@@ -201,16 +256,16 @@ class OldFirmware(GatewayTestCase):
 class BadDeviceInput(GatewayTestCase):
     def test_garbage_from_the_device_is_logged_not_fatal(self):
         self.wait_online()
-        for cmd in ('push {not json', 'push [1,2,3]', 'push {"settings":{"cal_warehouse_temp":"hot"}}',
+        for cmd in ('push {not json', 'push [1,2,3]', 'push {"settings":{"warehouse_temper":"hot"}}',
                     'push {"weird_root":{"a":1}}', 'push {"settings":7}', "pushbin 64"):
             self.sim.control(cmd)
         since = time.monotonic()
-        self.sim.control('pushfrag {"settings":{"cal_warehouse_temp":41.5}}')
-        self.wait_state(lambda s: s["chamber_temperature"] == 41.5, since=since)
+        self.sim.control('pushfrag {"settings":{"warehouse_temper":41}}')
+        self.wait_state(lambda s: s["chamber_temperature"] == 41, since=since)
         log = self.gw.log()
         self.assertIn("not valid JSON", log)
-        self.assertIn("settings.cal_warehouse_temp: expected a number", log)
-        self.assertIn("unknown root 'weird_root'", log)
+        self.assertIn("settings.warehouse_temper: expected a number", log)
+        self.assertIn("weird_root: unknown root", log)
         self.assertIn("binary message ignored", log)
         self.assertTrue(self.gw.alive())
 

@@ -78,8 +78,10 @@ class MdnsTest(RecoveryChecks, unittest.TestCase):
     # helpers
     def sim(self, label, mac=None, extra=()):
         mac = mac or ("0A" + os.urandom(5).hex().upper())
+        # the firmware names its service after its hostname; both carry the label here
         sim = Sim(self.tmpdir.name,
-                  extra=["--mac", mac, "--mdns", f"Panda {self.tag} {label}", *extra])
+                  extra=["--mac", mac, "--mdns", f"Panda {self.tag} {label}",
+                         "--hostname", f"Panda-{self.tag}-{label}", *extra])
         self.stoppers.append(sim.stop)
         return sim, f"panda_breath_{mac.lower()}"
 
@@ -136,7 +138,8 @@ class MdnsTest(RecoveryChecks, unittest.TestCase):
             self.assertEqual(len(entry), 1, info)
             self.assertEqual(entry[0]["source"], "mdns")
             disc = self.mqtt.wait_json(f"{self.prefix}/device/{dev_id}/config")
-            self.assertEqual(disc["device"]["name"], f"Panda {self.tag} {label}")
+            # a device without a [device] name is called by its hostname
+            self.assertEqual(disc["device"]["name"], f"Panda-{self.tag}-{label}")
         self.assertEqual(self.discovery_topics(),
                          sorted(f"{self.prefix}/device/{i}/config" for i in (a, b)))
 

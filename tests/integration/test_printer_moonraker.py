@@ -16,8 +16,13 @@ import unittest
 import urllib.error
 import urllib.request
 
+import os
+
 import ha_schema
 from harness import SIM_SECRETS, GatewayTestCase, Sim, free_port, wait_until
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures",
+                        "panda_breath")
 
 try:
     import websockets
@@ -151,6 +156,32 @@ class VirtualMoonraker(MoonrakerCase):
         self.assertEqual(self.rpc({"jsonrpc": "2.0", "method": "printer.info",
                                    "id": 11})[0]["id"], 11)
 
+        # the firmware's own request, byte for byte (a literal in the V1.0.3 binary), on a
+        # connection that is pinged as the firmware pings it
+        with open(os.path.join(FIXTURES, "moonraker-request-v1.0.3.json")) as f:
+            literal = f.read()
+
+        async def firmware_like():
+            async with websockets.connect(f"ws://127.0.0.1:{self.mport}/websocket") as ws:
+                pong = await ws.ping(b"ping")
+                await asyncio.wait_for(pong, 5)  # answered, or this times out
+                await ws.send(literal)
+                return json.loads(await asyncio.wait_for(ws.recv(), 5))
+        r = asyncio.run(firmware_like())
+        self.assertEqual(r["id"], 1001)
+        st = r["result"]["status"]
+        self.assertEqual(set(st), {"webhooks", "virtual_sdcard", "print_stats", "extruder",
+                                   "heater_bed"})  # no gcode_macro _KNOMI_STATUS
+        self.assertEqual(st["webhooks"], {"state": "ready"})
+        self.assertEqual(st["virtual_sdcard"], {"progress": 0})
+        self.assertEqual(st["print_stats"], {"state": "printing"})
+        self.assertEqual(st["heater_bed"], {"temperature": 61.5, "target": 65})
+        # only the print states the firmware knows: a failed print is "cancelled"
+        self.mqtt.publish(STATE, "FAILED", retain=True)
+        wait_until(lambda: asyncio.run(firmware_like())["result"]["status"]["print_stats"]
+                   ["state"] == "cancelled", 10, interval=0.2, what="cancelled")
+        self.mqtt.publish(STATE, "RUNNING", retain=True)
+
         # HTTP: GET /printer/info (how the device's Klipper scan recognises Moonraker)
         with urllib.request.urlopen(f"http://127.0.0.1:{self.mport}/printer/info",
                                     timeout=5) as resp:
@@ -166,7 +197,8 @@ class VirtualMoonraker(MoonrakerCase):
                                    lambda d: d["device"]["name"] == "Any printer")
         self.assertEqual(ha_schema.validate_device_discovery(disc), [])
         st = self.mqtt.wait_json(f"{self.base}/printer",
-                                 lambda s: s["nozzle_temperature"] == 215.25)
+                                 lambda s: s["nozzle_temperature"] == 215.25 and
+                                 s["print_state"] == "RUNNING")
         self.assertEqual(st["print_state"], "RUNNING")
         self.assertEqual(st["bed_temperature"], 61.5)
         self.mqtt.wait(f"{self.base}/printer/availability", lambda p: p == "online")
@@ -184,6 +216,9 @@ class VirtualMoonraker(MoonrakerCase):
         self.assertEqual(r["result"]["status"]["print_stats"]["state"], "printing")
         self.assertTrue(self.gw.alive())
 
+    def chamber(self):
+        return self.mqtt.last_json(self.t())["chamber_temperature"]
+
     def test_sim_binds_on_command_and_auto_mode_follows_mqtt_bed(self):
         self.wait_online()
         self.mqtt.publish(BED, "25.0", retain=True)
@@ -192,6 +227,9 @@ class VirtualMoonraker(MoonrakerCase):
         # the gateway never binds on its own
         self.assertFalse(any('"printer"' in f or "printer_type" in f
                              for f in self.sim.frames()), self.sim.frames())
+        # the device scans and binds the port it is given
+        self.mqtt.publish(self.t("/set/klipper_port"), str(self.mport))
+        self.wait_state(lambda s: s["klipper_port"] == self.mport)
         self.mqtt.publish(self.t("/set/scan_klipper"), "PRESS")
         self.mqtt.wait_json("homeassistant/device/dev1/config",
                             lambda d: "Sim Voron" in d["components"]["printer"]["options"],
@@ -199,24 +237,31 @@ class VirtualMoonraker(MoonrakerCase):
         self.mqtt.publish(self.t("/set/printer"), "Sim Voron")
         self.wait_state(lambda s: s["printer"] == "Sim Voron")
         self.mqtt.publish(self.t("/set/printer_bind"), "PRESS")
-        # the device polls the gateway's Moonraker and says ready
-        self.wait_state(lambda s: s["printer_state"] == "ready", timeout=30)
+        # the device polls the gateway's Moonraker and says ready; it keeps the printer
+        # as printer.host / printer.port
+        self.wait_state(lambda s: s["printer_state"] == "ready", timeout=40)
+        self.wait_state(lambda s: s["bound_printer"] == f"127.0.0.1:{self.mport}")
         self.mqtt.publish(self.t("/set"), '{"mode":"auto","auto_bed_threshold":60}')
         self.wait_state(lambda s: s["mode"] == "auto" and s["auto_bed_threshold"] == 60,
                         timeout=20)
+        # nothing on the WebSocket says the element heats: the chamber says it (the
+        # simulator's model moves it 0.5 °C a push while heating, and cools it to 22)
         time.sleep(2)
-        self.assertEqual(self.mqtt.last_json(self.t())["heater_active"], "OFF")
+        cold = self.chamber()
+        time.sleep(3)
+        self.assertLessEqual(self.chamber(), cold)
 
-        since = time.monotonic()
         self.mqtt.publish(BED, "65.0", retain=True)  # the bed crosses the threshold
-        self.wait_state(lambda s: s["heater_active"] == "ON", since=since, timeout=15)
-        since = time.monotonic()
+        wait_until(lambda: self.chamber() >= cold + 3, 30, what="the chamber warming")
+        hot = self.chamber()
         self.mqtt.publish(BED, "45.0", retain=True)  # and drops back
-        self.wait_state(lambda s: s["heater_active"] == "OFF", since=since, timeout=15)
+        wait_until(lambda: self.chamber() <= hot - 2, 30, what="the chamber cooling")
         with open(self.sim.stderr) as f:
             log = f.read()
         self.assertIn("bed 65.0 C >= hotbedtemp 60: Auto mode heats", log)
         self.assertIn("bed 45.0 C < hotbedtemp 60: Auto mode idles", log)
+        # the device's client pinged, and the virtual Moonraker answered every PING
+        self.assertNotIn("no PONG received", log)
         self.assertIn("moonraker: client 127.0.0.1 connected", self.gw.log())
         # the bind went through the gateway: the device's access code and Wi-Fi
         # passwords still never reach a publish or a log line

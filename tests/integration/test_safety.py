@@ -3,10 +3,16 @@ with the off frames checked at the simulator and the event checked on MQTT.
 
 - chamber above max_chamber_temp while heating -> heating off + safety_cutoff event;
 - a sensor fault while heating -> heating off + event; while not heating -> nothing sent;
+- a heater fault (ptc_heater_status, as the firmware reports one) while heating or
+  drying -> heating off + event; shown as the heater problem sensor;
+- while a rule holds, a flood of heat commands sends no heating frame, and the cut-off
+  frame still arrives (reliability issue, finding F3);
 - the broker unreachable for controller_lost_minutes while heating -> heating off;
   the rule is off by default: then a broker outage sends nothing;
-- targets above max_target_temp and drying runs over 12 h are rejected (nothing sent)."""
+- targets above max_target_temp and drying runs over max_drying_hours are rejected
+  (nothing sent)."""
 import json
+import threading
 import time
 import unittest
 
@@ -42,13 +48,13 @@ class SafetyCase(GatewayTestCase):
 
 
 class ChamberOverTemperature(SafetyCase):
-    safety_ini = "max_target_temp = 45\nmax_chamber_temp = 50\n"
+    safety_ini = "max_target_temp = 45\nmax_chamber_temp = 50\nmax_drying_hours = 24\n"
 
     def test_chamber_above_limit_while_heating_turns_heating_off(self):
         self.heat(45)
         before = len(self.sim.frames())
         since = time.monotonic()
-        self.sim.control("set settings.cal_warehouse_temp 58")  # the next push reports it
+        self.sim.control("set settings.warehouse_temper 58")  # the next push reports it
         self.wait_off_frame(before)
         ev = self.mqtt.wait_json(self.t("/event"),
                                  lambda e: e["event_type"] == "safety_cutoff", since=since)
@@ -65,7 +71,7 @@ class ChamberOverTemperature(SafetyCase):
     def test_hot_chamber_while_off_sends_nothing(self):
         self.wait_online()
         before = len(self.sim.frames())
-        self.sim.control("set settings.cal_warehouse_temp 58")
+        self.sim.control("set settings.warehouse_temper 58")
         self.wait_state(lambda s: s["chamber_temperature"] > 50)
         time.sleep(2)
         self.assertEqual(self.sim.frames()[before:], [])
@@ -81,7 +87,7 @@ class ChamberOverTemperature(SafetyCase):
                                  lambda e: e["event_type"] == "command_rejected", since=since)
         self.assertIn("46", ev["reason"])
         self.mqtt.publish(self.t("/set"), json.dumps({"drying": {"temperature": 40,
-                                                                 "hours": 13}}))
+                                                                 "hours": 25}}))
         self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "command_rejected"
                             and e["field"].startswith("drying"), since=since)
         time.sleep(1)
@@ -124,6 +130,105 @@ class SensorFaultRuleOff(SafetyCase):
                             since=since, timeout=15)
         time.sleep(2)
         self.assertEqual(self.sim.frames()[before:], [])
+
+
+class HeaterFault(SafetyCase):
+    def test_heater_fault_while_heating_turns_heating_off(self):
+        self.heat(45)
+        before = len(self.sim.frames())
+        since = time.monotonic()
+        self.sim.control("fault heater 1")  # pushed to every client, as the firmware does
+        self.wait_off_frame(before)
+        ev = self.mqtt.wait_json(self.t("/event"),
+                                 lambda e: e["event_type"] == "safety_cutoff", since=since)
+        self.assertEqual(ev["rule"], "heater_fault")
+        self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "heater_fault"
+                            and e["code"] == 1, since=since)
+        st = self.wait_state(lambda s: s["mode"] == "off" and s["heater_fault"] == "ON",
+                             since=since)
+        self.assertEqual(st["action"], "off")
+        self.assertIn("safety: the heater reports a fault while heating", self.gw.log())
+
+    def test_heater_fault_while_drying_stops_the_run(self):
+        self.wait_online()
+        before = len(self.sim.frames())
+        self.mqtt.publish(self.t("/set"), json.dumps({"drying": {"temperature": 50,
+                                                                 "hours": 30}}))
+        self.new_frames(before, count=6)
+        self.wait_state(lambda s: s["drying"] == "ON")
+        before = len(self.sim.frames())
+        self.sim.control("fault heater 3")
+        self.wait_off_frame(before)
+        self.assertIn({"settings": {"isrunning": 0}},
+                      [json.loads(f) for f in self.sim.frames()[before:]])
+
+    def test_fault_cleared_is_no_fault(self):
+        self.wait_online()
+        since = time.monotonic()
+        self.sim.control("fault heater 1")
+        self.wait_state(lambda s: s["heater_fault"] == "ON", since=since)
+        # not heating: nothing sent; then the fault goes, and the next snapshot says so
+        self.sim.control("fault clear")
+        self.wait_state(lambda s: s["heater_fault"] == "OFF", since=time.monotonic(),
+                        timeout=20)
+        self.assertEqual(self.cutoff_events(since), [])
+
+
+class HeaterFaultRuleOff(SafetyCase):
+    safety_ini = "heater_fault_cutoff = false\n"
+
+    def test_fault_shown_but_heating_left_on(self):
+        self.heat(45)
+        before = len(self.sim.frames())
+        since = time.monotonic()
+        self.sim.control("fault heater 1")
+        self.wait_state(lambda s: s["heater_fault"] == "ON", since=since)
+        time.sleep(2)
+        self.assertEqual(self.sim.frames()[before:], [])
+        self.assertEqual(self.cutoff_events(since), [])
+
+
+class FloodWhileRuleHolds(SafetyCase):
+    """Thousands of heat commands while the chamber is above max_chamber_temp: the
+    cut-off's frames arrive, no frame that heats follows, and the refusals say why
+    (the outbox coalesces, so no queue fills and no safety frame is dropped)."""
+    safety_ini = "max_target_temp = 45\nmax_chamber_temp = 50\n"
+
+    def test_flood_of_heat_commands(self):
+        self.heat(45)
+        before = len(self.sim.frames())
+        since = time.monotonic()
+        # a chamber that stays too hot: the rule holds for the whole flood
+        self.sim.control("pin on")
+        self.sim.control("set settings.warehouse_temper 58")
+        flood = threading.Thread(target=self.flood, args=(3000,))
+        flood.start()
+        self.wait_off_frame(before, timeout=30)
+        flood.join(60)
+        self.assertFalse(flood.is_alive())
+        ev = self.mqtt.wait_json(self.t("/event"),
+                                 lambda e: e["event_type"] == "command_refused", since=since,
+                                 timeout=30)
+        self.assertEqual(ev["rule"], "max_chamber_temp")
+        self.wait_state(lambda s: s["mode"] == "off", since=since, timeout=30)
+        # once the rule held, nothing that heats reached the device
+        time.sleep(2)
+        frames = [json.loads(f) for f in self.sim.frames()[before:]]
+        off = frames.index({"settings": {"work_on": False}})
+        heating = [f for f in frames[off:] if f in ({"settings": {"work_on": True}},
+                                                     {"settings": {"isrunning": 1}})]
+        self.assertEqual(heating, [], frames)
+        log = self.gw.log()
+        self.assertNotIn("could not queue", log)
+        self.assertTrue(self.gw.alive())
+        # the log is not flooded: refusals are rate-limited
+        self.assertLess(log.count("command refused"), 50)
+
+    def flood(self, n):
+        cmd = json.dumps({"mode": "heat", "target_temperature": 45})
+        for i in range(n):
+            self.mqtt.publish(self.t("/set") if i % 2 else self.t("/set/power"),
+                              cmd if i % 2 else "ON")
 
 
 class ControllerLost(SafetyCase):

@@ -14,13 +14,13 @@ EXPECTED_COMPONENTS = {
     "auto_bed_threshold": "number", "filter_bed_threshold": "number", "drying": "switch",
     "drying_preset": "select", "drying_temperature": "number", "drying_hours": "number",
     "drying_remaining": "sensor", "drying_ends_at": "sensor", "chamber_temperature": "sensor",
-    "chamber_temperature_raw": "sensor", "heater_temperature": "sensor",
-    "heater_active": "binary_sensor", "chamber_sensor_fault": "binary_sensor",
+    "heater_fault": "binary_sensor", "chamber_sensor_fault": "binary_sensor",
     "heater_sensor_fault": "binary_sensor", "firmware_version": "sensor",
     "wifi_state": "sensor", "ip_address": "sensor", "hostname": "text", "scan_wifi": "button",
     "wifi_network": "select", "wifi_password": "text", "wifi_join": "button",
     "hotspot": "switch", "hotspot_ssid": "text", "hotspot_password": "text",
-    "printer_state": "sensor", "scan_printers": "button", "scan_klipper": "button",
+    "printer_state": "sensor", "bound_printer": "sensor", "scan_printers": "button",
+    "klipper_port": "number", "scan_klipper": "button",
     "printer": "select", "printer_access_code": "text", "printer_bind": "button",
     "printer_unbind": "button", "restart": "button", "factory_reset": "button", "event": "event",
 }
@@ -48,20 +48,32 @@ class Surface(GatewayTestCase):
         self.assertEqual(got, EXPECTED_COMPONENTS)
         cmps = disc["components"]
         self.assertEqual(cmps["wifi_password"]["mode"], "password")
-        self.assertNotIn("state_topic", cmps["wifi_password"])
-        self.assertNotIn("state_topic", cmps["printer_access_code"])
+        # a state, or Home Assistant keeps the typed secret as the entity's state
+        for key in ("wifi_password", "hotspot_password", "printer_access_code"):
+            self.assertEqual(cmps[key]["state_topic"], self.t(), key)
+            self.assertEqual(cmps[key]["min"], 0, key)
         self.assertIs(cmps["factory_reset"]["enabled_by_default"], False)
-        self.assertIs(cmps["chamber_temperature_raw"]["enabled_by_default"], False)
+        self.assertEqual(cmps["heater_fault"]["device_class"], "problem")
         self.assertEqual(cmps["drying_hours"]["min"], 1)
-        self.assertEqual(cmps["drying_hours"]["max"], 12)
-        self.assertIn("drying_finished", cmps["event"]["event_types"])
+        self.assertEqual(cmps["drying_hours"]["max"], 99)
+        self.assertEqual(cmps["drying_temperature"]["min"], 40)
+        self.assertEqual(cmps["auto_bed_threshold"]["min"], 40)
+        self.assertEqual(cmps["klipper_port"]["max"], 65535)
+        for ev in ("drying_finished", "safety_cutoff", "heater_fault", "command_refused",
+                   "command_failed", "command_rejected", "device_rebooted"):
+            self.assertIn(ev, cmps["event"]["event_types"])
+        # no option Home Assistant would read as its own unknown state
+        for key, c in cmps.items():
+            for opt in c.get("options", []):
+                self.assertNotIn(opt.lower(), ("unknown", "none"), key)
 
     def test_state_fields(self):
         st = self.ready()
         for key in ("drying", "drying_preset", "drying_temperature", "drying_hours",
                     "auto_bed_threshold", "filter_bed_threshold", "wifi_state", "ip_address",
                     "hostname", "hotspot", "hotspot_ssid", "printer_state",
-                    "chamber_sensor_fault", "heater_sensor_fault", "heater_active"):
+                    "chamber_sensor_fault", "heater_sensor_fault", "heater_fault", "action",
+                    "klipper_port", "bound_printer"):
             self.assertIn(key, st)
             self.assertIsNotNone(st[key], key)
         self.assertEqual(st["auto_bed_threshold"], 80)
@@ -71,8 +83,13 @@ class Surface(GatewayTestCase):
         self.assertEqual(st["hostname"], "PandaBreath")
         self.assertEqual(st["chamber_sensor_fault"], "OFF")
         self.assertEqual(st["chamber_sensor"], {"code": 0, "status": "ok"})
-        for secret_key in ("wifi_password", "printer_access_code", "hotspot_password"):
-            self.assertNotIn(secret_key, st)
+        self.assertEqual(st["heater_fault"], "OFF")
+        self.assertEqual(st["klipper_port"], 80)
+        self.assertEqual(st["bound_printer"], "Sim X1C (127.0.0.2)")
+        # whether a secret is held, never the secret
+        self.assertEqual(st["wifi_password"], "")
+        self.assertEqual(st["printer_access_code"], "")
+        self.assertEqual(st["hotspot_password"], "********")
 
     def test_drying_overnight_in_one_message(self):
         self.ready()
@@ -117,7 +134,7 @@ class Surface(GatewayTestCase):
     def test_buttons(self):
         self.ready()
         for suffix, frames in (("/set/scan_printers", [{"printer": {"scan": 1}}]),
-                               ("/set/scan_klipper", [{"printer": {"scan_port": 7125}}]),
+                               ("/set/scan_klipper", [{"printer": {"scan_port": 80}}]),
                                ("/set/scan_wifi", [{"wifi": {"scan": 1}}]),
                                ("/set/printer_unbind", [{"printer": {"disconnect": 1}}])):
             self.assertEqual(self.send(suffix, "PRESS", len(frames)), frames, suffix)
@@ -192,22 +209,99 @@ class Surface(GatewayTestCase):
                 self.assertNotIn("HotspotPass-9", payload, topic)
         self.assertNotIn("HotspotPass-9", self.gw.log())
 
-    def test_klipper_scan_and_bind_with_pause(self):
+    def klipper_scan_and_choose(self, port):
         self.ready()
-        self.send("/set/scan_klipper", "PRESS", 1)
+        self.assertEqual(self.send("/set/klipper_port", str(port), 0), [])
+        self.wait_state(lambda s: s["klipper_port"] == port)
+        self.assertEqual(self.send("/set/scan_klipper", "PRESS", 1),
+                         [{"printer": {"scan_port": port}}])
         self.mqtt.wait_json("homeassistant/device/dev1/config",
                             lambda d: "Sim Voron" in d["components"]["printer"]["options"],
                             timeout=10)
         self.mqtt.publish(self.t("/set/printer"), "Sim Voron")
         self.wait_state(lambda s: s["printer"] == "Sim Voron")
+
+    def test_klipper_scan_and_bind_after_the_reply(self):
+        self.klipper_scan_and_choose(7126)
         before = len(self.sim.frames())
         start = time.monotonic()
+        since = time.monotonic()
         self.mqtt.publish(self.t("/set/printer_bind"), "PRESS")
-        frames = self.new_frames(before, count=2, timeout=15)
+        frames = self.new_frames(before, count=2, timeout=20)
+        # the device's printer_type reply, then its 5 s (the simulator refuses a bind
+        # that comes sooner than 4 s after printer_type)
         self.assertGreaterEqual(time.monotonic() - start, 4.5)
         self.assertEqual(frames, [{"settings": {"printer_type": 2}},
                                   {"printer": {"name": "Klipper", "ip": "127.0.0.3",
-                                               "port": 7125}}])
+                                               "port": 7126}}])
+        self.assertIn("confirmed printer_type", self.gw.log())
+        # read back as printer.host / printer.port
+        self.wait_state(lambda s: s["bound_printer"] == "127.0.0.3:7126", since=since,
+                        timeout=20)
+
+    def test_klipper_bind_refused_sends_no_bind(self):
+        self.klipper_scan_and_choose(80)
+        self.sim.control("refuse printer_type")
+        before = len(self.sim.frames())
+        since = time.monotonic()
+        self.mqtt.publish(self.t("/set/printer_bind"), "PRESS")
+        ev = self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "command_failed",
+                                 since=since)
+        self.assertEqual(ev["command"], "printer_type")
+        self.assertIs(ev["sent_by_gateway"], True)
+        time.sleep(6)
+        self.assertEqual([json.loads(f) for f in self.sim.frames()[before:]],
+                         [{"settings": {"printer_type": 2}}])
+        self.assertIn("the device refused printer_type", self.gw.log())
+
+    def test_klipper_bind_without_a_reply_waits_longer(self):
+        self.klipper_scan_and_choose(80)
+        self.sim.control("noreply printer_type")
+        before = len(self.sim.frames())
+        start = time.monotonic()
+        self.mqtt.publish(self.t("/set/printer_bind"), "PRESS")
+        frames = self.new_frames(before, count=2, timeout=30)
+        self.assertGreaterEqual(time.monotonic() - start, 14.5)
+        self.assertEqual(frames[1], {"printer": {"name": "Klipper", "ip": "127.0.0.3",
+                                                 "port": 80}})
+        self.assertIn("no printer_type reply; going on", self.gw.log())
+
+    def test_refused_hostname_restarts_nothing(self):
+        self.ready()
+        self.sim.control("refuse set_hostname")
+        since = time.monotonic()
+        self.assertEqual(self.send("/set/hostname", "garage-panda", 1),
+                         [{"sta": {"hostname": "garage-panda"}}])
+        ev = self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "command_failed",
+                                 since=since)
+        self.assertEqual(ev["command"], "set_hostname")
+        # no restart: the link stays, no reboot is announced, the name is unchanged
+        self.sim.control("drop")
+        self.wait_online(since=time.monotonic())
+        time.sleep(1)
+        events = [json.loads(p)["event_type"] for t, p, _, at in self.mqtt.all_payloads()
+                  if t == self.t("/event") and at >= since]
+        self.assertNotIn("device_rebooted", events)
+        self.assertEqual(self.wait_state(lambda s: True)["hostname"], "PandaBreath")
+
+    def test_a_reply_to_another_client(self):
+        self.ready()
+        since = time.monotonic()
+        self.sim.control('push {"response":{"type":"set_ap","ok":0}}')
+        ev = self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == "command_failed",
+                                 since=since)
+        self.assertEqual(ev["command"], "set_ap")
+        self.assertIs(ev["sent_by_gateway"], False)
+
+    def test_drying_for_30_hours(self):
+        self.ready()
+        since = time.monotonic()
+        self.send("/set", '{"drying":{"temperature":50,"hours":30}}', 6)
+        st = self.wait_state(lambda s: s["drying"] == "ON" and s["drying_hours"] == 30,
+                             since=since)
+        # the countdown is believed beyond 12 h
+        self.assertGreater(st["drying_remaining"], 29 * 3600)
+        self.assertIsNotNone(st["drying_ends_at"])
 
     def test_command_that_does_not_take_is_reported(self):
         self.ready()
@@ -237,7 +331,12 @@ class Surface(GatewayTestCase):
         self.ready()
         before = len(self.sim.frames())
         for suffix, payload, field in (
-                ("/set", '{"drying":{"hours":13}}', "drying_hours"),
+                ("/set", '{"drying":{"hours":100}}', "drying_hours"),
+                ("/set", '{"drying":{"temperature":39}}', "drying_temperature"),
+                ("/set/auto_bed_threshold", "39", "auto_bed_threshold"),
+                ("/set/filter_bed_threshold", "121", "filter_bed_threshold"),
+                ("/set/target_temperature", "61", "target_temperature"),
+                ("/set/klipper_port", "0", "klipper_port"),
                 ("/set", '{"drying":{"temperature":55,"speed":2}}', "drying"),
                 ("/set/hostname", "bad name!", "hostname"),
                 ("/set/restart", "YES", "restart"),

@@ -152,6 +152,8 @@ static void check_defaults(const struct p2m_config *cfg)
 	assert_false(cfg->mqtt.insecure);
 	assert_true(cfg->discovery.mdns);
 	assert_true(cfg->safety.max_target_temp == 60.0);
+	assert_true(cfg->safety.heater_fault_cutoff);
+	assert_int_equal(cfg->safety.max_drying_hours, 99);
 	assert_null(cfg->devices);
 	assert_int_equal(cfg->n_devices, 0);
 	assert_false(cfg->password_world_readable);
@@ -205,6 +207,8 @@ static void test_full_config(void **state)
 				   "\n"
 				   "[safety]\n"
 				   "max_target_temp = 45.5\n"
+				   "heater_fault_cutoff = false\n"
+				   "max_drying_hours = 24\n"
 				   "\n"
 				   "[device shed_2-b]\n"
 				   "host = shed.lan\n";
@@ -227,6 +231,8 @@ static void test_full_config(void **state)
 	assert_true(cfg.safety.max_target_temp == 45.5);
 	assert_true(cfg.safety.max_chamber_temp == 65);
 	assert_true(cfg.safety.sensor_fault_cutoff);
+	assert_false(cfg.safety.heater_fault_cutoff);
+	assert_int_equal(cfg.safety.max_drying_hours, 24);
 	assert_true(cfg.safety.controller_lost_minutes == 0);
 	assert_false(cfg.password_world_readable); /* never from the string loader */
 
@@ -242,10 +248,10 @@ static void test_full_config(void **state)
 	assert_string_equal(cfg.devices[1].id, "shed_2-b");
 	assert_string_equal(cfg.devices[1].host, "shed.lan");
 	assert_int_equal(cfg.devices[1].port, 80);
-	assert_string_equal(cfg.devices[1].name, "shed_2-b"); /* default: the id */
+	assert_null(cfg.devices[1].name); /* default: the device's own name (device.c) */
 	assert_int_equal(cfg.devices[1].stale_timeout, 60);
 	assert_int_equal(cfg.devices[1].refresh_interval, 60);
-	assert_int_equal(cfg.devices[1].line, 28);
+	assert_int_equal(cfg.devices[1].line, 30);
 	p2m_config_free(&cfg);
 }
 
@@ -393,6 +399,11 @@ static const struct err_case err_cases[] = {
      "t.ini:3: [device a] refresh_interval: 86401 is out of range 0 or 5..86400", ""},
     {"[safety]\nmax_target_temp = 60.5\n",
      "t.ini:2: [safety] max_target_temp: 60.5 is out of range 0..60", ""},
+    {"[safety]\nmax_drying_hours = 100\n",
+     "t.ini:2: [safety] max_drying_hours: 100 is out of range 1..99", ""},
+    {"[safety]\nmax_drying_hours = 0\n",
+     "t.ini:2: [safety] max_drying_hours: 0 is out of range 1..99", ""},
+    {"[safety]\nheater_fault_cutoff = maybe\n", "t.ini:2: [safety] heater_fault_cutoff: ", ""},
     {"[safety]\nmax_target_temp = -1\n",
      "t.ini:2: [safety] max_target_temp: -1 is out of range 0..60", ""},
     {"[safety]\nmax_target_temp = inf\n",

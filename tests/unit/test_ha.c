@@ -11,11 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct p2m_safety safety = {.max_target_temp = 50};
+static const struct p2m_safety safety = {.max_target_temp = 50, .max_drying_hours = 99};
 static const struct p2m_view view = {.dev = NULL};
 static const struct p2m_ha_device dev = {
     .id = "garage",
     .name = "Garage heater",
+    .mac = "3c:84:27:9a:1b:2c",
     .base_topic = "p2m",
     .fw_version = "V1.0.3",
     .host = "192.0.2.7",
@@ -55,6 +56,10 @@ static void test_device_origin_availability(void **st)
 	assert_string_equal(
 	    cJSON_GetArrayItem(cJSON_GetObjectItem(device, "identifiers"), 0)->valuestring,
 	    "panda2mqtt_garage");
+	/* the MAC ties the device to Home Assistant's other integrations */
+	char *conns = cJSON_PrintUnformatted(cJSON_GetObjectItem(device, "connections"));
+	assert_string_equal(conns, "[[\"mac\",\"3c:84:27:9a:1b:2c\"]]");
+	cJSON_free(conns);
 	assert_string_equal(str(cJSON_GetObjectItem(d, "origin"), "name"), "panda2mqtt");
 	assert_int_equal(cJSON_GetArraySize(avail), 2);
 	assert_string_equal(str(cJSON_GetArrayItem(avail, 0), "topic"), "p2m/bridge/state");
@@ -72,14 +77,19 @@ static void test_components_from_rows(void **st)
 	size_t rows = 0;
 
 	(void)st;
-	for (size_t i = 0; i < drv->n_entities; i++)
-		if (drv->entities[i].platform != P2M_NONE) {
-			rows++;
-			c = cJSON_GetObjectItem(cmps, drv->entities[i].key);
-			assert_non_null(c);
-			assert_non_null(str(c, "platform"));
+	for (size_t i = 0; i < drv->n_entities; i++) {
+		c = cJSON_GetObjectItem(cmps, drv->entities[i].key);
+		/* an optional row the device never fed is left out (the heater temperature) */
+		if (drv->entities[i].platform == P2M_NONE || drv->entities[i].optional) {
+			assert_null(c);
+			continue;
 		}
+		rows++;
+		assert_non_null(c);
+		assert_non_null(str(c, "platform"));
+	}
 	assert_int_equal(cJSON_GetArraySize(cmps), rows);
+	assert_null(cJSON_GetObjectItem(cmps, "heater_temperature"));
 	/* unique ids are unique */
 	cJSON_ArrayForEach(c, cmps)
 	{
@@ -121,8 +131,11 @@ static void test_switch_select_sensor(void **st)
 	const cJSON *cmps = cJSON_GetObjectItem(d, "components");
 	const cJSON *sw = cJSON_GetObjectItem(cmps, "power");
 	const cJSON *sel = cJSON_GetObjectItem(cmps, "work_mode");
-	const cJSON *raw = cJSON_GetObjectItem(cmps, "chamber_temperature_raw");
+	const cJSON *fault = cJSON_GetObjectItem(cmps, "heater_fault");
+	const cJSON *pw = cJSON_GetObjectItem(cmps, "wifi_password");
 	const cJSON *t = cJSON_GetObjectItem(cmps, "chamber_temperature");
+	const cJSON *printer = cJSON_GetObjectItem(cmps, "printer");
+	const cJSON *hours = cJSON_GetObjectItem(cmps, "drying_hours");
 
 	(void)st;
 	assert_string_equal(str(sw, "command_topic"), "p2m/garage/set/power");
@@ -131,8 +144,21 @@ static void test_switch_select_sensor(void **st)
 	assert_string_equal(str(t, "device_class"), "temperature");
 	assert_string_equal(str(t, "unit_of_measurement"), "°C");
 	assert_string_equal(str(t, "state_topic"), "p2m/garage");
-	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(raw, "enabled_by_default")));
-	assert_string_equal(str(raw, "entity_category"), "diagnostic");
+	/* the heater's fault flag is a problem, not "heating" */
+	assert_string_equal(str(fault, "platform"), "binary_sensor");
+	assert_string_equal(str(fault, "device_class"), "problem");
+	assert_null(cJSON_GetObjectItem(cmps, "heater_active"));
+	assert_null(cJSON_GetObjectItem(cmps, "chamber_temperature_raw"));
+	/* a password has a state that is never the secret, or HA keeps what was typed */
+	assert_string_equal(str(pw, "mode"), "password");
+	assert_string_equal(str(pw, "state_topic"), "p2m/garage");
+	assert_int_equal(cJSON_GetObjectItem(pw, "min")->valueint, 0);
+	/* nothing to choose yet: a placeholder HA does not read as its own unknown */
+	assert_string_equal(
+	    cJSON_GetArrayItem(cJSON_GetObjectItem(printer, "options"), 0)->valuestring,
+	    P2M_HA_NO_OPTIONS);
+	/* the device's timer takes 1..99 h */
+	assert_int_equal(cJSON_GetObjectItem(hours, "max")->valueint, 99);
 	cJSON_Delete(d);
 }
 

@@ -39,7 +39,7 @@ static enum p2m_reply take(cJSON *dev, const char *text, const char *request)
 	assert_non_null(msg);
 	r = drv->message(msg, request, &frame, collect, NULL);
 	if (frame)
-		assert_int_equal(p2m_entity_merge_frame(drv, "t", dev, frame), 0);
+		assert_int_equal(p2m_entity_merge_frame(drv, "t", dev, frame, false), 0);
 	cJSON_Delete(frame);
 	cJSON_Delete(msg);
 	return r;
@@ -158,7 +158,7 @@ static void test_refusals_become_events(void **state)
 		snprintf(want, sizeof(want),
 			 "[{\"event_type\":\"command_failed\",\"command\":\"%s\",\"status\":\"%s\","
 			 "\"message\":\"no\"}]",
-			 cases[i].request ? cases[i].request : "unknown", cases[i].status);
+			 cases[i].request ? cases[i].request : "unrecognised", cases[i].status);
 		assert_string_equal(e, want);
 		free(e);
 		cJSON_Delete(dev);

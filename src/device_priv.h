@@ -1,0 +1,157 @@
+/* device_priv.h - the inside of one device, shared by the files that serve it.
+ *
+ * A device is served by six small files, one job each:
+ *   device.c          its lifecycle: links (dialled or accepted), frames in, online/offline
+ *   device_publish.c  what it publishes: state, discovery, availability, events
+ *   device_send.c     commands out: planning, the outbox, replies to requests
+ *   device_reread.c   re-reading the whole state (a second connection's snapshot, or the
+ *                     family's status request) after commands and periodically
+ *   device_safety.c   the [safety] rules: cut-offs and refusing commands that would heat
+ *   device_update.c   firmware images sent over the link
+ * Only these files include this header; everyone else uses device.h. */
+#ifndef PANDA2MQTT_DEVICE_PRIV_H
+#define PANDA2MQTT_DEVICE_PRIV_H
+
+#include "device.h"
+
+#include "panda2mqtt/events.h"
+#include "panda2mqtt/log.h"
+#include "panda2mqtt/safety.h"
+
+#include <glib.h>
+
+struct p2m_fw_reader;
+struct p2m_tick;
+
+/* A request sent and not yet answered (families with replies: driver message/reply_of). */
+struct p2m_request {
+	char *name;	/* the request's name, or the reply type it gets */
+	gint64 sent_at; /* monotonic us */
+	bool restarts;	/* the frame restarts the device unless refused */
+};
+
+/* What the outbox waits for before the next frame. */
+enum p2m_await { P2M_AWAIT_NONE, P2M_AWAIT_ALL, P2M_AWAIT_TYPE };
+
+struct p2m_device {
+	const struct p2m_device_env *env;
+	const struct p2m_device_conf *conf;
+	const struct p2m_driver *driver;
+	char *host; /* the address dialled; NULL while a .local name is being resolved */
+	int port;
+	char *t_state, *t_avail, *t_event, *t_discovery;
+	char *log_name; /* "device <id>" */
+	struct p2m_ws *ws;
+	cJSON *dev;   /* merged state as reported; an empty object before the first frame */
+	cJSON *local; /* values the gateway holds: selections, typed secrets */
+	bool *seen;   /* per row: an optional row's field was reported (entity.h) */
+	double read_at;
+	bool online;
+	bool first_frame;
+	bool own_ha_warned;
+	bool expect_reboot; /* a command that restarts the device was sent */
+	bool retired;	    /* a duplicate of another device: publishes nothing more */
+	int failures;
+
+	/* device_publish.c: SHA-256 of the last state published, not the payload (one is
+	 * kept for every device: docs/BENCHMARKS.md); what the last discovery was made from
+	 * (p2m_ha_discovery_inputs; "" for the empty payload that withdraws it). */
+	char *published_state;
+	char *discovery_inputs;
+
+	/* device_reread.c */
+	struct p2m_ws *probe;
+	bool probe_got;
+	bool probe_again;
+	struct p2m_tick *tick; /* the periodic re-read */
+	gint64 refresh_at;     /* monotonic us */
+	guint verify_timer;
+	cJSON *expected;   /* {root: {readback_field: value}} from the last command */
+	char *status_name; /* the driver's status request's name; NULL: none */
+
+	/* device_send.c */
+	cJSON *outbox;	     /* frames (and markers) still to send, in order; NULL: none */
+	guint pending_timer; /* a @delay_ms marker's pause */
+	GQueue unanswered;   /* struct p2m_request *, oldest first */
+	enum p2m_await await;
+	char *await_type; /* P2M_AWAIT_TYPE: the reply waited for */
+	guint await_timer;
+
+	/* device_safety.c */
+	gint64 safety_sent; /* when a safety rule last sent the off command; 0: none */
+
+	/* device_update.c: a firmware image being sent, and the update entity's state */
+	struct p2m_fw_reader *upload;
+	struct p2m_update_view update;
+};
+
+/* device_publish.c */
+struct p2m_view p2m_device_view(struct p2m_device *d);
+/* The name shown in Home Assistant and bridge/info: the configured one, else the one the
+ * device gives itself, else its model. */
+const char *p2m_device_name(const struct p2m_device *d);
+void p2m_device_publish_state(struct p2m_device *d, bool force);
+void p2m_device_update_discovery(struct p2m_device *d, bool force);
+void p2m_device_set_online(struct p2m_device *d, bool online);
+/* Publish an event (and log it); takes ev, which must be of a type the family declares
+ * (events.h), or Home Assistant drops it. The emit callback of the drivers' hooks. */
+void p2m_device_emit(void *ud, cJSON *ev);
+/* A core event with its details filled in by the caller. */
+cJSON *p2m_device_event(enum p2m_event type);
+/* A warning about the device that input can repeat at will: rate-limited per device and
+ * per `kind` (log.h). */
+void p2m_device_warn_limited(struct p2m_device *d, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same at any level and period (0: only log.h's shared budget limits it). */
+void p2m_device_log_limited(struct p2m_device *d, enum p2m_log_level level, double period,
+			    const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* device_send.c */
+/* Plan and send a command; preempt (a safety cut-off): whatever waits to be sent is
+ * dropped and this goes ahead of it. 0, or -1 after a rejection event. */
+int p2m_device_run_command(struct p2m_device *d, const cJSON *command, bool preempt);
+/* The link is gone or replaced: drop what waited to be sent and every request. */
+void p2m_device_send_reset(struct p2m_device *d);
+/* The link's send queue emptied: the next frames. */
+void p2m_device_send_more(struct p2m_device *d);
+/* A frame from the device: is it a reply to a request (driver reply_of)? Handles it. */
+void p2m_device_take_reply(struct p2m_device *d, const cJSON *frame);
+/* One message of a request/reply family (driver message). */
+void p2m_device_take_message(struct p2m_device *d, const cJSON *msg, bool first);
+/* A request was sent on the link (the status request, a command's frame). */
+void p2m_device_sent_request(struct p2m_device *d, const char *name, bool restarts);
+/* The name of a frame's request (driver request_key or replies), or NULL. */
+const char *p2m_device_request_name(const struct p2m_driver *drv, const cJSON *frame);
+
+/* device.c */
+/* Check, merge and publish one frame (whole: the device's whole state). */
+void p2m_device_take_frame(struct p2m_device *d, const cJSON *frame, bool whole);
+/* Parse a message; NULL (logged) when it is no JSON. */
+cJSON *p2m_device_parse(struct p2m_device *d, const char *text, size_t len, bool snapshot);
+
+/* device_reread.c */
+void p2m_device_reread(struct p2m_device *d);
+void p2m_device_schedule_verify(struct p2m_device *d);
+/* After a command: remember what each written field must read back as. */
+void p2m_device_expect(struct p2m_device *d, const cJSON *frame);
+/* After a whole re-read: did every field that reads back take? */
+void p2m_device_check_expected(struct p2m_device *d);
+void p2m_device_reread_start(struct p2m_device *d);
+/* The link is going or being replaced: drop the second connection. */
+void p2m_device_reread_stop(struct p2m_device *d);
+void p2m_device_reread_free(struct p2m_device *d);
+
+/* device_safety.c */
+void p2m_device_check_safety(struct p2m_device *d);
+/* Is a [safety] rule holding that this planned command would break by heating? Then it is
+ * refused (event, log) and true is returned. */
+bool p2m_device_refuse_heating(struct p2m_device *d, const cJSON *frames);
+
+/* device_update.c */
+void p2m_device_upload_start(struct p2m_device *d, const char *path);
+void p2m_device_upload_next(struct p2m_device *d);
+void p2m_device_update_failed(struct p2m_device *d, const char *why);
+void p2m_device_update_done(struct p2m_device *d);
+
+#endif

@@ -6,11 +6,13 @@
  * tools/soak.py (faults over hours). Each device listens on its own loopback port, sends
  * a full snapshot as the first frame of every connection, pushes temperatures at --rate,
  * merges what it is sent into its state (so that the gateway's re-read finds its writes),
- * and with --flap drops, reboots and freezes at random. Every frame it sends carries its
- * send time (settings.load_ts, microseconds on this process's monotonic clock); the gateway
- * keeps unknown members and publishes them in the state's "device" object, so a state
- * message read back from the broker says how long that frame took to get through. Commands
- * are published here too, and timed until the frame reaches the device.
+ * and with --flap drops, reboots and freezes at random. Every frame it sends carries a new
+ * chamber reading (settings.warehouse_temper, as the firmware reports it): one of
+ * CLOCK_SLOTS values, each remembered with its send time, so a state message read back from
+ * the broker says by its chamber_temperature which frame it shows and how long that frame
+ * took to get through (no field outside the device's own vocabulary is needed, since the
+ * gateway publishes only what it knows). Commands are published here too, and timed until
+ * the frame reaches the device.
  *
  * What it is not: a model of the device (see panda2mqtt-sim for that: firmware dialects,
  * drying, Wi-Fi, printers), nor a judge: it prints figures as JSON lines on stdout and the
@@ -50,6 +52,9 @@
 #define SECRET_WIFI   "LoadWifiPass-2c41"
 #define SECRET_AP     "LoadApPass-9e07"
 #define SECRET_ACCESS "LoadAccess-5b18"
+/* The chamber readings a device cycles through, 20.0, 20.1, ... 59.9 °C: far more than
+ * the frames that can be on their way at once. */
+#define CLOCK_SLOTS 400
 
 enum fault { FAULT_DROP, FAULT_REBOOT, FAULT_FREEZE, FAULT_KINDS };
 static const char *const fault_names[] = {"drops", "reboots", "freezes"};
@@ -77,7 +82,9 @@ struct dev {
 	gint64 next_fault;
 	gint64 first_connect; /* first WebSocket established */
 	gint64 discovered;    /* first discovery config seen */
-	gint64 last_ts;	      /* load_ts of the last state seen */
+	unsigned seq;			 /* frames sent: the next reading */
+	gint64 sent_at[CLOCK_SLOTS];	 /* send time of each reading; 0: never sent */
+	int last_slot;			 /* the reading of the last state seen; -1: none */
 	gint64 state_at;      /* when the last new state was seen */
 	bool online;	      /* the gateway's availability topic */
 	int cmd_value;	      /* outstanding command's value; 0: none */
@@ -201,14 +208,10 @@ static cJSON *state_new(int idx)
 	cJSON_AddNumberToObject(s, "filament_drying_mode", 3);
 	cJSON_AddNumberToObject(s, "isrunning", 0);
 	cJSON_AddNumberToObject(s, "remaining_seconds", 0);
-	cJSON_AddNumberToObject(s, "warehouse_temper", 22.4);
-	cJSON_AddNumberToObject(s, "cal_warehouse_temp", 22.0);
-	cJSON_AddNumberToObject(s, "cal_ptc_temp", 22.0);
+	cJSON_AddNumberToObject(s, "warehouse_temper", 20.0);
 	cJSON_AddNumberToObject(s, "ptc_sensor_status", 0);
 	cJSON_AddNumberToObject(s, "warehouse_sensor_status", 0);
-	cJSON_AddNumberToObject(s, "ptc_heater_status", 0);
 	cJSON_AddStringToObject(s, "language", "en");
-	cJSON_AddNumberToObject(s, "load_ts", 0);
 
 	o = cJSON_AddObjectToObject(st, "printer");
 	cJSON_AddNumberToObject(o, "state", 3);
@@ -296,22 +299,20 @@ static size_t frame_text(struct conn *c, unsigned char *buf, size_t cap, bool sn
 {
 	struct dev *d = c->dev;
 	cJSON *s = cJSON_GetObjectItemCaseSensitive(d->state, "settings");
-	gint64 ts = now_us();
+	unsigned slot = ++d->seq % CLOCK_SLOTS;
+	double reading = 20.0 + (double)slot / 10;
 	char *out = (char *)buf + LWS_PRE;
 	int n;
 
-	set_num(s, "load_ts", (double)ts);
+	d->sent_at[slot] = now_us();
 	if (snapshot) {
+		set_num(s, "warehouse_temper", reading);
 		if (!cJSON_PrintPreallocated(d->state, out, (int)(cap - LWS_PRE), 0))
 			return 0;
 		return strlen(out);
 	}
-	/* A temperature push as the device sends it, plus the send time. */
-	n = snprintf(out, cap - LWS_PRE,
-		     "{\"settings\":{\"warehouse_temper\":%.1f,\"cal_warehouse_temp\":%.1f,"
-		     "\"cal_ptc_temp\":%.1f,\"load_ts\":%" G_GINT64_FORMAT "}}",
-		     22.4 + (double)(L.push_round % 10) / 10,
-		     22.0 + (double)(L.push_round % 10) / 10, 22.0, ts);
+	/* A temperature push as the device sends it; its reading is its clock. */
+	n = snprintf(out, cap - LWS_PRE, "{\"settings\":{\"warehouse_temper\":%.1f}}", reading);
 	return n > 0 && (size_t)n < cap - LWS_PRE ? (size_t)n : 0;
 }
 
@@ -563,18 +564,15 @@ static struct dev *dev_by_id(const char *id, size_t len)
 static void on_state(struct dev *d, const char *payload, int len)
 {
 	cJSON *st = cJSON_ParseWithLength(payload, (size_t)len);
-	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(st, "device");
-	const cJSON *s = cJSON_GetObjectItemCaseSensitive(dev, "settings");
-	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(s, "load_ts");
+	const cJSON *reading = cJSON_GetObjectItemCaseSensitive(st, "chamber_temperature");
+	long slot = cJSON_IsNumber(reading) ? lround((reading->valuedouble - 20.0) * 10) : -1;
 
-	if (cJSON_IsNumber(ts)) {
-		gint64 t = (gint64)ts->valuedouble;
-
-		if (t != d->last_ts) {
+	if (slot >= 0 && slot < CLOCK_SLOTS && d->sent_at[slot]) {
+		if (slot != d->last_slot) {
 			L.states++;
 			d->state_at = now_us();
-			sample_add(&L.state_lat, now_us() - t);
-			d->last_ts = t;
+			sample_add(&L.state_lat, now_us() - d->sent_at[slot]);
+			d->last_slot = (int)slot;
 		} else {
 			L.stale_states++;
 		}
@@ -802,6 +800,7 @@ static int listen_all(void)
 		struct dev *d = &L.devs[i];
 
 		d->idx = i;
+		d->last_slot = -1;
 		snprintf(d->id, sizeof(d->id), ID_PREFIX "%04d", i);
 		d->state = state_new(i);
 		memset(&info, 0, sizeof(info));
@@ -853,7 +852,7 @@ static void usage(FILE *out)
 		"  -h, --help\n\n"
 		"Stdout: \"ready devices=N\" once listening, then one JSON line per \"stats\".\n"
 		"Stdin: stats | commands RATE | faults on|off | quit. Faults start off.\n"
-		"Device i is \"" ID_PREFIX "%%04d\"; every frame carries settings.load_ts.\n");
+		"Device i is \"" ID_PREFIX "%%04d\"; every frame carries a new chamber reading, its clock.\n");
 }
 
 static double num_arg(const char *opt, const char *s, double lo, double hi)

@@ -86,7 +86,7 @@ class DashboardCardTest(unittest.TestCase):
         ids = [n["entity"] for n in walk(card) if isinstance(n, dict) and "entity" in n]
         self.assertIn("climate.panda_breath", ids)
         for i in ids:
-            self.assertRegex(i, r"^(climate|sensor|select|switch)\.panda_breath[a-z_]*$")
+            self.assertRegex(i, r"^(climate|sensor|binary_sensor|select|switch)\.panda_breath[a-z_]*$")
 
 
 if __name__ == "__main__":

@@ -165,6 +165,7 @@ static const struct key_def dialin_keys[] = {
     {"token", K_OPTIONAL, CFG(dialin.token), 0, 0, F_SECRET},
     {"token_file", K_OPTIONAL, ST(token_file), 0, 0, 0},
     {"allow", K_OPTIONAL, ST(allow), 0, 0, 0},
+    {"max_devices", K_INT, CFG(dialin.max_devices), 1, 1024, 0},
     {"firmware_dir", K_OPTIONAL, CFG(dialin.firmware_dir), 0, 0, 0},
 };
 
@@ -948,6 +949,7 @@ static void set_defaults(struct p2m_config *c)
 	c->safety.sensor_fault_cutoff = true;
 	c->safety.heater_fault_cutoff = true;
 	c->safety.max_drying_hours = 99;
+	c->dialin.max_devices = 16;
 	c->printer.ha_device = true;
 	c->bambu_virtual.interval = 2;
 }

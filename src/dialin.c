@@ -152,6 +152,19 @@ static void on_session_message(void *ud, const char *text, size_t len)
 		refuse(s, "not in [dialin] allow");
 		return;
 	}
+	if (!di->cb.admit(di->ud, s->id)) {
+		unsigned held = 0;
+
+		/* a flood of new ids is one line a minute, not one per id */
+		if (p2m_log_ratelimit("dialin max_devices", 60, &held))
+			p2m_warn("dialin: refused %s from %s: [dialin] max_devices (%d) devices "
+				 "dial in already (%u more refused since the last line); an "
+				 "endpoint reachable from untrusted networks needs a token",
+				 s->id, p2m_ws_peer(s->ws), di->conf->max_devices, held);
+		s->closing = true;
+		p2m_ws_close(s->ws, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		return;
+	}
 	s->first = g_strndup(text, len);
 	s->first_len = len;
 	d = di->cb.find(di->ud, s->id);

@@ -22,6 +22,9 @@ struct p2m_ws;
 struct p2m_dialin_callbacks {
 	/* The device already served under this id, or NULL. */
 	struct p2m_device *(*find)(void *ud, const char *id);
+	/* May a device of this id be served? false: the gateway serves [dialin] max_devices
+	 * dial-in devices already, and this one is new and named by no [device] section. */
+	bool (*admit)(void *ud, const char *id);
 	/* A session said who it is and may be that device: hand it over (creating the
 	 * device when it is new). first/len is its handshake, as received. */
 	void (*adopt)(void *ud, const struct p2m_driver *drv, const char *id, struct p2m_ws *ws,

@@ -204,6 +204,22 @@ static void on_found(void *ud, const struct p2m_found *f)
 	add(reg, e, f->driver, f->addr, f->port);
 }
 
+/* Another dial-in device may register while fewer than [dialin] max_devices do; one
+ * already known, or named by a [device] section, always may. */
+static bool dialin_admit(void *ud, const char *id)
+{
+	struct p2m_registry *reg = ud;
+	int known = 0;
+
+	if (p2m_registry_find(reg, id, strlen(id)) || p2m_config_device(reg->env.cfg, id))
+		return true;
+	for (guint i = 0; i < reg->entries->len; i++) {
+		struct entry *e = g_ptr_array_index(reg->entries, i);
+		known += !e->doomed && p2m_device_driver(e->dev)->dials_in;
+	}
+	return known < reg->env.cfg->dialin.max_devices;
+}
+
 /* A device that dialled in said who it is (dialin.c settled any rival claim). */
 static struct p2m_device *dialin_find(void *ud, const char *id)
 {
@@ -289,6 +305,7 @@ struct p2m_registry *p2m_registry_new(const struct p2m_device_env *env)
 	if (cfg->dialin.port) {
 		static const struct p2m_dialin_callbacks dcb = {
 		    .find = dialin_find,
+		    .admit = dialin_admit,
 		    .adopt = dialin_adopt,
 		};
 		reg->dialin = p2m_dialin_new(env->lws, &cfg->dialin, &dcb, reg);

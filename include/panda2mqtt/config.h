@@ -73,6 +73,9 @@ struct p2m_dialin_conf {
 	char *token;	    /* NULL: none; from token, token_file or the environment */
 	char **allow;	    /* device ids allowed; none = every device */
 	size_t n_allow;	    /* at most 256 */
+	/* Devices that may dial in, at most; more are refused. Ids named by a [device]
+	 * section always may. Default 16, 1..1024. */
+	int max_devices;
 	char *firmware_dir; /* images "<family>-<version>.bin"; NULL: no updates */
 };
 

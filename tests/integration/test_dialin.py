@@ -17,9 +17,16 @@ import tempfile
 import time
 import unittest
 
+import asyncio
+
 import ha_schema
 from harness import (SANITIZED, SANITIZER_ENV, SIM, BrokerTestCase, Gateway, Mqtt,
                      free_port, wait_until)
+
+try:
+    import websockets
+except ImportError:  # Debian: python3-websockets (tools/install-deps.sh)
+    websockets = None
 
 TOKEN = "dialin-token-3f9a61c2e8"
 MAC = "A1B2C3D4E5F6"
@@ -333,6 +340,54 @@ class TestDialinSecurity(DialinTestCase):
         wait_until(lambda: "not the handshake of any device family" in self.gw.log(), 10,
                    what="the connection refused")
         s.close()
+        self.assertTrue(self.gw.alive())
+
+
+class TestDialinFlood(DialinTestCase):
+    """Finding F2: with no token, a flood of connections each claiming a new id must not
+    register a device (and leave a retained discovery config) per connection."""
+    token = None
+    extra_dialin = "max_devices = 8\n"
+    FLOOD = 400
+
+    @unittest.skipIf(websockets is None, "python3-websockets is not installed")
+    def test_flood_registers_at_most_the_cap(self):
+        async def one(i):
+            try:
+                async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws",
+                                              open_timeout=20, close_timeout=2) as ws:
+                    await ws.send(json.dumps({"cmd": "device_handshake",
+                                              "device_id": f"F00D{i:08X}",
+                                              "firmware_version": "1.0.0",
+                                              "device_name": f"flood {i}"}))
+                    try:
+                        await asyncio.wait_for(ws.recv(), 2)
+                    except (asyncio.TimeoutError, websockets.ConnectionClosed):
+                        pass
+            except (OSError, asyncio.TimeoutError, websockets.WebSocketException):
+                pass  # refused while too many wait for their handshake: as intended
+
+        async def flood():
+            for start in range(0, self.FLOOD, 25):  # 25 at a time, under the 32 waiting
+                await asyncio.gather(*(one(i) for i in range(start, start + 25)))
+        asyncio.run(flood())
+
+        def registered():
+            info = self.mqtt.last_json(f"{self.base}/bridge/info")
+            return info and [d["id"] for d in info["devices"] if d["id"].startswith("ptalk_f00d")]
+        ids = wait_until(registered, 20, what="bridge/info listing the flood's devices")
+        time.sleep(2)
+        ids = registered()
+        self.assertLessEqual(len(ids), 8, ids)
+        configs = {t for t, p, _, _ in self.mqtt.all_payloads()
+                   if t.startswith("homeassistant/device/ptalk_f00d") and p}
+        self.assertLessEqual(len(configs), 8, sorted(configs))
+        log = self.gw.log()
+        self.assertIn("[dialin] max_devices (8)", log)
+        self.assertLess(log.count("max_devices"), 10, "one line a minute, not one per id")
+        # a device named by a [device] section is still served past the cap
+        self.ptalk(token=None)
+        self.wait_online()
         self.assertTrue(self.gw.alive())
 
 

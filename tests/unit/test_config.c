@@ -399,6 +399,8 @@ static const struct err_case err_cases[] = {
      "t.ini:3: [device a] refresh_interval: 86401 is out of range 0 or 5..86400", ""},
     {"[safety]\nmax_target_temp = 60.5\n",
      "t.ini:2: [safety] max_target_temp: 60.5 is out of range 0..60", ""},
+    {"[dialin]\nport = 9000\nmax_devices = 0\n",
+     "t.ini:3: [dialin] max_devices: 0 is out of range 1..1024", ""},
     {"[safety]\nmax_drying_hours = 100\n",
      "t.ini:2: [safety] max_drying_hours: 100 is out of range 1..99", ""},
     {"[safety]\nmax_drying_hours = 0\n",

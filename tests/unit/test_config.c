@@ -808,6 +808,7 @@ static void test_dialin(void **state)
 	assert_string_equal(cfg.dialin.path, "/ws");
 	assert_null(cfg.dialin.token);
 	assert_int_equal(cfg.dialin.n_allow, 0);
+	assert_int_equal(cfg.dialin.max_devices, 16);
 	assert_null(cfg.dialin.firmware_dir);
 	p2m_config_free(&cfg);
 

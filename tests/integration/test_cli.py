@@ -50,7 +50,8 @@ class CommandLine(unittest.TestCase):
         r = run("--check-config", "-c", path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("valid (1 static device(s), 0 named for discovery, mDNS off)", r.stdout)
-        self.assertLess(time.monotonic() - start, 5)
+        # a connect attempt would hang far longer than this, on any machine
+        self.assertLess(time.monotonic() - start, 30)
 
     def test_check_config_errors_name_file_line_key(self):
         cases = [

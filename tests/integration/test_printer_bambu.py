@@ -20,8 +20,8 @@ import unittest
 import paho.mqtt.client as paho
 
 import ha_schema
-from harness import (GATEWAY, SANITIZED, SANITIZER_ENV, Broker, Mqtt, free_port, wait_port,
-                     wait_until)
+from harness import (GATEWAY, SANITIZED, SANITIZER_ENV, WAIT_SCALE, Broker, Mqtt, free_port,
+                     wait_port, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SETUP = os.path.join(HERE, "..", "..", "tools", "panda2mqtt-bambu-setup")
@@ -69,7 +69,7 @@ class TlsClient:
         self.client.on_disconnect = lambda c, u, rc: self.done.set()
         self.client.connect("127.0.0.1", port, keepalive=30)
         self.client.loop_start()
-        self.done.wait(10)
+        self.done.wait(10 * WAIT_SCALE)
 
     def _on_message(self, client, userdata, msg):
         with self.lock:

@@ -125,7 +125,7 @@ class Session:
 
     # --- load generator ---
     def start_load(self, devices, rate, flap=0.0, commands=0.0, stale_timeout=60, seed=1,
-                   freeze=None):
+                   freeze=None, frames_per_push=1):
         self.devices_ini = os.path.join(self.dir, "devices.ini")
         cmd = [os.path.join(self.build, "panda2mqtt-load"), "--devices", str(devices),
                "--rate", str(rate), "--flap", str(flap), "--commands", str(commands),
@@ -133,6 +133,8 @@ class Session:
                "--stale-timeout", str(stale_timeout), "--seed", str(seed)]
         if freeze:
             cmd += ["--freeze", str(freeze)]
+        if frames_per_push != 1:
+            cmd += ["--frames-per-push", str(frames_per_push)]
         self.load = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(os.path.join(self.dir, "load.log"), "w"))
         line = self._load_line(30 + devices / 50)

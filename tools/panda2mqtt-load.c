@@ -65,6 +65,7 @@ struct conn {
 	struct conn *next;
 	bool snapshot_sent;
 	bool push_due;
+	int push_left; /* frames of the current push still to send */
 	bool killed;
 	size_t rx_len;
 	char *rx;
@@ -104,6 +105,7 @@ static struct {
 	double flap_mean_s;
 	double freeze_s;
 	double cmd_rate;
+	int frames_per_push; /* a push is this many frames: a new reading, then no change */
 	const char *broker_host;
 	int broker_port;
 	const char *base, *prefix;
@@ -128,12 +130,14 @@ static struct {
 	unsigned long frames_sent, frames_rx, states, stale_states, cmds_sent, cmds_seen,
 	    faults[FAULT_KINDS];
 	unsigned long discovered;
+	unsigned long state_msgs, state_bytes, state_bytes_max; /* every state message */
 	struct samples state_lat, cmd_lat;
 	/* bridge/info */
 	int info_devices, info_dupes, info_online, info_missing;
 } L = {
     .n_devices = 100,
     .rate = 2.0,
+    .frames_per_push = 1,
     .freeze_s = 8.0,
     .broker_host = "127.0.0.1",
     .broker_port = 1883,
@@ -297,6 +301,16 @@ static gint64 next_fault_at(gint64 now)
 /* Frame text after LWS_PRE bytes of buf; its length, 0 when it does not fit. */
 static size_t frame_text(struct conn *c, unsigned char *buf, size_t cap, bool snapshot)
 {
+	/* the push's other frames: fields the device repeats, that change nothing */
+	if (!snapshot && c->push_left < L.frames_per_push) {
+		static const char same[] =
+		    "{\"settings\":{\"ptc_sensor_status\":0,\"warehouse_sensor_status\":0}}";
+
+		if (sizeof(same) > cap - LWS_PRE)
+			return 0;
+		memcpy(buf + LWS_PRE, same, sizeof(same));
+		return sizeof(same) - 1;
+	}
 	struct dev *d = c->dev;
 	cJSON *s = cJSON_GetObjectItemCaseSensitive(d->state, "settings");
 	unsigned slot = ++d->seq % CLOCK_SLOTS;
@@ -326,6 +340,8 @@ static int conn_writeable(struct conn *c)
 		return 0;
 	if (!snapshot && !c->push_due)
 		return 0;
+	if (!snapshot && !c->push_left)
+		c->push_left = L.frames_per_push;
 	len = frame_text(c, buf, sizeof(buf), snapshot);
 	if (!len)
 		return -1;
@@ -333,6 +349,11 @@ static int conn_writeable(struct conn *c)
 		return -1;
 	L.frames_sent++;
 	c->snapshot_sent = true;
+	if (!snapshot && --c->push_left > 0) {
+		lws_callback_on_writable(c->wsi); /* the rest of the push */
+		return 0;
+	}
+	c->push_left = 0;
 	c->push_due = false;
 	return 0;
 }
@@ -565,6 +586,10 @@ static void on_state(struct dev *d, const char *payload, int len)
 {
 	cJSON *st = cJSON_ParseWithLength(payload, (size_t)len);
 	const cJSON *reading = cJSON_GetObjectItemCaseSensitive(st, "chamber_temperature");
+
+	L.state_msgs++;
+	L.state_bytes += (unsigned long)len;
+	L.state_bytes_max = MAX(L.state_bytes_max, (unsigned long)len);
 	long slot = cJSON_IsNumber(reading) ? lround((reading->valuedouble - 20.0) * 10) : -1;
 
 	if (slot >= 0 && slot < CLOCK_SLOTS && d->sent_at[slot]) {
@@ -701,6 +726,10 @@ static void print_stats(void)
 	cJSON_AddNumberToObject(o, "frames_received", (double)L.frames_rx);
 	cJSON_AddNumberToObject(o, "states", (double)L.states);
 	cJSON_AddNumberToObject(o, "repeated_states", (double)L.stale_states);
+	cJSON_AddNumberToObject(o, "state_messages", (double)L.state_msgs);
+	cJSON_AddNumberToObject(o, "state_bytes_mean",
+				L.state_msgs ? (double)L.state_bytes / (double)L.state_msgs : 0);
+	cJSON_AddNumberToObject(o, "state_bytes_max", (double)L.state_bytes_max);
 	cJSON_AddItemToObject(o, "state_latency_ms", sample_take(&L.state_lat));
 	cJSON_AddNumberToObject(o, "commands_sent", (double)L.cmds_sent);
 	cJSON_AddNumberToObject(o, "commands_seen", (double)L.cmds_seen);
@@ -723,6 +752,7 @@ static void print_stats(void)
 	cJSON_free(txt);
 	cJSON_Delete(o);
 	L.frames_sent = L.frames_rx = L.states = L.stale_states = L.cmds_sent = L.cmds_seen = 0;
+	L.state_msgs = L.state_bytes = L.state_bytes_max = 0;
 	memset(L.faults, 0, sizeof(L.faults));
 }
 
@@ -839,6 +869,9 @@ static void usage(FILE *out)
 		"  -n, --devices N        devices (default 100)\n"
 		"  -r, --rate HZ          temperature pushes per device per second (default 2;\n"
 		"                         0: snapshots only)\n"
+		"      --frames-per-push N  frames in each push: a new chamber reading, then\n"
+		"                         N-1 frames repeating fields that change nothing\n"
+		"                         (default 1, at most 8)\n"
 		"  -f, --flap SECONDS     mean time between faults per device (drop, reboot,\n"
 		"                         freeze), exponentially distributed (default 0: none)\n"
 		"      --freeze SECONDS   how long a frozen device stays silent (default 8)\n"
@@ -852,7 +885,8 @@ static void usage(FILE *out)
 		"  -h, --help\n\n"
 		"Stdout: \"ready devices=N\" once listening, then one JSON line per \"stats\".\n"
 		"Stdin: stats | commands RATE | faults on|off | quit. Faults start off.\n"
-		"Device i is \"" ID_PREFIX "%%04d\"; every frame carries a new chamber reading, its clock.\n");
+		"Device i is \"" ID_PREFIX "%%04d\"; each push's first frame carries a new chamber\n"
+		"reading: its clock.\n");
 }
 
 static double num_arg(const char *opt, const char *s, double lo, double hi)
@@ -871,7 +905,7 @@ static double num_arg(const char *opt, const char *s, double lo, double hi)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { O_FREEZE = 256, O_BASE, O_PREFIX, O_STALE, O_SEED };
+	enum { O_FREEZE = 256, O_BASE, O_PREFIX, O_STALE, O_SEED, O_FPP };
 	static const struct option opts[] = {
 	    {"devices", required_argument, NULL, 'n'},
 	    {"rate", required_argument, NULL, 'r'},
@@ -884,6 +918,7 @@ static void parse_args(int argc, char **argv)
 	    {"config-out", required_argument, NULL, 'o'},
 	    {"stale-timeout", required_argument, NULL, O_STALE},
 	    {"seed", required_argument, NULL, O_SEED},
+	    {"frames-per-push", required_argument, NULL, O_FPP},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -932,6 +967,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_SEED:
 			seed = (guint32)num_arg("--seed", optarg, 0, 4294967295.0);
+			break;
+		case O_FPP:
+			L.frames_per_push = (int)num_arg("--frames-per-push", optarg, 1, 8);
 			break;
 		case 'h':
 			usage(stdout);

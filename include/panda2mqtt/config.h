@@ -109,7 +109,7 @@ struct p2m_printer_conf {
 
 /* [moonraker]: the virtual Moonraker the Panda Breath can bind to as a Klipper printer. */
 struct p2m_moonraker_conf {
-	int port;     /* 0 = off (default); the device's Klipper scan probes 7125 */
+	int port;     /* 0 = off (default); the device scans and binds its "Klipper port" */
 	char *listen; /* IP literal to listen on; default "0.0.0.0" */
 	int line;
 };

@@ -200,6 +200,7 @@ static const struct key_def device_keys[] = {
     {"host", K_STRING, DEV(host), 0, 0, 0},
     {"port", K_INT, DEV(port), 1, 65535, 0},
     {"name", K_STRING, DEV(name), 0, 0, 0},
+    {"debounce", K_INT, DEV(debounce), 0, 60000, 0},
     {"stale_timeout", K_INT, DEV(stale_timeout), 2, 3600, 0},
     {"refresh_interval", K_INT, DEV(refresh_interval), 5, 86400, F_ZERO_OK},
     {"duplicate_ha_entities", K_BOOL, DEV(duplicate_ha_entities), 0, 0, 0},

@@ -43,27 +43,54 @@ cJSON *p2m_device_parse(struct p2m_device *d, const char *text, size_t len, bool
 	return frame;
 }
 
-void p2m_device_take_frame(struct p2m_device *d, const cJSON *frame, bool whole)
+/* Does the frame bring a new value for one of these (root, field) pairs? NULL: any frame
+ * may. */
+static bool brings_new(const char *const (*fields)[2], const cJSON *frame, const cJSON *dev)
 {
-	cJSON *before = cJSON_Duplicate(d->dev, true);
+	if (!fields)
+		return true;
+	for (; (*fields)[0]; fields++) {
+		const cJSON *v = p2m_json_field(frame, (*fields)[0], (*fields)[1]);
+		const cJSON *old;
+
+		if (!v)
+			continue;
+		old = p2m_json_field(dev, (*fields)[0], (*fields)[1]);
+		if (!(old && cJSON_Compare(v, old, true)))
+			return true;
+	}
+	return false;
+}
+
+bool p2m_device_take_frame(struct p2m_device *d, const cJSON *frame, bool whole, bool first)
+{
+	bool reported = d->dev->child != NULL, changed;
+	struct p2m_changes changes;
+	/* what events compare, before: copied only when the frame can make an event */
+	cJSON *before = reported && d->driver->events &&
+				(whole || brings_new(d->driver->event_fields, frame, d->dev))
+			    ? cJSON_Duplicate(d->dev, true)
+			    : NULL;
 	const char *fw = d->driver->fw_version(d->dev);
 	char *fw_old = fw ? g_strdup(fw) : NULL;
 
-	if (p2m_entity_merge_frame(d->driver, d->conf->id, d->dev, frame,
-				   whole && d->driver->snapshot_is_whole) >= 0 &&
+	if (p2m_entity_merge(d->driver, d->conf->id, d->dev, frame,
+			     whole && d->driver->snapshot_is_whole, &changes) >= 0 &&
 	    whole)
 		d->read_at = (double)g_get_real_time() / G_USEC_PER_SEC;
-	p2m_entity_note_seen(d->driver, d->dev, d->seen);
+	changed = p2m_changed(&changes);
+	if (changed)
+		p2m_entity_note_seen(d->driver, d->dev, d->seen);
 	/* Its first report says which device it is: the registry may find it is one it
 	 * already serves under another id; then nothing of it is ever published. */
-	if (!before->child && d->dev->child && d->env->identified &&
+	if (!reported && d->dev->child && d->env->identified &&
 	    !d->env->identified(d->env->registry, d)) {
 		d->retired = true;
 		cJSON_Delete(before);
 		g_free(fw_old);
-		return;
+		return changed;
 	}
-	if (d->driver->events && before->child)
+	if (before && changed)
 		d->driver->events(before, d->dev, p2m_device_emit, d);
 	cJSON_Delete(before);
 	fw = d->driver->fw_version(d->dev);
@@ -73,12 +100,18 @@ void p2m_device_take_frame(struct p2m_device *d, const cJSON *frame, bool whole)
 			d->env->changed(d->env->ud);
 	}
 	g_free(fw_old);
-	/* Discovery depends on the state too (firmware, names, scan results, fields seen):
-	 * re-sent if it changed. */
-	p2m_device_update_discovery(d, false);
-	/* A snapshot is the device's whole truth: publish it even when nothing changed, so
-	 * that a device coming back always refreshes its state. */
-	p2m_device_publish_state(d, whole);
+	/* A push that repeats what is stored changes nothing to publish (docs/BENCHMARKS.md).
+	 * Discovery depends on the state too (firmware, names, scan results, fields seen):
+	 * re-sent if it changed. A whole snapshot moves the drying countdown's reference
+	 * (read_at) even when nothing else changed, and brings the raw report up to date.
+	 * The first frame of a link publishes the state again: the device is back. */
+	if (first || p2m_ha_discovery_depends(d->driver, &changes))
+		p2m_device_update_discovery(d, false);
+	if (whole)
+		p2m_device_publish_report(d, false);
+	if (changed)
+		p2m_device_publish_state(d, &changes, first);
+	return changed;
 }
 
 static void on_open(void *ud)
@@ -92,7 +125,7 @@ static void on_open(void *ud)
 static void on_message(void *ud, const char *text, size_t len)
 {
 	struct p2m_device *d = ud;
-	bool snapshot = d->first_frame;
+	bool snapshot = d->first_frame, changed = true;
 	cJSON *frame;
 
 	d->first_frame = false;
@@ -105,12 +138,12 @@ static void on_message(void *ud, const char *text, size_t len)
 		p2m_device_take_message(d, frame, snapshot);
 	} else {
 		p2m_device_take_reply(d, frame);
-		p2m_device_take_frame(d, frame, snapshot);
+		changed = p2m_device_take_frame(d, frame, snapshot, snapshot);
 	}
 	cJSON_Delete(frame);
 	if (d->retired)
 		return;
-	p2m_device_check_safety(d);
+	p2m_device_check_safety(d, changed);
 	if (!d->online && !d->retired) {
 		d->failures = 0;
 		p2m_device_set_online(d, true);
@@ -208,10 +241,13 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 	d->dev = cJSON_CreateObject();
 	d->local = cJSON_CreateObject();
 	d->seen = g_new0(bool, driver->n_entities);
-	d->t_state = g_strdup_printf("%s/%s", base, conf->id);
+	d->row_dirty = g_new0(bool, driver->n_entities);
+	for (int t = 0; t < P2M_TOPICS; t++)
+		d->t_state[t] = g_strdup_printf("%s/%s%s", base, conf->id, p2m_topic_suffix(t));
 	d->t_avail = g_strdup_printf("%s/%s/availability", base, conf->id);
 	d->t_event = g_strdup_printf("%s/%s/event", base, conf->id);
 	d->t_discovery = p2m_ha_discovery_topic(env->cfg->mqtt.discovery_prefix, conf->id);
+	d->t_report = g_strdup_printf("%s/%s/report", base, conf->id);
 	d->log_name = g_strdup_printf("device %s", conf->id);
 	g_queue_init(&d->unanswered);
 	d->update.percent = -1;
@@ -314,13 +350,19 @@ void p2m_device_free(struct p2m_device *d)
 	cJSON_Delete(d->dev);
 	cJSON_Delete(d->local);
 	g_free(d->seen);
-	g_free(d->published_state);
+	g_free(d->row_dirty);
+	for (int t = 0; t < P2M_TOPICS; t++)
+		cJSON_Delete(d->topic_state[t]);
+	if (d->debounce_timer)
+		g_source_remove(d->debounce_timer);
 	free(d->discovery_inputs);
 	g_free(d->host);
-	g_free(d->t_state);
+	for (int t = 0; t < P2M_TOPICS; t++)
+		g_free(d->t_state[t]);
 	g_free(d->t_avail);
 	g_free(d->t_event);
 	g_free(d->t_discovery);
+	g_free(d->t_report);
 	g_free(d->log_name);
 	g_free(d);
 }

@@ -14,6 +14,7 @@
 
 #include "device.h"
 
+#include "panda2mqtt/entity.h"
 #include "panda2mqtt/events.h"
 #include "panda2mqtt/log.h"
 #include "panda2mqtt/safety.h"
@@ -39,7 +40,7 @@ struct p2m_device {
 	const struct p2m_driver *driver;
 	char *host; /* the address dialled; NULL while a .local name is being resolved */
 	int port;
-	char *t_state, *t_avail, *t_event, *t_discovery;
+	char *t_state[P2M_TOPICS], *t_avail, *t_event, *t_discovery, *t_report;
 	char *log_name; /* "device <id>" */
 	struct p2m_ws *ws;
 	cJSON *dev;   /* merged state as reported; an empty object before the first frame */
@@ -53,11 +54,20 @@ struct p2m_device {
 	bool retired;	    /* a duplicate of another device: publishes nothing more */
 	int failures;
 
-	/* device_publish.c: SHA-256 of the last state published, not the payload (one is
-	 * kept for every device: docs/BENCHMARKS.md); what the last discovery was made from
-	 * (p2m_ha_discovery_inputs; "" for the empty payload that withdraws it). */
-	char *published_state;
+	/* device_publish.c: a 64-bit hash of the last state and report published, not the
+	 * payloads (docs/BENCHMARKS.md); 0: none yet. What the last discovery was made from
+	 * (p2m_ha_discovery_inputs; "" for the empty payload that withdraws it). A state
+	 * held back by [device] debounce, and its timer. */
+	guint64 state_hash[P2M_TOPICS], report_hash;
+	/* What each topic says, kept to be updated row by row: only the rows whose inputs
+	 * changed are read again (row_dirty); a topic is built anew (topic_full) after a
+	 * whole snapshot or a command. */
+	cJSON *topic_state[P2M_TOPICS];
+	bool state_dirty[P2M_TOPICS];
+	bool topic_full[P2M_TOPICS];
+	bool *row_dirty;
 	char *discovery_inputs;
+	guint debounce_timer;
 
 	/* device_reread.c */
 	struct p2m_ws *probe;
@@ -78,7 +88,8 @@ struct p2m_device {
 	guint await_timer;
 
 	/* device_safety.c */
-	gint64 safety_sent; /* when a safety rule last sent the off command; 0: none */
+	gint64 safety_sent;  /* when a safety rule last sent the off command; 0: none */
+	bool safety_tripped; /* the last check tripped a rule: check every report */
 
 	/* device_update.c: a firmware image being sent, and the update entity's state */
 	struct p2m_fw_reader *upload;
@@ -90,7 +101,12 @@ struct p2m_view p2m_device_view(struct p2m_device *d);
 /* The name shown in Home Assistant and bridge/info: the configured one, else the one the
  * device gives itself, else its model. */
 const char *p2m_device_name(const struct p2m_device *d);
-void p2m_device_publish_state(struct p2m_device *d, bool force);
+/* The state topics whose rows depend on changes (NULL: every topic), unless what they
+ * would say is what was last published; force: even then (a device coming back). Held
+ * back [device] debounce milliseconds unless forced. */
+void p2m_device_publish_state(struct p2m_device *d, const struct p2m_changes *changes, bool force);
+/* The device's own report (allow-listed) on <base>/<id>/report, when it changed. */
+void p2m_device_publish_report(struct p2m_device *d, bool force);
 void p2m_device_update_discovery(struct p2m_device *d, bool force);
 void p2m_device_set_online(struct p2m_device *d, bool online);
 /* Publish an event (and log it); takes ev, which must be of a type the family declares
@@ -125,8 +141,10 @@ void p2m_device_sent_request(struct p2m_device *d, const char *name, bool restar
 const char *p2m_device_request_name(const struct p2m_driver *drv, const cJSON *frame);
 
 /* device.c */
-/* Check, merge and publish one frame (whole: the device's whole state). */
-void p2m_device_take_frame(struct p2m_device *d, const cJSON *frame, bool whole);
+/* Check, merge and publish one frame (whole: the device's whole state; first: the first
+ * frame of a link, after which everything is published again). true: it changed the
+ * stored state. */
+bool p2m_device_take_frame(struct p2m_device *d, const cJSON *frame, bool whole, bool first);
 /* Parse a message; NULL (logged) when it is no JSON. */
 cJSON *p2m_device_parse(struct p2m_device *d, const char *text, size_t len, bool snapshot);
 
@@ -143,7 +161,9 @@ void p2m_device_reread_stop(struct p2m_device *d);
 void p2m_device_reread_free(struct p2m_device *d);
 
 /* device_safety.c */
-void p2m_device_check_safety(struct p2m_device *d);
+/* After a report: changed says whether it changed the stored state (an unchanged report
+ * cannot trip a rule that did not trip; one that did is checked again every time). */
+void p2m_device_check_safety(struct p2m_device *d, bool changed);
 /* Is a [safety] rule holding that this planned command would break by heating? Then it is
  * refused (event, log) and true is returned. */
 bool p2m_device_refuse_heating(struct p2m_device *d, const cJSON *frames);

@@ -129,22 +129,134 @@ void p2m_device_reject(struct p2m_device *d, const char *field, const char *reas
 	p2m_device_emit(d, e);
 }
 
-/* The state, unless it is what was last published (or force). */
-void p2m_device_publish_state(struct p2m_device *d, bool force)
+/* FNV-1a, 64 bits: equal payloads, equal hashes; a different payload with an equal
+ * hash (one chance in 2^64 per publish) would go unpublished until the next change. */
+static guint64 payload_hash(const char *s)
+{
+	guint64 h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h ? h : 1; /* 0 means "nothing published" */
+}
+
+/* Publish v's text on topic (retained) unless its hash is *last; 0 on success. */
+static void publish_changed(struct p2m_device *d, const char *topic, const cJSON *v, guint64 *last,
+			    bool force)
+{
+	const char *payload = p2m_json_print_buffered(v);
+	guint64 h = payload_hash(payload);
+
+	if ((force || h != *last) && p2m_mqtt_publish(d->env->mqtt, topic, payload, true) == 0)
+		*last = h;
+}
+
+/* Read the dirty rows of topic t again into what it says; false when a row appeared or
+ * went (an optional row seen for the first time): then the topic is built anew, in the
+ * table's order. */
+static bool update_rows(struct p2m_device *d, const struct p2m_view *v, enum p2m_topic t)
+{
+	const struct p2m_driver *drv = d->driver;
+
+	for (size_t i = 0; i < drv->n_entities; i++) {
+		const struct p2m_entity *e = &drv->entities[i];
+		cJSON *val;
+
+		if (!d->row_dirty[i] || p2m_entity_topic(e) != t)
+			continue;
+		d->row_dirty[i] = false;
+		if (p2m_entity_visible(drv, e, v) !=
+		    (cJSON_GetObjectItemCaseSensitive(d->topic_state[t], e->key) != NULL))
+			return false;
+		if (!p2m_entity_visible(drv, e, v))
+			continue;
+		val = p2m_entity_read(e, v);
+		cJSON_ReplaceItemInObjectCaseSensitive(d->topic_state[t], e->key,
+						       val ? val : cJSON_CreateNull());
+	}
+	return true;
+}
+
+/* The topics marked dirty, brought up to date and published when they changed. */
+static void publish_state_now(struct p2m_device *d, bool force)
 {
 	struct p2m_view v = p2m_device_view(d);
-	cJSON *state = p2m_entity_state(d->driver, &v);
-	char *payload = p2m_json_print(state);
-	char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, payload, -1);
 
-	cJSON_Delete(state);
-	if ((force || !d->published_state || strcmp(sum, d->published_state) != 0) &&
-	    p2m_mqtt_publish(d->env->mqtt, d->t_state, payload, true) == 0) {
-		g_free(d->published_state);
-		d->published_state = g_steal_pointer(&sum);
+	for (int t = 0; t < P2M_TOPICS; t++) {
+		if (!d->state_dirty[t] && !force)
+			continue;
+		d->state_dirty[t] = false;
+		if (force || d->topic_full[t] || !d->topic_state[t] ||
+		    !update_rows(d, &v, (enum p2m_topic)t)) {
+			cJSON_Delete(d->topic_state[t]);
+			d->topic_state[t] =
+			    p2m_entity_topic_state(d->driver, &v, (enum p2m_topic)t);
+			d->topic_full[t] = false;
+			for (size_t i = 0; i < d->driver->n_entities; i++)
+				if ((int)p2m_entity_topic(&d->driver->entities[i]) == t)
+					d->row_dirty[i] = false;
+		}
+		/* a family with no row on a topic publishes nothing there */
+		if (d->topic_state[t]->child || d->state_hash[t])
+			publish_changed(d, d->t_state[t], d->topic_state[t], &d->state_hash[t],
+					force);
 	}
-	g_free(sum);
-	cJSON_free(payload);
+}
+
+static gboolean on_debounce(gpointer data)
+{
+	struct p2m_device *d = data;
+
+	d->debounce_timer = 0;
+	publish_state_now(d, false);
+	return G_SOURCE_REMOVE;
+}
+
+/* Which rows, and so which topics, may have changed: every one after a whole snapshot or
+ * a command (changes NULL), else those whose inputs changed. */
+static void mark_dirty(struct p2m_device *d, const struct p2m_changes *changes)
+{
+	bool all = !changes || changes->all;
+
+	for (size_t i = 0; i < d->driver->n_entities; i++) {
+		const struct p2m_entity *e = &d->driver->entities[i];
+		enum p2m_topic t = p2m_entity_topic(e);
+
+		if (!p2m_entity_has_state(e))
+			continue;
+		if (all) {
+			d->state_dirty[t] = d->topic_full[t] = true;
+		} else if (p2m_entity_depends(e, changes)) {
+			d->state_dirty[t] = d->row_dirty[i] = true;
+		}
+	}
+}
+
+void p2m_device_publish_state(struct p2m_device *d, const struct p2m_changes *changes, bool force)
+{
+	if (d->retired)
+		return;
+	mark_dirty(d, changes);
+	if (force || d->conf->debounce <= 0) {
+		if (d->debounce_timer)
+			g_source_remove(d->debounce_timer);
+		d->debounce_timer = 0;
+		publish_state_now(d, force);
+	} else if (!d->debounce_timer) {
+		/* a burst of changes: one state, the latest, once the burst is over */
+		d->debounce_timer = g_timeout_add((guint)d->conf->debounce, on_debounce, d);
+	}
+}
+
+void p2m_device_publish_report(struct p2m_device *d, bool force)
+{
+	cJSON *report;
+
+	if (d->retired || !d->dev->child)
+		return;
+	report = p2m_entity_report(d->driver, d->dev);
+	publish_changed(d, d->t_report, report, &d->report_hash, force);
+	cJSON_Delete(report);
 }
 
 /* Firmware V1.0.4 can run its own Home Assistant link: by default publish no duplicate
@@ -226,8 +338,10 @@ void p2m_device_republish(struct p2m_device *d)
 		return;
 	publish(d, d->t_avail, d->online ? "online" : "offline", true);
 	p2m_device_update_discovery(d, true);
-	if (d->dev->child)
-		p2m_device_publish_state(d, true);
+	if (d->dev->child) {
+		p2m_device_publish_state(d, NULL, true);
+		p2m_device_publish_report(d, true);
+	}
 }
 
 void p2m_device_publish_offline(struct p2m_device *d)
@@ -241,7 +355,9 @@ void p2m_device_withdraw(struct p2m_device *d)
 	d->retired = true;
 	/* Empty retained payloads delete the retained messages and the HA device. */
 	publish(d, d->t_discovery, "", true);
-	publish(d, d->t_state, "", true);
+	for (int t = 0; t < P2M_TOPICS; t++)
+		publish(d, d->t_state[t], "", true);
+	publish(d, d->t_report, "", true);
 	publish(d, d->t_avail, "", true);
 }
 

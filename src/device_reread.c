@@ -108,10 +108,10 @@ static void on_probe_message(void *ud, const char *text, size_t len)
 	frame = p2m_device_parse(d, text, len, true);
 	if (!frame)
 		return;
-	p2m_device_take_frame(d, frame, true);
+	p2m_device_take_frame(d, frame, true, false);
 	cJSON_Delete(frame);
 	p2m_device_check_expected(d);
-	p2m_device_check_safety(d);
+	p2m_device_check_safety(d, true);
 }
 
 static gboolean free_probe(gpointer data)

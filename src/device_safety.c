@@ -55,14 +55,15 @@ static void safety_off(struct p2m_device *d, enum p2m_trip trip, const struct p2
 	cJSON_Delete(off);
 }
 
-void p2m_device_check_safety(struct p2m_device *d)
+void p2m_device_check_safety(struct p2m_device *d, bool changed)
 {
 	struct p2m_heat_status h;
 	enum p2m_trip trip;
 
-	if (!heat_status(d, d->dev, &h))
+	if ((!changed && !d->safety_tripped) || !heat_status(d, d->dev, &h))
 		return;
 	trip = p2m_safety_check(&d->env->safety, &h);
+	d->safety_tripped = trip != P2M_TRIP_NONE;
 	if (trip == P2M_TRIP_NONE) {
 		d->safety_sent = 0;
 		return;

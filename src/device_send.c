@@ -247,7 +247,7 @@ void p2m_device_take_message(struct p2m_device *d, const cJSON *msg, bool first)
 		p2m_debug("device %s: an answer to no request; taken as state", d->conf->id);
 	}
 	if (frame) {
-		p2m_device_take_frame(d, frame, whole);
+		p2m_device_take_frame(d, frame, whole, first);
 		cJSON_Delete(frame);
 		if (whole && !first)
 			p2m_device_check_expected(d);
@@ -466,7 +466,7 @@ int p2m_device_run_command(struct p2m_device *d, const cJSON *command, bool pree
 	}
 	if (cmd.local) {
 		p2m_json_merge(d->local, cmd.local);
-		p2m_device_publish_state(d, false);
+		p2m_device_publish_state(d, NULL, false);
 	}
 	if (!cmd.frames->child) {
 		p2m_command_clear(&cmd);
@@ -477,7 +477,7 @@ int p2m_device_run_command(struct p2m_device *d, const cJSON *command, bool pree
 		if (cJSON_GetObjectItemCaseSensitive(f, P2M_SEND_FILE_KEY)) {
 			d->update.in_progress = true;
 			d->update.percent = -1;
-			p2m_device_publish_state(d, false);
+			p2m_device_publish_state(d, NULL, false);
 		}
 	}
 	if (preempt) {

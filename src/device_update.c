@@ -13,7 +13,7 @@ void p2m_device_update_done(struct p2m_device *d)
 {
 	d->update.in_progress = false;
 	d->update.percent = -1;
-	p2m_device_publish_state(d, false);
+	p2m_device_publish_state(d, NULL, false);
 }
 
 void p2m_device_update_failed(struct p2m_device *d, const char *why)
@@ -48,7 +48,7 @@ void p2m_device_upload_next(struct p2m_device *d)
 	pct = p2m_fw_reader_percent(d->upload);
 	if (pct != d->update.percent) {
 		d->update.percent = pct;
-		p2m_device_publish_state(d, false);
+		p2m_device_publish_state(d, NULL, false);
 	}
 	if (!last)
 		return;

@@ -347,22 +347,42 @@ static const char *implausible(const struct p2m_entity *e, const cJSON *v)
 /* A whole snapshot's root: its scalars are all the device has, so a stored scalar it
  * leaves out is gone (a fault flag the device no longer sends). Objects and arrays (scan
  * results) are kept: a snapshot does not always repeat them. */
-static void drop_missing_scalars(cJSON *stored, const cJSON *root)
+static bool drop_missing_scalars(cJSON *stored, const cJSON *root)
 {
 	cJSON *m = stored->child, *next;
+	bool dropped = false;
 
 	for (; m; m = next) {
 		next = m->next;
 		if (!cJSON_IsObject(m) && !cJSON_IsArray(m) &&
-		    !cJSON_GetObjectItemCaseSensitive(root, m->string))
+		    !cJSON_GetObjectItemCaseSensitive(root, m->string)) {
 			cJSON_Delete(cJSON_DetachItemViaPointer(stored, m));
+			dropped = true;
+		}
 	}
+	return dropped;
 }
 
 /* Merge the valid members of one root into dev. *charged is what dev's members hold
  * against P2M_MAX_STORED_BYTES, kept up to date across the roots of a frame. */
+/* root.field changed (names borrowed from the frame). */
+static void note_change(struct p2m_changes *c, const char *root, const char *field)
+{
+	if (c->all)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->root[i], root) == 0 && strcmp(c->field[i], field) == 0)
+			return;
+	if (c->n == P2M_MAX_CHANGES) {
+		c->all = true;
+		return;
+	}
+	c->root[c->n] = root;
+	c->field[c->n++] = field;
+}
+
 static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
-		      const cJSON *root, bool whole, size_t *charged)
+		      const cJSON *root, bool whole, size_t *charged, struct p2m_changes *changes)
 {
 	int problems = 0;
 	int capped[2] = {0, 0}; /* refused by the member cap, by the byte cap */
@@ -372,15 +392,19 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 	 * temperature push then costs no walk over the stored state. */
 	size_t members = SIZE_MAX;
 	const cJSON *f;
-	cJSON *stored = stored_root(dev, root->string);
+	cJSON *stored = cJSON_GetObjectItemCaseSensitive(dev, root->string);
 	cJSON *m;
 
+	if (!cJSON_IsObject(stored)) {
+		changes->all = true;
+		stored = stored_root(dev, root->string);
+	}
 	if (!stored) {
 		p2m_warn("device %s: %s: out of memory; ignored", dev_name, root->string);
 		return 1;
 	}
-	if (whole) {
-		drop_missing_scalars(stored, root);
+	if (whole && drop_missing_scalars(stored, root)) {
+		changes->all = true;
 		*charged = SIZE_MAX; /* tallied again when next needed */
 	}
 	cJSON_ArrayForEach(f, root)
@@ -405,7 +429,10 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 			field_warn(dev_name, root->string, f->string,
 				   "%.32s is %s; shown as unknown", txt ? txt : "?", why);
 			cJSON_free(txt);
-			cJSON_DeleteItemFromObjectCaseSensitive(stored, f->string);
+			if (cJSON_GetObjectItemCaseSensitive(stored, f->string)) {
+				cJSON_DeleteItemFromObjectCaseSensitive(stored, f->string);
+				note_change(changes, root->string, f->string);
+			}
 			problems++;
 			continue;
 		}
@@ -417,6 +444,9 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 			continue;
 		}
 		old = cJSON_GetObjectItemCaseSensitive(stored, f->string);
+		/* the same value again (most of a push): nothing to store, nothing changed */
+		if (old && !cJSON_IsObject(old) && cJSON_Compare(old, f, true))
+			continue;
 		if (!old && !table && members == SIZE_MAX) {
 			members = 0;
 			cJSON_ArrayForEach(m, stored)
@@ -451,6 +481,7 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 			problems++;
 			continue;
 		}
+		note_change(changes, root->string, f->string);
 		if (merge) {
 			p2m_json_merge(old, f);
 		} else {
@@ -502,10 +533,19 @@ static size_t charged_total(const struct p2m_driver *d, const cJSON *dev)
 int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
 			   const cJSON *frame, bool whole)
 {
+	struct p2m_changes changes;
+
+	return p2m_entity_merge(d, dev_name, dev, frame, whole, &changes);
+}
+
+int p2m_entity_merge(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
+		     const cJSON *frame, bool whole, struct p2m_changes *changes)
+{
 	int problems = 0;
 	size_t charged;
 	const cJSON *root;
 
+	*changes = (struct p2m_changes){.all = whole};
 	if (!cJSON_IsObject(frame)) {
 		field_warn(dev_name, NULL, NULL, "frame is %s, not a JSON object; ignored",
 			   type_name(frame));
@@ -532,7 +572,7 @@ int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJS
 			problems++;
 			continue;
 		}
-		problems += merge_root(d, dev_name, dev, root, whole, &charged);
+		problems += merge_root(d, dev_name, dev, root, whole, &charged, changes);
 	}
 	return problems;
 }
@@ -618,7 +658,53 @@ cJSON *p2m_entity_report(const struct p2m_driver *d, const cJSON *dev)
 	return out;
 }
 
-cJSON *p2m_entity_state(const struct p2m_driver *d, const struct p2m_view *v)
+bool p2m_inputs_list(const char *inputs, const char *root, const char *field)
+{
+	size_t rl = strlen(root), fl = strlen(field);
+
+	for (const char *p = inputs; *p;) {
+		size_t n = strcspn(p, " ");
+
+		if (n > rl && strncmp(p, root, rl) == 0 && p[rl] == '.' &&
+		    ((n == rl + 2 && p[rl + 1] == '*') ||
+		     (n == rl + 1 + fl && strncmp(p + rl + 1, field, fl) == 0)))
+			return true;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+bool p2m_entity_depends(const struct p2m_entity *e, const struct p2m_changes *c)
+{
+	if (c->all)
+		return true;
+	if (e->read && !e->inputs)
+		return c->n > 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if (e->inputs && p2m_inputs_list(e->inputs, c->root[i], c->field[i]))
+			return true;
+		if (e->read)
+			continue;
+		if (e->root && strcmp(e->root, c->root[i]) == 0 &&
+		    ((e->field && strcmp(e->field, c->field[i]) == 0) ||
+		     (e->fallback && strcmp(e->fallback, c->field[i]) == 0)))
+			return true;
+	}
+	return false;
+}
+
+enum p2m_topic p2m_entity_topic(const struct p2m_entity *e)
+{
+	return e->category ? P2M_TOPIC_DETAILS : P2M_TOPIC_STATE;
+}
+
+const char *p2m_topic_suffix(enum p2m_topic t)
+{
+	return t == P2M_TOPIC_DETAILS ? "/details" : "";
+}
+
+static cJSON *state_of(const struct p2m_driver *d, const struct p2m_view *v, int topic)
 {
 	cJSON *state = cJSON_CreateObject();
 
@@ -626,11 +712,22 @@ cJSON *p2m_entity_state(const struct p2m_driver *d, const struct p2m_view *v)
 		const struct p2m_entity *e = &d->entities[i];
 		cJSON *val;
 
-		if (!p2m_entity_has_state(e) || !p2m_entity_visible(d, e, v))
+		if (!p2m_entity_has_state(e) || (topic >= 0 && (int)p2m_entity_topic(e) != topic) ||
+		    !p2m_entity_visible(d, e, v))
 			continue;
 		val = p2m_entity_read(e, v);
 		cJSON_AddItemToObject(state, e->key, val ? val : cJSON_CreateNull());
 	}
-	cJSON_AddItemToObject(state, "device", p2m_entity_report(d, v->dev));
 	return state;
+}
+
+cJSON *p2m_entity_topic_state(const struct p2m_driver *d, const struct p2m_view *v,
+			      enum p2m_topic topic)
+{
+	return state_of(d, v, (int)topic);
+}
+
+cJSON *p2m_entity_state(const struct p2m_driver *d, const struct p2m_view *v)
+{
+	return state_of(d, v, -1);
 }

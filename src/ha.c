@@ -45,10 +45,20 @@ char *p2m_ha_discovery_topic(const char *prefix, const char *id)
 	return fmt("%s/device/%s/config", prefix, id);
 }
 
-static void add_state(cJSON *c, const struct p2m_ha_device *dev, const char *key,
-		      const char *topic_key, const char *template_key)
+/* The topic the row of this key is published on (entity.h: its category decides). */
+static char *state_topic(const struct p2m_driver *d, const struct p2m_ha_device *dev,
+			 const char *key)
 {
-	add_owned(c, topic_key, fmt("%s/%s", dev->base_topic, dev->id));
+	const struct p2m_entity *e = p2m_entity_find(d, key);
+
+	return fmt("%s/%s%s", dev->base_topic, dev->id,
+		   p2m_topic_suffix(e ? p2m_entity_topic(e) : P2M_TOPIC_STATE));
+}
+
+static void add_state(cJSON *c, const struct p2m_driver *d, const struct p2m_ha_device *dev,
+		      const char *key, const char *topic_key, const char *template_key)
+{
+	add_owned(c, topic_key, state_topic(d, dev, key));
 	add_owned(c, template_key, fmt("{{ value_json.%s }}", key));
 }
 
@@ -78,20 +88,22 @@ static void add_options(cJSON *c, const struct p2m_entity *e, const struct p2m_h
 	add_list(c, "options", options && options[0] ? options : placeholder);
 }
 
-static void add_climate(cJSON *c, const struct p2m_entity *e, const struct p2m_ha_device *dev)
+static void add_climate(cJSON *c, const struct p2m_driver *d, const struct p2m_entity *e,
+			const struct p2m_ha_device *dev)
 {
 	const struct p2m_climate_keys *k = e->climate;
 	cJSON *modes = cJSON_AddArrayToObject(c, "modes");
 
 	for (size_t i = 0; k->modes[i]; i++)
 		cJSON_AddItemToArray(modes, cJSON_CreateString(k->modes[i]));
-	add_state(c, dev, k->mode, "mode_state_topic", "mode_state_template");
+	add_state(c, d, dev, k->mode, "mode_state_topic", "mode_state_template");
 	add_command(c, dev, k->mode, "mode_command_topic");
-	add_state(c, dev, k->target, "temperature_state_topic", "temperature_state_template");
+	add_state(c, d, dev, k->target, "temperature_state_topic", "temperature_state_template");
 	add_command(c, dev, k->target, "temperature_command_topic");
-	add_state(c, dev, k->current, "current_temperature_topic", "current_temperature_template");
+	add_state(c, d, dev, k->current, "current_temperature_topic",
+		  "current_temperature_template");
 	if (k->action)
-		add_state(c, dev, k->action, "action_topic", "action_template");
+		add_state(c, d, dev, k->action, "action_topic", "action_template");
 	cJSON_AddNumberToObject(c, "min_temp", e->min);
 	cJSON_AddNumberToObject(c, "max_temp", p2m_entity_max(e, dev->safety));
 	cJSON_AddNumberToObject(c, "temp_step", e->step);
@@ -128,40 +140,40 @@ static cJSON *component(const struct p2m_driver *d, const struct p2m_entity *e,
 	if (e->disabled)
 		cJSON_AddFalseToObject(c, "enabled_by_default");
 	if (e->attributes) {
-		add_owned(c, "json_attributes_topic", fmt("%s/%s", dev->base_topic, dev->id));
+		add_owned(c, "json_attributes_topic", state_topic(d, dev, e->attributes));
 		add_owned(c, "json_attributes_template",
 			  fmt("{{ value_json.%s | tojson }}", e->attributes));
 	}
 
 	switch (e->platform) {
 	case P2M_CLIMATE:
-		add_climate(c, e, dev);
+		add_climate(c, d, e, dev);
 		break;
 	case P2M_SENSOR:
-		add_state(c, dev, e->key, "state_topic", "value_template");
+		add_state(c, d, dev, e->key, "state_topic", "value_template");
 		add_str(c, "unit_of_measurement", e->unit);
 		add_str(c, "state_class", e->state_class);
 		if (e->vtype == P2M_V_ENUM)
 			add_options(c, e, dev);
 		break;
 	case P2M_BINARY_SENSOR:
-		add_state(c, dev, e->key, "state_topic", "value_template");
+		add_state(c, d, dev, e->key, "state_topic", "value_template");
 		cJSON_AddStringToObject(c, "payload_on", "ON");
 		cJSON_AddStringToObject(c, "payload_off", "OFF");
 		break;
 	case P2M_SWITCH:
-		add_state(c, dev, e->key, "state_topic", "value_template");
+		add_state(c, d, dev, e->key, "state_topic", "value_template");
 		add_command(c, dev, e->key, "command_topic");
 		cJSON_AddStringToObject(c, "payload_on", "ON");
 		cJSON_AddStringToObject(c, "payload_off", "OFF");
 		break;
 	case P2M_SELECT:
-		add_state(c, dev, e->key, "state_topic", "value_template");
+		add_state(c, d, dev, e->key, "state_topic", "value_template");
 		add_command(c, dev, e->key, "command_topic");
 		add_options(c, e, dev);
 		break;
 	case P2M_NUMBER:
-		add_state(c, dev, e->key, "state_topic", "value_template");
+		add_state(c, d, dev, e->key, "state_topic", "value_template");
 		add_command(c, dev, e->key, "command_topic");
 		cJSON_AddNumberToObject(c, "min", e->min);
 		cJSON_AddNumberToObject(c, "max", p2m_entity_max(e, dev->safety));
@@ -177,7 +189,7 @@ static cJSON *component(const struct p2m_driver *d, const struct p2m_entity *e,
 		/* A password field has a state too, or Home Assistant would keep what was typed
 		 * as the entity's state, in its database: whether one is held, never the secret
 		 * (entity.c); "" when none is, hence min 0. */
-		add_state(c, dev, e->key, "state_topic", "value_template");
+		add_state(c, d, dev, e->key, "state_topic", "value_template");
 		add_command(c, dev, e->key, "command_topic");
 		cJSON_AddStringToObject(c, "mode", e->password ? "password" : "text");
 		cJSON_AddNumberToObject(c, "min", e->password ? 0 : 1);
@@ -192,7 +204,7 @@ static cJSON *component(const struct p2m_driver *d, const struct p2m_entity *e,
 	}
 	case P2M_UPDATE:
 		/* the row's value is the whole JSON state Home Assistant's update entity takes */
-		add_owned(c, "state_topic", fmt("%s/%s", dev->base_topic, dev->id));
+		add_owned(c, "state_topic", state_topic(d, dev, e->key));
 		add_owned(c, "value_template", fmt("{{ value_json.%s | tojson }}", e->key));
 		add_command(c, dev, e->key, "command_topic");
 		cJSON_AddStringToObject(c, "payload_install", "install");
@@ -252,6 +264,22 @@ cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *
 		cJSON_AddItemToObject(components, e->key, component(d, e, dev));
 	}
 	return root;
+}
+
+bool p2m_ha_discovery_depends(const struct p2m_driver *d, const struct p2m_changes *c)
+{
+	if (c->all || !d->discovery_inputs)
+		return p2m_changed(c);
+	for (size_t i = 0; i < c->n; i++)
+		if (p2m_inputs_list(d->discovery_inputs, c->root[i], c->field[i]))
+			return true;
+	for (size_t i = 0; i < d->n_entities; i++) {
+		const struct p2m_entity *e = &d->entities[i];
+
+		if ((e->options_fn || e->optional) && p2m_entity_depends(e, c))
+			return true;
+	}
+	return false;
 }
 
 /* Every varying input of p2m_ha_discovery in one string; the rest comes from the table

@@ -1,6 +1,7 @@
 /* json_util.c - see json_util.h. */
 #include "panda2mqtt/json_util.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -95,4 +96,21 @@ int p2m_json_depth(const cJSON *v, int limit)
 char *p2m_json_print(const cJSON *v)
 {
 	return cJSON_PrintUnformatted(v);
+}
+
+const char *p2m_json_print_buffered(const cJSON *v)
+{
+	/* one buffer for the process (one thread), grown to the largest payload printed */
+	static char *buf;
+	static int cap;
+
+	for (;;) {
+		if (buf && cJSON_PrintPreallocated((cJSON *)v, buf, cap, false))
+			return buf;
+		cap = cap ? cap * 2 : 4096;
+		free(buf);
+		buf = malloc((size_t)cap);
+		if (!buf)
+			abort();
+	}
 }

@@ -47,6 +47,9 @@ struct p2m_device_conf {
 	/* Publish discovery even when the device runs its own Home Assistant MQTT link
 	 * (firmware V1.0.4's "ha" root); default false: no duplicate entities. */
 	bool duplicate_ha_entities;
+	/* Milliseconds a state is held back after a change, so that a burst of changes
+	 * publishes once (the latest); default 0 (at once), 0..60000. */
+	int debounce;
 	int line; /* line of the section header, for later messages */
 };
 
@@ -67,12 +70,12 @@ struct p2m_safety {
 
 /* [dialin]: the endpoint devices that dial in (PTalk) connect to. */
 struct p2m_dialin_conf {
-	int port;	    /* 0 = off (default), else 1..65535 */
-	char *listen;	    /* address to listen on; default "0.0.0.0" */
-	char *path;	    /* default "/ws"; must start with '/' */
-	char *token;	    /* NULL: none; from token, token_file or the environment */
-	char **allow;	    /* device ids allowed; none = every device */
-	size_t n_allow;	    /* at most 256 */
+	int port;	/* 0 = off (default), else 1..65535 */
+	char *listen;	/* address to listen on; default "0.0.0.0" */
+	char *path;	/* default "/ws"; must start with '/' */
+	char *token;	/* NULL: none; from token, token_file or the environment */
+	char **allow;	/* device ids allowed; none = every device */
+	size_t n_allow; /* at most 256 */
 	/* Devices that may dial in, at most; more are refused. Ids named by a [device]
 	 * section always may. Default 16, 1..1024. */
 	int max_devices;

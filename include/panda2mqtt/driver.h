@@ -123,6 +123,12 @@ struct p2m_entity {
 	/* What the device can believably report in root.field (numbers): a value outside
 	 * report_min..report_max is logged and reads as unknown. Both 0: any finite number. */
 	double report_min, report_max;
+	/* A row with a read function: the fields its value comes from, separated by blanks,
+	 * as "root.field", "root.*" (any field of a root) or "@time" (the clock: the time of
+	 * the last whole snapshot). Its value is derived again only when one changed. NULL:
+	 * at every change (always right, only slower). A unit test checks each list against
+	 * what the read function really reads. */
+	const char *inputs;
 	/* commands: NULL = read-only */
 	p2m_write_fn write;
 	const struct p2m_climate_keys *climate;
@@ -196,6 +202,10 @@ struct p2m_driver {
 	 * frame; emit() takes ownership of the event object (with "event_type"). */
 	void (*events)(const cJSON *before, const cJSON *after,
 		       void (*emit)(void *ud, cJSON *event), void *ud);
+	/* The (root, field) pairs events() compares, NULL-terminated: a frame that carries
+	 * none of them cannot make an event, and costs no copy of the state before it.
+	 * NULL: every frame may. */
+	const char *const (*event_fields)[2];
 	/* True when the device runs its own Home Assistant link (duplicate entities). */
 	bool (*has_own_ha_link)(const cJSON *dev);
 	/* Heater safety: what the rules read, and the command (as a broker command,
@@ -212,6 +222,11 @@ struct p2m_driver {
 	/* OPTIONAL. The name the device gives itself (its hostname), for a device whose
 	 * [device] section names none; NULL when it says none. The model is the fallback. */
 	const char *(*display_name)(const cJSON *dev);
+	/* The fields fw_version, display_name, mac_address and has_own_ha_link read, as a
+	 * row's inputs are written: discovery is looked at again only when one of them, an
+	 * option list (options_fn rows' inputs) or an optional row's field changed. NULL: at
+	 * every change. */
+	const char *discovery_inputs;
 	/* The first frame of each connection is the device's whole state: a scalar that a
 	 * root of it leaves out is no longer there (a fault flag that went away). */
 	bool snapshot_is_whole;

@@ -69,6 +69,42 @@ const char *const *p2m_entity_options(const struct p2m_entity *e, const struct p
 int p2m_entity_merge_frame(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
 			   const cJSON *frame, bool whole);
 
+/* What a frame changed in a device's stored state: the (root, field) pairs, or all. The
+ * names are borrowed from the frame: valid while it is. */
+#define P2M_MAX_CHANGES 16
+struct p2m_changes {
+	bool all; /* a whole snapshot, more than P2M_MAX_CHANGES, or a change no pair names */
+	size_t n;
+	const char *root[P2M_MAX_CHANGES];
+	const char *field[P2M_MAX_CHANGES];
+};
+
+static inline bool p2m_changed(const struct p2m_changes *c)
+{
+	return c->all || c->n > 0;
+}
+
+/* The same, saying what in the stored state changed (a push that repeats what is stored
+ * changes nothing: nothing need be derived or published from it). */
+int p2m_entity_merge(const struct p2m_driver *d, const char *dev_name, cJSON *dev,
+		     const cJSON *frame, bool whole, struct p2m_changes *changes);
+
+/* Is root.field one of the blank-separated inputs ("root.field", "root.*": driver.h)? */
+bool p2m_inputs_list(const char *inputs, const char *root, const char *field);
+
+/* May the row's value have changed with these changes? From its root, field and fallback,
+ * and its inputs (driver.h); a row with a read function and no inputs: always. */
+bool p2m_entity_depends(const struct p2m_entity *e, const struct p2m_changes *c);
+
+/* The topics a device's state is published on: its main entities on <base>/<id>, and its
+ * configuration and diagnostic entities (entity_category config or diagnostic) on
+ * <base>/<id>/details, so that a new reading does not make Home Assistant render every
+ * setting's template again (docs/BENCHMARKS.md). */
+enum p2m_topic { P2M_TOPIC_STATE, P2M_TOPIC_DETAILS, P2M_TOPICS };
+enum p2m_topic p2m_entity_topic(const struct p2m_entity *e);
+/* The topic's suffix after <base>/<id>: "" or "/details". */
+const char *p2m_topic_suffix(enum p2m_topic t);
+
 /* Bytes v holds as stored: per value, sizeof(cJSON) plus its name and string with their
  * NULs (allocator overhead not counted). */
 size_t p2m_entity_stored_bytes(const cJSON *v);
@@ -83,8 +119,12 @@ size_t p2m_entity_max_stored(const struct p2m_driver *d);
  * rows read (never a secret's) or the driver's report_fields allow; nothing else. */
 cJSON *p2m_entity_report(const struct p2m_driver *d, const cJSON *dev);
 
-/* The state object published on <base>/<id>: each visible row's value (null when
- * unknown) and "device": the report above. */
+/* The object published on one topic: each visible row of that topic with its value (null
+ * when unknown). The report above goes to a topic of its own (device_publish.c). */
+cJSON *p2m_entity_topic_state(const struct p2m_driver *d, const struct p2m_view *v,
+			      enum p2m_topic topic);
+
+/* Every visible row's value, whatever its topic (tests, and families with one topic). */
 cJSON *p2m_entity_state(const struct p2m_driver *d, const struct p2m_view *v);
 
 #endif

@@ -7,6 +7,7 @@
 #define PANDA2MQTT_HA_H
 
 #include "panda2mqtt/driver.h"
+#include "panda2mqtt/entity.h"
 
 /* The option a select offers while there is nothing to choose from yet. */
 #define P2M_HA_NO_OPTIONS "Scan first"
@@ -30,6 +31,10 @@ cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *
  * cheaper than the payload, so that every frame can ask whether discovery changed.
  * Caller frees. */
 char *p2m_ha_discovery_inputs(const struct p2m_driver *d, const struct p2m_ha_device *dev);
+
+/* May these changes of the device's state change its discovery? (driver.h:
+ * discovery_inputs, the options_fn rows' inputs, optional rows.) */
+bool p2m_ha_discovery_depends(const struct p2m_driver *d, const struct p2m_changes *c);
 
 /* "<prefix>/device/<id>/config"; caller frees. */
 char *p2m_ha_discovery_topic(const char *prefix, const char *id);

@@ -29,4 +29,9 @@ int p2m_json_depth(const cJSON *v, int limit);
 /* Print unformatted; caller frees. Never NULL for valid input (aborts on OOM like cJSON). */
 char *p2m_json_print(const cJSON *v);
 
+/* The same into a buffer the process reuses: valid until the next call, never freed by
+ * the caller. For the hot path (every state published), which then allocates nothing to
+ * print. */
+const char *p2m_json_print_buffered(const cJSON *v);
+
 #endif

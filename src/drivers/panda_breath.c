@@ -1056,6 +1056,13 @@ static void pb_events(const cJSON *before, const cJSON *after, void (*emit)(void
 	}
 }
 
+/* What pb_events() compares. */
+static const char *const pb_event_fields[][2] = {
+    {"settings", "isrunning"},	       {"settings", "remaining_seconds"},
+    {"settings", "ptc_sensor_status"}, {"settings", "warehouse_sensor_status"},
+    {"settings", "ptc_heater_status"}, {NULL, NULL},
+};
+
 /* Written fields and the field the device reports them back in. */
 static const char *const pb_verify[][3] = {
     {"settings", "work_on", "work_on"},
@@ -1117,6 +1124,9 @@ static const struct p2m_climate_keys pb_climate = {
 #define DIAGNOSTIC .category = "diagnostic"
 #define CONFIG	   .category = "config"
 #define BUTTON	   .platform = P2M_BUTTON, .vtype = P2M_V_PRESS, .write = pb_write_button
+/* What the mode (and so the rows derived from it) is read from; the drying countdown. */
+#define MODE_INPUTS	 "settings.isrunning settings.work_on settings.work_mode"
+#define REMAINING_INPUTS "settings.remaining_seconds settings.isrunning @time"
 
 /* One row per field. */
 /* clang-format off */
@@ -1125,11 +1135,14 @@ static const struct p2m_entity pb_entities[] = {
 	{.key = "climate", .platform = P2M_CLIMATE, .climate = &pb_climate, .min = 0, .max = 60,
 	 .step = 1, .cap = P2M_CAP_TARGET},
 	{.key = "mode", .platform = P2M_NONE, .vtype = P2M_V_STRING, .read = pb_read_mode,
-	 .write = pb_write_mode, .options = pb_modes},
-	{.key = "action", .platform = P2M_NONE, .vtype = P2M_V_STRING, .read = pb_read_action},
+	 .inputs = MODE_INPUTS, .write = pb_write_mode, .options = pb_modes},
+	{.key = "action", .platform = P2M_NONE, .vtype = P2M_V_STRING, .read = pb_read_action,
+	 .inputs = MODE_INPUTS " settings.set_temp settings.temp settings.warehouse_temper "
+			       "settings.cal_warehouse_temp settings.ptc_heater_status"},
 	{.key = "target_temperature", .platform = P2M_NONE, .vtype = P2M_V_INT,
-	 .read = pb_read_target, .write = pb_write_target, .min = 0, .max = 60, .step = 1,
-	 .cap = P2M_CAP_TARGET},
+	 .read = pb_read_target, .inputs = MODE_INPUTS " settings.custom_temp "
+			"settings.filament_temp settings.set_temp settings.temp",
+	 .write = pb_write_target, .min = 0, .max = 60, .step = 1, .cap = P2M_CAP_TARGET},
 	{.key = "power", .name = "Heater", .platform = P2M_SWITCH, .vtype = P2M_V_BOOL,
 	 .icon = "mdi:heat-wave", .root = "settings", .field = "work_on", .write = pb_write_power},
 	{.key = "work_mode", .name = "Work mode", .platform = P2M_SELECT, .vtype = P2M_V_ENUM,
@@ -1162,9 +1175,10 @@ static const struct p2m_entity pb_entities[] = {
 	{.key = "drying_remaining", .name = "Drying time remaining", .platform = P2M_SENSOR,
 	 .vtype = P2M_V_NUMBER, .device_class = "duration", .unit = "s", .root = "settings",
 	 .field = "remaining_seconds", .report_min = 0, .report_max = PB_DRY_HOURS_MAX * 3600,
-	 .read = pb_read_remaining},
+	 .read = pb_read_remaining, .inputs = REMAINING_INPUTS},
 	{.key = "drying_ends_at", .name = "Drying finishes at", .platform = P2M_SENSOR,
-	 .vtype = P2M_V_STRING, .device_class = "timestamp", .read = pb_read_ends_at},
+	 .vtype = P2M_V_STRING, .device_class = "timestamp", .read = pb_read_ends_at,
+	 .inputs = REMAINING_INPUTS},
 	/* temperatures and health */
 	{.key = "chamber_temperature", .name = "Chamber temperature", TEMP_SENSOR,
 	 .root = "settings", .field = "warehouse_temper", .fallback = "cal_warehouse_temp"},
@@ -1172,17 +1186,18 @@ static const struct p2m_entity pb_entities[] = {
 	 .root = "settings", .field = "cal_ptc_temp", .optional = true},
 	{.key = "heater_fault", .name = "Heater", .platform = P2M_BINARY_SENSOR,
 	 .vtype = P2M_V_FLAG, .device_class = "problem", .root = "settings",
-	 .field = "ptc_heater_status", .read = pb_read_heater_fault},
+	 .field = "ptc_heater_status", .read = pb_read_heater_fault,
+	 .inputs = "settings.ptc_heater_status settings.work_on"},
 	{.key = "chamber_sensor_fault", .name = "Chamber sensor", .platform = P2M_BINARY_SENSOR,
 	 .vtype = P2M_V_FLAG, .device_class = "problem", DIAGNOSTIC, .root = "settings",
 	 .field = "warehouse_sensor_status", .attributes = "chamber_sensor"},
-	{.key = "chamber_sensor", .platform = P2M_NONE, .vtype = P2M_V_STRING,
-	 .read = pb_read_chamber_detail},
+	{.key = "chamber_sensor", .platform = P2M_NONE, .vtype = P2M_V_STRING, DIAGNOSTIC,
+	 .read = pb_read_chamber_detail, .inputs = "settings.warehouse_sensor_status"},
 	{.key = "heater_sensor_fault", .name = "Heater sensor", .platform = P2M_BINARY_SENSOR,
 	 .vtype = P2M_V_FLAG, .device_class = "problem", DIAGNOSTIC, .root = "settings",
 	 .field = "ptc_sensor_status", .attributes = "heater_sensor"},
-	{.key = "heater_sensor", .platform = P2M_NONE, .vtype = P2M_V_STRING,
-	 .read = pb_read_heater_detail},
+	{.key = "heater_sensor", .platform = P2M_NONE, .vtype = P2M_V_STRING, DIAGNOSTIC,
+	 .read = pb_read_heater_detail, .inputs = "settings.ptc_sensor_status"},
 	{.key = "firmware_version", .name = "Firmware version", .platform = P2M_SENSOR,
 	 .vtype = P2M_V_STRING, DIAGNOSTIC, .root = "settings", .field = "fw_version"},
 	/* network */
@@ -1197,7 +1212,7 @@ static const struct p2m_entity pb_entities[] = {
 	 .icon = "mdi:wifi-refresh"},
 	{.key = "wifi_network", .name = "Wi-Fi network", .platform = P2M_SELECT,
 	 .vtype = P2M_V_STRING, CONFIG, .root = P2M_ROOT_LOCAL, .field = "wifi_selected",
-	 .options_fn = pb_wifi_options, .write = pb_write_local_option},
+	 .options_fn = pb_wifi_options, .inputs = "wifi.list", .write = pb_write_local_option},
 	{.key = "wifi_password", .name = "Wi-Fi password", .platform = P2M_TEXT,
 	 .vtype = P2M_V_SECRET, CONFIG, .password = true, .field = "wifi_password", .max = 63,
 	 .write = pb_write_local_text},
@@ -1213,20 +1228,24 @@ static const struct p2m_entity pb_entities[] = {
 	/* printer */
 	{.key = "printer_state", .name = "Printer link", .platform = P2M_SENSOR,
 	 .vtype = P2M_V_ENUM, .device_class = "enum", DIAGNOSTIC, .root = "printer",
-	 .field = "state", .options = pb_printer_states, .read = pb_read_printer_state},
+	 .field = "state", .options = pb_printer_states, .read = pb_read_printer_state,
+	 .inputs = "printer.state settings.printer_type"},
 	{.key = "bound_printer", .name = "Bound printer", .platform = P2M_SENSOR,
-	 .vtype = P2M_V_STRING, DIAGNOSTIC, .icon = "mdi:printer-3d", .read = pb_read_bound_printer},
+	 .vtype = P2M_V_STRING, DIAGNOSTIC, .icon = "mdi:printer-3d", .read = pb_read_bound_printer,
+	 .inputs = "printer.host printer.port printer.name printer.ip settings.printer_type"},
 	{.key = "scan_printers", .name = "Scan for Bambu printers", BUTTON, CONFIG,
 	 .icon = "mdi:printer-search"},
 	{.key = "klipper_port", .name = "Klipper port", .platform = P2M_NUMBER, .vtype = P2M_V_INT,
 	 CONFIG, .icon = "mdi:ethernet", .root = P2M_ROOT_LOCAL, .field = "klipper_port",
 	 .min = 1, .max = 65535, .step = 1, .read = pb_read_klipper_port,
+	 .inputs = "printer.port settings.printer_type",
 	 .write = pb_write_local_number},
 	{.key = "scan_klipper", .name = "Scan for Klipper printers", BUTTON, CONFIG,
 	 .icon = "mdi:printer-search"},
 	{.key = "printer", .name = "Printer to bind", .platform = P2M_SELECT,
 	 .vtype = P2M_V_STRING, CONFIG, .root = P2M_ROOT_LOCAL, .field = "printer_selected",
-	 .options_fn = pb_printer_options, .write = pb_write_local_option},
+	 .options_fn = pb_printer_options, .inputs = "printer.list",
+	 .write = pb_write_local_option},
 	{.key = "printer_access_code", .name = "Printer access code", .platform = P2M_TEXT,
 	 .vtype = P2M_V_SECRET, CONFIG, .password = true, .field = "printer_access_code",
 	 .max = 32, .write = pb_write_local_text},
@@ -1292,12 +1311,14 @@ const struct p2m_driver p2m_driver_panda_breath = {
     .verify = pb_verify,
     .restarts = pb_restarts_device,
     .events = pb_events,
+    .event_fields = pb_event_fields,
     .has_own_ha_link = pb_has_own_ha_link,
     .heat_status = pb_heat_status,
     /* mode off stops a drying run too (isrunning:0, then work_on:false) */
     .off_command = "{\"mode\":\"off\"}",
     .event_types = pb_event_types,
     .mac_address = pb_mac_address,
+    .discovery_inputs = "settings.fw_version sta.hostname ap.ssid ha.*",
     .display_name = pb_display_name,
     .snapshot_is_whole = true,
     .replies = pb_replies,

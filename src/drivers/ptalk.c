@@ -328,6 +328,7 @@ static const struct p2m_entity pt_entities[] = {
 	 .device_class = "restart", .write = pt_write_reboot},
 	{.key = "firmware_update", .name = "Firmware", .platform = P2M_UPDATE,
 	 .vtype = P2M_V_STRING, CONFIG, .device_class = "firmware", .read = pt_read_update,
+	 .inputs = PT_ROOT ".firmware_version",
 	 .write = pt_write_install},
 	{.key = "event", .name = "Events", .platform = P2M_EVENT},
 };
@@ -355,5 +356,6 @@ const struct p2m_driver p2m_driver_ptalk = {
     .status_request = "{\"cmd\":\"request_status\"}",
     .event_types = pt_event_types,
     .mac_address = pt_mac_address,
+    .discovery_inputs = PT_ROOT ".firmware_version " PT_ROOT ".device_name " PT_ROOT ".device_id",
     .display_name = pt_display_name,
 };

@@ -315,6 +315,30 @@ class Mqtt:
                 return False
         return json.loads(self.wait(topic, p, timeout, since))
 
+    def state(self, topic):
+        """A device's state as one dict: the latest JSON on topic and on topic/details
+        (its configuration and diagnostic entities), and when the newer one arrived."""
+        merged, newest = {}, 0.0
+        for t in (topic + "/details", topic):
+            got = [m for m in self.on(t) if m[1]]
+            if got:
+                try:
+                    merged.update(json.loads(got[-1][1]))
+                except ValueError:
+                    pass
+                newest = max(newest, got[-1][3])
+        return merged, newest
+
+    def wait_state(self, topic, pred=lambda obj: True, timeout=10, since=0.0):
+        """A state (see state()) that pred accepts, one of its topics heard after since."""
+        def match():
+            merged, newest = self.state(topic)
+            try:
+                return merged if newest >= since and merged and pred(merged) else None
+            except (KeyError, TypeError):
+                return None
+        return wait_until(match, timeout, what=f"a matching state on {topic}[/details]")
+
     def publish(self, topic, payload, retain=False):
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         info.wait_for_publish()
@@ -414,11 +438,8 @@ class RecoveryChecks:
                 got = mqtt.on(state_topic)
                 if not got or (since is not None and got[-1][3] < since):
                     return False
-                try:
-                    state = json.loads(got[-1][1])
-                except ValueError:
-                    return False
-                return isinstance(state, dict) and state.get("firmware_version") is not None
+                state, _ = mqtt.state(state_topic)  # main and details together
+                return state.get("firmware_version") is not None
             wait(fresh_state, f"a fresh state on {state_topic}",
                  lambda: f"last: {mqtt.last(state_topic)!r}")
 
@@ -539,7 +560,7 @@ class GatewayTestCase(RecoveryChecks, BrokerTestCase):
         self.mqtt.wait(self.t("/availability"), lambda p: p == "online", timeout, since)
 
     def wait_state(self, pred, timeout=15, since=0.0):
-        return self.mqtt.wait_json(self.t(), pred, timeout, since)
+        return self.mqtt.wait_state(self.t(), pred, timeout, since)
 
     def new_frames(self, before, timeout=5, count=1):
         wait_until(lambda: len(self.sim.frames()) >= before + count, timeout,

@@ -119,7 +119,7 @@ class DialinTestCase(BrokerTestCase):
         self.mqtt.wait(self.t("/availability", dev), lambda p: p == "online", timeout, since)
 
     def wait_state(self, pred, timeout=15, since=0.0):
-        return self.mqtt.wait_json(self.t(), pred, timeout, since)
+        return self.mqtt.wait_state(self.t(), pred, timeout, since)
 
     def event(self, event_type, since, timeout=15):
         return self.mqtt.wait_json(self.t("/event"), lambda e: e["event_type"] == event_type,
@@ -169,7 +169,10 @@ class TestPTalk(DialinTestCase):
                                                       "device_name": "Living room"}))
         state = self.wait_state(lambda s: s["volume"] == 75 and s["brightness"] == 40
                                 and s["device_name"] == "Living room")
-        self.assertEqual(state["device"]["ptalk"]["volume"], 75)
+        # the device's own report, on a topic of its own, follows at the next re-read
+        report = self.mqtt.wait_json(self.t("/report"), lambda r: r["ptalk"]["volume"] == 75,
+                                     timeout=15)
+        self.assertEqual(report["ptalk"]["device_name"], "Living room")
         cmds = sim.frames()
         self.assertIn({"cmd": "set_volume", "volume": 75}, cmds)
         self.assertIn({"cmd": "set_brightness", "brightness": 40}, cmds)
@@ -205,7 +208,7 @@ class TestPTalk(DialinTestCase):
         self.assertEqual((e["command"], e["status"]), ("set_brightness", "invalid_param"))
         self.assertIn("message", e)
         # the state says what the device has, not what was asked
-        state = self.mqtt.last_json(self.t())
+        state, _ = self.mqtt.state(self.t())
         self.assertEqual(state["brightness"], 100)
 
     def test_reboot_reconnects_and_is_reported(self):
@@ -239,8 +242,9 @@ class TestPTalk(DialinTestCase):
         done = self.wait_state(lambda s: s["firmware_update"]["installed_version"] == "1.0.10"
                                and not s["firmware_update"]["in_progress"], since=t0)
         self.assertEqual(done["firmware_version"], "1.0.10")
+        # the update entity is a configuration entity: on the details topic
         progress = [json.loads(p)["firmware_update"] for t, p, _, at in self.mqtt.all_payloads()
-                    if t == self.t() and at >= t0]
+                    if t == self.t("/details") and at >= t0]
         percents = [u["update_percentage"] for u in progress if u["in_progress"]]
         self.assertIn(100, percents)
         numbers = [p for p in percents if p is not None]

@@ -75,7 +75,10 @@ class State(GatewayTestCase):
         self.assertNotIn("heater_temperature", st)
         self.assertEqual(st["heater_fault"], "OFF")
         self.assertEqual(st["action"], "off")
-        self.assertIn("settings", st["device"])
+        # the device's own report: a topic of its own, allow-listed, retained
+        report = self.mqtt.wait_json(self.t("/report"), lambda r: "settings" in r)
+        self.assertEqual(report["settings"]["fw_version"], "V1.0.3")
+        self.assertNotIn("password", json.dumps(report))
         from harness import Mqtt
         late = Mqtt(self.broker.port, subscribe=self.t())
         try:
@@ -113,6 +116,60 @@ class State(GatewayTestCase):
         self.assertEqual(log.count("settings.work_mode: "), 1, log)
         self.assertIn("is not a finite number; shown as unknown", log)
         self.assertIn("is not a code this field takes; shown as unknown", log)
+
+
+class Efficiency(GatewayTestCase):
+    """Publish only what changed, and in small messages (the efficiency issue): the main
+    state (what changes with every reading) apart from the configuration and diagnostic
+    entities (<base>/<id>/details), the raw report on a topic of its own."""
+
+    def count(self, suffix=""):
+        return len([m for m in self.mqtt.on(self.t(suffix)) if m[1]])
+
+    def test_only_changes_are_published(self):
+        self.wait_online()
+        st = self.wait_state(lambda s: s["chamber_temperature"] is not None)
+        self.sim.control("pin on")  # the simulator's own pushes repeat one reading
+        reading = st["chamber_temperature"]
+        self.sim.control(f"set settings.warehouse_temper {reading + 3}")
+        self.wait_state(lambda s: s["chamber_temperature"] == reading + 3)
+        time.sleep(2)  # pushes of that same reading go on, every 0.5 s
+        main, details = self.count(), self.count("/details")
+        time.sleep(3)
+        self.assertEqual(self.count(), main, "a push that changes nothing was published")
+        self.assertEqual(self.count("/details"), details)
+        # a new reading: one main state message, no details
+        self.sim.control(f"set settings.warehouse_temper {reading + 5}")
+        self.wait_state(lambda s: s["chamber_temperature"] == reading + 5)
+        time.sleep(2)
+        self.assertEqual(self.count(), main + 1)
+        self.assertEqual(self.count("/details"), details)
+        for suffix in ("", "/details"):
+            for _, payload, _, _ in self.mqtt.on(self.t(suffix)):
+                self.assertLessEqual(len(payload), 600, (suffix, payload))
+        self.assertNotIn("hostname", self.mqtt.last_json(self.t()))
+        self.assertIn("hostname", self.mqtt.last_json(self.t("/details")))
+
+
+class Debounce(GatewayTestCase):
+    device_opts = {"stale_timeout": 4, "refresh_interval": 5, "debounce": 1500}
+
+    def test_a_burst_publishes_once(self):
+        self.wait_online()
+        st = self.wait_state(lambda s: s["chamber_temperature"] is not None)
+        self.sim.control("pin on")
+        reading = st["chamber_temperature"]
+        time.sleep(2)
+        before = len([m for m in self.mqtt.on(self.t()) if m[1]])
+        # the model's reading moves (its own pushes say so from now on), and five new
+        # readings are pushed at once: a burst far shorter than the debounce
+        self.sim.control(f"set settings.warehouse_temper {reading + 5}")
+        for i in range(1, 6):
+            self.sim.control(f'push {{"settings":{{"warehouse_temper":{reading + i}}}}}')
+        self.wait_state(lambda s: s["chamber_temperature"] == reading + 5)
+        time.sleep(3)
+        states = [json.loads(p) for _, p, _, _ in self.mqtt.on(self.t())[before:] if p]
+        self.assertEqual([s["chamber_temperature"] for s in states], [reading + 5], states)
 
 
 class NamedByTheDevice(GatewayTestCase):

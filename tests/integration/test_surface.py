@@ -3,6 +3,7 @@
 Each command goes through MQTT as Home Assistant (or an automation) would send it, and
 is checked frame by frame at the simulator; state is checked as re-read from the device."""
 import json
+import re
 import time
 import unittest
 
@@ -50,7 +51,7 @@ class Surface(GatewayTestCase):
         self.assertEqual(cmps["wifi_password"]["mode"], "password")
         # a state, or Home Assistant keeps the typed secret as the entity's state
         for key in ("wifi_password", "hotspot_password", "printer_access_code"):
-            self.assertEqual(cmps[key]["state_topic"], self.t(), key)
+            self.assertEqual(cmps[key]["state_topic"], self.t("/details"), key)
             self.assertEqual(cmps[key]["min"], 0, key)
         self.assertIs(cmps["factory_reset"]["enabled_by_default"], False)
         self.assertEqual(cmps["heater_fault"]["device_class"], "problem")
@@ -66,6 +67,21 @@ class Surface(GatewayTestCase):
         for key, c in cmps.items():
             for opt in c.get("options", []):
                 self.assertNotIn(opt.lower(), ("unknown", "none"), key)
+        # every template reads a key that is published on its own topic
+        self.mqtt.wait_json(self.t("/details"))
+        for key, c in cmps.items():
+            for topic_key, tpl_key in (("state_topic", "value_template"),
+                                       ("json_attributes_topic", "json_attributes_template"),
+                                       ("mode_state_topic", "mode_state_template"),
+                                       ("temperature_state_topic", "temperature_state_template"),
+                                       ("current_temperature_topic",
+                                        "current_temperature_template"),
+                                       ("action_topic", "action_template")):
+                if topic_key not in c or c[topic_key].endswith("/event"):
+                    continue
+                field = re.match(r"\{\{ value_json\.(\w+)", c[tpl_key]).group(1)
+                published = self.mqtt.last_json(c[topic_key])
+                self.assertIn(field, published, (key, topic_key, c[topic_key]))
 
     def test_state_fields(self):
         st = self.ready()
@@ -313,7 +329,8 @@ class Surface(GatewayTestCase):
         self.assertEqual(ev["field"], "settings.hotbedtemp")
         self.assertEqual(ev["expected"], 65)
         self.assertEqual(ev["reported"], 80)
-        st = self.wait_state(lambda s: True, since=since)
+        # the re-read changed nothing: the state says what it said, 80
+        st, _ = self.mqtt.state(self.t())
         self.assertEqual(st["auto_bed_threshold"], 80)
 
     def test_sensor_fault_event(self):

@@ -235,7 +235,7 @@ class Tls(TlsTestCase):
                                    f"{gw.base}/bridge/state"
                                    and d["device"].get("sw_version") == "V1.0.3", 15)
         self.assertIn("climate", disc["components"])
-        st = self.mqtt.wait_json(f"{gw.base}/dev1", lambda s: s["firmware_version"], 15)
+        st = self.mqtt.wait_state(f"{gw.base}/dev1", lambda s: s["firmware_version"], 15)
         self.assertEqual(st["mode"], "off")
         self.assertIn("mqtt: connected to localhost:", gw.log())
         self.assertIn("(TLS)", gw.log())
@@ -309,7 +309,7 @@ class Secrets(TlsTestCase):
         self.assert_session_on(gw, self.broker.tls_port)
         t = f"{gw.base}/dev1"
         self.mqtt.wait(f"{t}/availability", lambda p: p == "online", 15)
-        self.mqtt.wait_json(t, lambda s: s["firmware_version"], 15)
+        self.mqtt.wait_state(t, lambda s: s["firmware_version"], 15)
         typed = {"printer_access_code": "AccCode-31f7", "wifi_password": "WifiPw-c09e2d",
                  "hotspot_password": "HotspotPw-5a81"}
         since = time.monotonic()

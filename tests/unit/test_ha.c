@@ -144,6 +144,12 @@ static void test_switch_select_sensor(void **st)
 	assert_string_equal(str(t, "device_class"), "temperature");
 	assert_string_equal(str(t, "unit_of_measurement"), "°C");
 	assert_string_equal(str(t, "state_topic"), "p2m/garage");
+	/* configuration and diagnostic entities have a topic of their own (entity.h) */
+	assert_string_equal(str(cJSON_GetObjectItem(cmps, "hostname"), "state_topic"),
+			    "p2m/garage/details");
+	assert_string_equal(
+	    str(cJSON_GetObjectItem(cmps, "chamber_sensor_fault"), "json_attributes_topic"),
+	    "p2m/garage/details");
 	/* the heater's fault flag is a problem, not "heating" */
 	assert_string_equal(str(fault, "platform"), "binary_sensor");
 	assert_string_equal(str(fault, "device_class"), "problem");
@@ -151,7 +157,7 @@ static void test_switch_select_sensor(void **st)
 	assert_null(cJSON_GetObjectItem(cmps, "chamber_temperature_raw"));
 	/* a password has a state that is never the secret, or HA keeps what was typed */
 	assert_string_equal(str(pw, "mode"), "password");
-	assert_string_equal(str(pw, "state_topic"), "p2m/garage");
+	assert_string_equal(str(pw, "state_topic"), "p2m/garage/details");
 	assert_int_equal(cJSON_GetObjectItem(pw, "min")->valueint, 0);
 	/* nothing to choose yet: a placeholder HA does not read as its own unknown */
 	assert_string_equal(

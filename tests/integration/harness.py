@@ -262,7 +262,7 @@ class Gateway:
 class Mqtt:
     """A paho client that records every message it sees (subscribed to '#')."""
 
-    def __init__(self, port, subscribe="#"):
+    def __init__(self, port, subscribe="#", host="127.0.0.1"):
         self.messages = []
         self.lock = threading.Lock()
         self.connected = threading.Event()
@@ -270,7 +270,7 @@ class Mqtt:
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, u, f, rc: (c.subscribe(subscribe, qos=1),
                                                        self.connected.set())
-        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
         if not self.connected.wait(10):
             raise AssertionError("test MQTT client could not connect")

@@ -32,7 +32,7 @@ import time
 import unittest
 
 from harness import (GATEWAY, SANITIZED, SANITIZER_ENV, Broker, Gateway, Mqtt, Sim,
-                     free_port, wait_until)
+                     free_port, wait_port, wait_until)
 from test_tls import Pki
 
 NAME = "p2m-broker.test"        # the broker's name, on its certificate
@@ -41,16 +41,6 @@ DEVICE = "p2m-heater.test"      # a device's name
 VERIFY_FAILED = re.compile(r"(?im)^(warning|error): mqtt: .*certificate verify failed")
 WAIT = 60  # seconds for one condition: reconnects back off (1, 2, 4 s ...), ASan is slow
 TEST_BOUND = 150  # seconds for a whole test, every wait included
-
-
-def wait_listening(addr, port, timeout=15):
-    def up():
-        try:
-            with socket.create_connection((addr, port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-    wait_until(up, timeout, what=f"{addr}:{port} listening")
 
 
 class DnsServer:
@@ -247,8 +237,8 @@ class TlsBrokerAt:
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=log,
                                          stderr=subprocess.STDOUT)
-        wait_listening(addr, tls_port)
-        wait_listening(addr, plain_port)
+        wait_port(tls_port, host=addr)
+        wait_port(plain_port, host=addr)
 
     def text(self):
         with open(self.log, errors="replace") as f:
@@ -262,25 +252,6 @@ class TlsBrokerAt:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
-
-
-class PlainBrokerAt(Broker):
-    """harness.Broker, listening on addr instead of 127.0.0.1."""
-
-    def __init__(self, tmp, addr, port):
-        self.addr, self.port = addr, port
-        self.conf = os.path.join(tmp, f"mosquitto-{addr}-{port}.conf")
-        self.log = os.path.join(tmp, f"mosquitto-{addr}-{port}.log")
-        with open(self.conf, "w") as f:
-            f.write(f"listener {port} {addr}\nallow_anonymous true\npersistence false\n")
-        self.proc = None
-        self.start()
-
-    def start(self):
-        with open(self.log, "a") as log:
-            self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=log,
-                                         stderr=subprocess.STDOUT)
-        wait_listening(self.addr, self.port)
 
 
 class NamesTestCase(unittest.TestCase):
@@ -371,13 +342,13 @@ class BrokerNames(NamesTestCase):
         address: the gateway's reconnect finds it there."""
         sim = self.sim("127.0.0.1")
         port = free_port()
-        broker_a = self.keep(PlainBrokerAt(self.tmpdir.name, self.A, port))
+        broker_a = self.keep(Broker(self.tmpdir.name, port, self.A))
         self.names.hosts({NAME: self.A})
         obs_a = self.observer(port, self.A)
         gw = self.gateway({"host": NAME, "port": port}, {"host": "127.0.0.1", "port": sim.port})
         self.wait_bridge(obs_a)
 
-        broker_b = self.keep(PlainBrokerAt(self.tmpdir.name, self.B, port))
+        broker_b = self.keep(Broker(self.tmpdir.name, port, self.B))
         obs_b = self.observer(port, self.B)
         self.names.hosts({NAME: self.B})
         broker_a.stop()
@@ -450,7 +421,7 @@ class BrokerNames(NamesTestCase):
         not after a backoff (libmosquitto's own lookup tried them in turn)."""
         sim = self.sim("127.0.0.1")
         port = free_port()
-        self.keep(PlainBrokerAt(self.tmpdir.name, self.B, port))
+        self.keep(Broker(self.tmpdir.name, port, self.B))
         self.names.dns.set(NAME, self.C, self.B)
         obs = self.observer(port, self.B)
         gw = self.gateway({"host": NAME, "port": port}, {"host": "127.0.0.1", "port": sim.port})
@@ -470,13 +441,13 @@ class BrokerNames(NamesTestCase):
         local = f"p2m-broker-{random.randint(0, 10**6)}.local"
         sim = self.sim("127.0.0.1")
         port = free_port()
-        broker_a = self.keep(PlainBrokerAt(self.tmpdir.name, self.A, port))
+        broker_a = self.keep(Broker(self.tmpdir.name, port, self.A))
         obs_a = self.observer(port, self.A)
         pub = self.keep(AddressRecord(local, self.A))
         gw = self.gateway({"host": local, "port": port}, {"host": "127.0.0.1", "port": sim.port})
         self.wait_bridge(obs_a)
 
-        self.keep(PlainBrokerAt(self.tmpdir.name, self.B, port))
+        self.keep(Broker(self.tmpdir.name, port, self.B))
         obs_b = self.observer(port, self.B)
         pub.stop()
         self.keep(AddressRecord(local, self.B))

@@ -13,14 +13,21 @@
  * accepted (devices that connect to us, p2m_ws_listen); only dialling, redialling and the
  * upgrade checks differ.
  * Frames still queued when a connection dies are dropped (and counted in the log), never
- * sent later on a new connection: a late heater command is worse than a lost one. */
+ * sent later on a new connection: a late heater command is worse than a lost one.
+ * A host that is a name is looked up before every dial (resolve.h, on the loop; lws's
+ * own lookup would block it), for IPv4 addresses as in mdns.c (the devices are
+ * IPv4-only): a device whose name moved is dialled at its new address. The connect
+ * timeout counts from the start of the lookup. The name stays the Host header. */
 #include "ws.h"
 
 #include "loop.h"
+#include "resolve.h"
 #include "panda2mqtt/log.h"
 
+#include <arpa/inet.h>
 #include <glib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define BACKOFF_MAX_S 30
 #define TXQ_MAX	      64
@@ -55,6 +62,10 @@ struct p2m_ws {
 	gint64 retry_at;  /* monotonic us of the next dial; 0: none due */
 	struct p2m_tick *tick;
 	int backoff;
+	struct p2m_lookup *lookup;   /* the host name being looked up before a dial */
+	char addr[INET6_ADDRSTRLEN]; /* the address last dialled */
+	unsigned failures;	     /* dials that never opened: picks the next address */
+	size_t naddrs;		     /* how many addresses the name had at the last lookup */
 	char why[160];
 };
 
@@ -76,11 +87,17 @@ static void drop_queue(struct p2m_ws *ws)
 	g_queue_clear_full(&ws->txq, g_free);
 }
 
-/* The next dial, at the shared second tick (on_tick). */
-static void schedule_retry(struct p2m_ws *ws)
+/* The next dial, at the shared second tick (on_tick). failed: a dial that never opened;
+ * a name with addresses not yet tried in this round dials the next one at the next tick,
+ * and the backoff grows once per round. */
+static void schedule_retry(struct p2m_ws *ws, bool failed)
 {
 	if (ws->o.oneshot || ws->accepted || ws->retry_at)
 		return;
+	if (failed && ws->naddrs > 1 && ws->failures % ws->naddrs != 0) {
+		ws->retry_at = g_get_monotonic_time();
+		return;
+	}
 	ws->backoff = ws->backoff ? MIN(ws->backoff * 2, BACKOFF_MAX_S) : 1;
 	ws->retry_at = g_get_monotonic_time() + (gint64)ws->backoff * G_USEC_PER_SEC;
 }
@@ -93,11 +110,13 @@ static void lost(struct p2m_ws *ws)
 
 	if (!ws->active)
 		return;
+	if (!was_open)
+		ws->failures++;
 	ws->active = ws->open = ws->in_message = ws->discarding = ws->tx_open = false;
 	g_string_truncate(ws->rx, 0);
 	drop_queue(ws);
 	g_strlcpy(why, ws->why[0] ? ws->why : "connection closed", sizeof(why));
-	schedule_retry(ws);
+	schedule_retry(ws, !was_open);
 	/* Last: a oneshot owner may schedule our destruction from here. */
 	if (ws->cb.on_close)
 		ws->cb.on_close(ws->ud, was_open, why);
@@ -128,8 +147,15 @@ static void on_tick(void *data)
 		}
 		return;
 	}
-	if ((!ws->open || ws->o.oneshot || (ws->accepted && !ws->got_first)) &&
-	    idle_s >= ws->o.connect_timeout) {
+	if (ws->lookup && idle_s >= ws->o.connect_timeout) {
+		p2m_lookup_cancel(ws->lookup);
+		ws->lookup = NULL;
+		snprintf(why, sizeof(why), "no address for %s within %d s", ws->o.host,
+			 ws->o.connect_timeout);
+		set_why(ws, why);
+		lost(ws);
+	} else if ((!ws->open || ws->o.oneshot || (ws->accepted && !ws->got_first)) &&
+		   idle_s >= ws->o.connect_timeout) {
 		snprintf(why, sizeof(why), "no %s within %d s",
 			 ws->accepted ? "handshake"
 			 : ws->open   ? "snapshot"
@@ -148,13 +174,13 @@ static void on_tick(void *data)
 	}
 }
 
-static void dial(struct p2m_ws *ws)
+static void connect_to(struct p2m_ws *ws, const char *addr)
 {
 	struct lws_client_connect_info i;
 
 	memset(&i, 0, sizeof(i));
 	i.context = ws->ctx;
-	i.address = ws->o.host;
+	i.address = addr;
 	i.port = ws->o.port;
 	i.path = ws->o.path;
 	i.host = ws->o.host;
@@ -164,9 +190,6 @@ static void dial(struct p2m_ws *ws)
 	i.pwsi = &ws->wsi;
 	i.opaque_user_data = ws;
 
-	ws->why[0] = '\0';
-	ws->active = true;
-	ws->last_rx = g_get_monotonic_time();
 	if (!lws_client_connect_via_info(&i)) {
 		ws->wsi = NULL;
 		set_why(ws, "cannot start a connection");
@@ -174,6 +197,42 @@ static void dial(struct p2m_ws *ws)
 		return;
 	}
 	p2m_loop_lws_kick(ws->ctx);
+}
+
+static void on_lookup(void *ud, const char *const *addrs, size_t n, const char *error)
+{
+	struct p2m_ws *ws = ud;
+	const char *addr;
+
+	ws->lookup = NULL;
+	ws->naddrs = n;
+	if (!n) {
+		char why[sizeof(ws->why)];
+		snprintf(why, sizeof(why), "cannot resolve %s: %s", ws->o.host, error);
+		set_why(ws, why);
+		lost(ws);
+		return;
+	}
+	/* Each dial that failed tries the next address of the name. */
+	addr = addrs[ws->failures % n];
+	if (ws->addr[0] && !p2m_addr_in(ws->addr, addrs, n))
+		p2m_info("%s: %s is now at %s (was %s)", ws->o.name, ws->o.host, addr, ws->addr);
+	else
+		p2m_debug("%s: %s is %s", ws->o.name, ws->o.host, addr);
+	g_strlcpy(ws->addr, addr, sizeof(ws->addr));
+	connect_to(ws, addr);
+}
+
+static void dial(struct p2m_ws *ws)
+{
+	ws->why[0] = '\0';
+	ws->active = true;
+	ws->last_rx = g_get_monotonic_time();
+	ws->naddrs = 1;
+	if (p2m_is_address(ws->o.host))
+		connect_to(ws, ws->o.host);
+	else
+		ws->lookup = p2m_lookup_start(ws->o.host, AF_INET, on_lookup, ws);
 }
 
 static int on_receive(struct p2m_ws *ws, struct lws *wsi, const char *in, size_t len)
@@ -276,6 +335,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	}
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		ws->open = true;
+		ws->failures = 0;
 		ws->last_rx = g_get_monotonic_time();
 		if (ws->cb.on_open)
 			ws->cb.on_open(ws->ud);
@@ -435,6 +495,7 @@ bool p2m_ws_is_open(const struct p2m_ws *ws)
 static void ws_destroy(struct p2m_ws *ws)
 {
 	p2m_tick_remove(ws->tick);
+	p2m_lookup_cancel(ws->lookup);
 	g_queue_clear_full(&ws->txq, g_free);
 	g_string_free(ws->rx, TRUE);
 	g_free((char *)ws->o.name);

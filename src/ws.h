@@ -1,6 +1,7 @@
 /* ws.h - the WebSocket transport, one struct per connection to a device.
  *
- * Owns: dialing ws://host:port/path, reassembling fragmented messages under a size
+ * Owns: dialing ws://host:port/path (a host that is a name is looked up afresh before
+ * every dial, without blocking: resolve.h), reassembling fragmented messages under a size
  * cap, an ordered send queue (text, binary fragments, pings), the staleness timeout, and
  * reconnects with backoff (also when TCP connects and the upgrade never answers). A
  * "oneshot" connection delivers its first message and closes: that is how a fresh
@@ -22,7 +23,7 @@ struct p2m_ws;
 
 struct p2m_ws_opts {
 	const char *name; /* what log lines start with: "device <id>" */
-	const char *host;
+	const char *host; /* an address, or a name looked up (IPv4) before each dial */
 	int port;
 	const char *path;
 	size_t max_message;  /* larger messages close the connection */

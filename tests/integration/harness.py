@@ -56,32 +56,33 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-def wait_port(port, timeout=10):
+def wait_port(port, timeout=10, host="127.0.0.1"):
     def up():
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection((host, port), timeout=0.2):
                 return True
         except OSError:
             return False
-    wait_until(up, timeout, what=f"port {port}")
+    wait_until(up, timeout, what=f"port {port} on {host}")
 
 
 class Broker:
-    """A real mosquitto on a free loopback port; restartable on the same port."""
+    """A real mosquitto on a free loopback port (of addr); restartable on the same port."""
 
-    def __init__(self, tmp, port=None):
+    def __init__(self, tmp, port=None, addr="127.0.0.1"):
         self.port = port or free_port()
-        self.conf = os.path.join(tmp, f"mosquitto-{self.port}.conf")
-        self.log = os.path.join(tmp, f"mosquitto-{self.port}.log")
+        self.addr = addr
+        self.conf = os.path.join(tmp, f"mosquitto-{addr}-{self.port}.conf")
+        self.log = os.path.join(tmp, f"mosquitto-{addr}-{self.port}.log")
         with open(self.conf, "w") as f:
-            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+            f.write(f"listener {self.port} {addr}\nallow_anonymous true\npersistence false\n")
         self.proc = None
         self.start()
 
     def start(self):
         self.proc = subprocess.Popen(["mosquitto", "-c", self.conf],
                                      stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
-        wait_port(self.port)
+        wait_port(self.port, host=self.addr)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -269,7 +270,7 @@ class Gateway:
 class Mqtt:
     """A paho client that records every message it sees (subscribed to '#')."""
 
-    def __init__(self, port, subscribe="#"):
+    def __init__(self, port, subscribe="#", host="127.0.0.1"):
         self.messages = []
         self.lock = threading.Lock()
         self.connected = threading.Event()
@@ -277,7 +278,7 @@ class Mqtt:
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, u, f, rc: (c.subscribe(subscribe, qos=1),
                                                        self.connected.set())
-        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
         if not self.connected.wait(10 * WAIT_SCALE):
             raise AssertionError("test MQTT client could not connect")

@@ -11,14 +11,28 @@ openssl
 dbus avahi-daemon avahi-utils
 clang libclang-rt-14-dev llvm-14"
 
+# "dpkg -s NAME" fails for a library installed for two architectures (multiarch, as
+# tools/test-cross.sh sets up): then ask for the native one.
+native=$(dpkg --print-architecture)
 missing=""
 for p in $PACKAGES; do
-	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+	dpkg -s "$p" >/dev/null 2>&1 || dpkg -s "$p:$native" >/dev/null 2>&1 ||
+		missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "installing:$missing"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+# another apt may hold the lock: wait for it (DPkg::Lock::Timeout), and try three times
+apt_get() {
+	n=0
+	until DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=900 "$@"; do
+		n=$((n + 1))
+		[ "$n" -lt 3 ] || return 1
+		sleep 15
+	done
+}
+apt_get update -qq
+# shellcheck disable=SC2086
+apt_get install -y -qq --no-install-recommends $missing

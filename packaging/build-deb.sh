@@ -68,7 +68,7 @@ if [ "$deps" = 1 ]; then
 	if [ "$cross" = 1 ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
 		$SUDO dpkg --add-architecture "$arch"
 	fi
-	apt_get update -qq
+	apt_get update -qq || echo "$0: apt-get update reported errors; going on with the lists there are" >&2
 	if [ "$cross" = 1 ]; then
 		apt_get install -y -qq --no-install-recommends dpkg-dev debhelper \
 			"crossbuild-essential-$arch"

@@ -33,6 +33,6 @@ apt_get() {
 		sleep 15
 	done
 }
-apt_get update -qq
+apt_get update -qq || echo "$0: apt-get update reported errors; going on with the lists there are" >&2
 # shellcheck disable=SC2086
 apt_get install -y -qq --no-install-recommends $missing

@@ -63,7 +63,8 @@ if [ "$deps" = 1 ]; then
 	step_start "dependencies (multiarch $arch, $triplet toolchain, $qemu)"
 	[ "$(id -u)" -eq 0 ] || fail "--install-deps needs root"
 	dpkg --print-foreign-architectures | grep -qx "$arch" || dpkg --add-architecture "$arch"
-	apt_get update -qq >"$out/apt.log" 2>&1 || fail "apt-get update (see $out/apt.log)"
+	apt_get update -qq >"$out/apt.log" 2>&1 ||
+		echo "test-cross: apt-get update reported errors (see $out/apt.log); going on" >&2
 	apt_get install -y -qq --no-install-recommends qemu-user-static lintian dpkg-dev \
 		debhelper "crossbuild-essential-$arch" "libcmocka-dev:$arch" >>"$out/apt.log" 2>&1 ||
 		fail "apt-get install (see $out/apt.log)"

@@ -15,6 +15,7 @@ Without P2M_EMULATOR it runs the native daemon the same way."""
 import json
 import os
 import platform
+import signal
 import struct
 import subprocess
 import sys
@@ -50,27 +51,24 @@ class EmulatedDaemon(unittest.TestCase):
         up = subprocess.run(["sh", AVAHI_UP], capture_output=True, text=True, timeout=60)
         if up.returncode != 0:
             raise unittest.SkipTest(f"avahi-daemon cannot run here: {up.stderr.strip()}")
+        # each thing started is stopped by a class cleanup, even when setUpClass fails later
         cls.tmpdir = tempfile.TemporaryDirectory(prefix="p2m-emulated-")
+        cls.addClassCleanup(cls.tmpdir.cleanup)
         cls.tag = os.urandom(3).hex()
         cls.base = f"p2m{cls.tag}"
         cls.prefix = f"ha{cls.tag}"
         mac = "0C" + os.urandom(5).hex().upper()
         cls.dev = f"panda_breath_{mac.lower()}"
         cls.broker = Broker(cls.tmpdir.name)
+        cls.addClassCleanup(cls.broker.stop)
         cls.mqtt = Mqtt(cls.broker.port)
+        cls.addClassCleanup(cls.mqtt.close)
         cls.sim = Sim(cls.tmpdir.name, extra=["--mac", mac, "--mdns", f"Emulated {cls.tag}"])
+        cls.addClassCleanup(cls.sim.stop)
         cls.started = time.monotonic()
         cls.gw = Gateway(cls.tmpdir.name, cls.broker.port, {}, base=cls.base,
                          prefix=cls.prefix, mdns=True)
-
-    @classmethod
-    def tearDownClass(cls):
-        for stop in (lambda: cls.gw.proc.poll() is None and cls.gw.proc.kill(),
-                     cls.sim.stop, cls.mqtt.close, cls.broker.stop, cls.tmpdir.cleanup):
-            try:
-                stop()
-            except Exception as e:  # noqa: BLE001 - clean up the rest regardless
-                print(f"cleanup: {e}", file=sys.stderr)
+        cls.addClassCleanup(lambda: cls.gw.alive() and cls.gw.stop(signal.SIGKILL))
 
     def explain(self, wait):
         try:

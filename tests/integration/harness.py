@@ -189,7 +189,7 @@ class Gateway:
     """The daemon under test, configured through a real INI file."""
 
     def __init__(self, tmp, broker_port, devices, base="panda2mqtt", prefix="homeassistant",
-                 extra_ini="", verbose=True, mdns=False, sanitizer_env=None):
+                 extra_ini="", verbose=True, mdns=False, sanitizer_env=None, mqtt_ini=""):
         self.tmp = tmp
         self.base = base
         self.prefix = prefix
@@ -197,7 +197,7 @@ class Gateway:
         self.logfile = os.path.join(tmp, f"gw-{time.monotonic_ns()}.log")
         with open(self.ini, "w") as f:
             f.write(f"[mqtt]\nhost = 127.0.0.1\nport = {broker_port}\nbase_topic = {base}\n"
-                    f"discovery_prefix = {prefix}\nkeepalive = 5\n\n"
+                    f"discovery_prefix = {prefix}\nkeepalive = 5\n{mqtt_ini}\n"
                     f"[discovery]\nmdns = {'true' if mdns else 'false'}\n\n")
             for dev_id, opts in devices.items():
                 f.write(f"[device {dev_id}]\n")

@@ -29,8 +29,8 @@ native=$(dpkg --print-architecture)
 triplet=$(dpkg-architecture -a"$arch" -qDEB_HOST_GNU_TYPE 2>/dev/null)
 cpu=$(dpkg-architecture -a"$arch" -qDEB_HOST_GNU_CPU 2>/dev/null)
 case $cpu in
-arm) qemu=qemu-arm-static ;;
-*) qemu=qemu-$cpu-static ;;
+arm) qemu="qemu-arm-static" ;;
+*) qemu="qemu-$cpu-static" ;;
 esac
 out=$root/build-$arch
 native_build=${P2M_NATIVE_BUILD:-$root/build}

@@ -93,10 +93,11 @@ class RabbitNode:
         return run.stdout
 
     def start(self):
-        self.proc = subprocess.Popen([os.path.join(RABBIT_BIN, "rabbitmq-server")],
-                                     env=self.env(), stdin=subprocess.DEVNULL,
-                                     stdout=open(self.log, "a"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        with open(self.log, "a") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen([os.path.join(RABBIT_BIN, "rabbitmq-server")],
+                                         env=self.env(), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
 
     def await_up(self, timeout=180):
         """Until the node says it has booted (it must first be known to epmd, which
@@ -201,10 +202,10 @@ class Aedes:
         self.start()
 
     def start(self):
-        self.proc = subprocess.Popen(["node", os.path.join(AEDES_DIR, "aedes-broker.js"),
-                                      "--port", str(self.port)],
-                                     stdout=open(self.log, "a"), stderr=subprocess.STDOUT,
-                                     cwd=AEDES_DIR)
+        with open(self.log, "a") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(["node", os.path.join(AEDES_DIR, "aedes-broker.js"),
+                                          "--port", str(self.port)],
+                                         stdout=out, stderr=subprocess.STDOUT, cwd=AEDES_DIR)
         wait_port(self.port, timeout=30)
 
     def stop(self):

@@ -13,7 +13,8 @@
 #     s6 run script (rootfs/etc/services.d/panda2mqtt/run, which calls
 #     panda2mqtt-addon-config) under tests/image/bashio-stub.sh, a test stand-in for the
 #     few bashio functions the script calls (Home Assistant's base image has bashio).
-# Each step's duration is printed; the last lines are "test-addon-image: PASS" (or FAIL)
+# Each step's duration is printed, and each has a time bound (debootstrap 20 min, the
+# image build 30 min, the run 10 min); the last lines are "test-addon-image: PASS" (or FAIL)
 # and a count line. The base root is kept in build-addon/ and reused while the mirror's
 # bookworm Release is unchanged; the images are rebuilt every time.
 #
@@ -86,7 +87,8 @@ if [ -f "$rootfs/etc/debian_version" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")"
 	ok "debootstrap: reusing $rootfs (mirror release $release)"
 else
 	rm -rf "$rootfs" "$stamp"
-	debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+	timeout 1200 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" \
+		>"$work/debootstrap.log" 2>&1 ||
 		{ tail -n 20 "$work/debootstrap.log"; fail "debootstrap (see $work/debootstrap.log)"; }
 	echo "$sources" | awk '{printf "deb %s %s main\n", $1, $2}' >"$rootfs/etc/apt/sources.list"
 	rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
@@ -106,7 +108,7 @@ buildah "${store[@]}" rm "$ctr" >/dev/null
 ok "base image $base_image"
 
 step_start "buildah bud -f addon/panda2mqtt/Dockerfile . (BUILD_FROM=$base_image)"
-buildah "${store[@]}" bud --isolation chroot --pull=never --layers=false \
+timeout 1800 buildah "${store[@]}" bud --isolation chroot --pull=never --layers=false \
 	-f addon/panda2mqtt/Dockerfile --build-arg "BUILD_FROM=$base_image" -t "$addon_image" . \
 	>"$work/bud.log" 2>&1 || { tail -n 40 "$work/bud.log"; fail "image build (see $work/bud.log)"; }
 tail -n 1 "$work/bud.log"
@@ -142,7 +144,8 @@ fi
 step_start "the add-on in its image: tests/image/test_addon_image.py"
 P2M_BUILD_DIR=$native_build P2M_ADDON_IMAGE=$addon_image P2M_BUILDAH_ROOT=$work/storage \
 	P2M_BUILDAH_RUNROOT=$work/runroot \
-	/usr/bin/python3 -m unittest -v tests/image/test_addon_image.py 2>&1 | tee "$work/test.log"
+	timeout 600 /usr/bin/python3 -m unittest -v tests/image/test_addon_image.py 2>&1 |
+	tee "$work/test.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "the add-on in its image (see $work/test.log)"
 ok "the add-on's run script, INI and daemon in the image"
 

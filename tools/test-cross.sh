@@ -9,8 +9,9 @@
 #     native simulator, a native mosquitto and the machine's avahi-daemon:
 #     tests/cross/test_emulated.py (found by DNS-SD, valid discovery, state, a command,
 #     clean stop) and tests/integration/test_gateway.py.
-# Each step's duration is printed; the last lines are "test-cross ARCH: PASS" (or FAIL)
-# and a count line.
+# Each step's duration is printed; each is bounded (the package build 30 min, as apt may
+# wait for another apt's lock; every ctest test has its TIMEOUT). The last lines are
+# "test-cross ARCH: PASS" (or FAIL) and a count line.
 #
 # Usage: tools/test-cross.sh [--install-deps] [ARCH]     ARCH: arm64 (default), armhf
 #   --install-deps  dpkg --add-architecture ARCH, the cross toolchain and :ARCH libraries,
@@ -74,7 +75,7 @@ fi
 step_start "packaging/build-deb.sh $([ "$deps" = 1 ] && echo --install-deps) --arch $arch"
 rm -rf "$out/deb"
 # shellcheck disable=SC2046
-packaging/build-deb.sh $([ "$deps" = 1 ] && echo --install-deps) --arch "$arch" "$out/deb" \
+timeout 1800 packaging/build-deb.sh $([ "$deps" = 1 ] && echo --install-deps) --arch "$arch" "$out/deb" \
 	>"$out/build-deb.log" 2>&1 || { tail -n 30 "$out/build-deb.log"; fail "package build (see $out/build-deb.log)"; }
 deb=$(ls "$out"/deb/panda2mqtt_*_"$arch".deb)
 ok "built $(cd "$out/deb" && ls ./*_"$arch".deb | tr '\n' ' ')"

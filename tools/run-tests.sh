@@ -1,7 +1,10 @@
 #!/bin/sh
 # The whole test suite on a fresh Debian machine: install, build twice (plain and
-# ASan+UBSan), then run the unit tests on both builds and every test on the sanitized one,
-# then fuzz the three parsers for a short while (tools/run-fuzz.sh).
+# ASan+UBSan), then run the unit tests on both builds and every test on the sanitized one
+# (with the RabbitMQ cluster and aedes tests of tests/brokers), then fuzz the three parsers
+# for a short while (tools/run-fuzz.sh), then the Debian package (tools/test-package.sh),
+# the arm64 package under qemu-user (tools/test-cross.sh) and the add-on image
+# (tools/test-addon-image.sh).
 # Usage: tools/run-tests.sh
 set -eu
 cd "$(dirname "$0")/.."
@@ -26,3 +29,11 @@ tools/run-fuzz.sh "${P2M_FUZZ_SECONDS:-60}"
 
 # Debian package: build, lintian, install, run as the unit does, purge (needs root).
 bash tools/test-package.sh
+
+# The arm64 package, cross-built with Debian's multiarch: lintian, its unit tests and its
+# daemon under qemu-user against the native simulator, mosquitto and avahi-daemon.
+bash tools/test-cross.sh --install-deps arm64
+
+# The add-on image: Dockerfile built on a debootstrapped bookworm base with buildah, and
+# the add-on's own run script and daemon run in it.
+bash tools/test-addon-image.sh --install-deps

@@ -52,7 +52,7 @@ cleanup() {
 	stop "$broker"
 	if [ "$installed" = 1 ] && [ "${KEEP:-0}" != 1 ]; then
 		rm -f /etc/panda2mqtt/mqtt-password
-		DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq panda2mqtt panda2mqtt-sim \
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 purge -y -qq panda2mqtt panda2mqtt-sim \
 			>"$work/purge.log" 2>&1 || echo "test-package: warning: purge failed"
 	fi
 	[ "$rc" = 0 ] && rm -rf "$work" || echo "test-package: files kept in $work"
@@ -67,8 +67,10 @@ fi
 
 log "(a) build dependencies"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends dpkg-dev debhelper lintian mosquitto \
+# another apt may hold the lock (DPkg::Lock::Timeout); a failed index (a mirror in sync)
+# leaves the lists there are
+apt-get -o DPkg::Lock::Timeout=900 update -qq || echo "test-package: apt-get update reported errors"
+apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends dpkg-dev debhelper lintian mosquitto \
 	mosquitto-clients python3 procps >"$work/apt.log" 2>&1 || fail "apt-get install (see apt.log)"
 
 log "(b) dpkg-buildpackage -us -uc -b (packaging/build-deb.sh)"
@@ -86,7 +88,7 @@ ok "lintian: no errors ($(grep -c '^W:' "$work/lintian.log" || true) warnings)"
 
 log "(d) apt-get install"
 installed=1
-apt-get install -y -qq "$deb" "$simdeb" >"$work/install.log" 2>&1 ||
+apt-get -o DPkg::Lock::Timeout=900 install -y -qq "$deb" "$simdeb" >"$work/install.log" 2>&1 ||
 	fail "apt-get install of the packages (see install.log)"
 dpkg -s libwebsockets-evlib-glib >/dev/null 2>&1 || fail "libwebsockets-evlib-glib not pulled in"
 getent passwd panda2mqtt >/dev/null || fail "no system user panda2mqtt"
@@ -195,7 +197,7 @@ ok "clean stop on SIGTERM"
 log "(f) purge"
 [ "${KEEP:-0}" = 1 ] && { echo "test-package: PASS"; echo "package: $passed passed, 0 failed"; exit 0; }
 rm -f /etc/panda2mqtt/mqtt-password
-apt-get purge -y -qq panda2mqtt panda2mqtt-sim >"$work/purge.log" 2>&1 || fail "purge"
+apt-get -o DPkg::Lock::Timeout=900 purge -y -qq panda2mqtt panda2mqtt-sim >"$work/purge.log" 2>&1 || fail "purge"
 installed=0
 [ ! -e /etc/panda2mqtt ] || fail "/etc/panda2mqtt left after purge"
 dpkg-statoverride --list /etc/panda2mqtt/panda2mqtt.ini >/dev/null && fail "statoverride left"

@@ -7,6 +7,7 @@ set; by hand: P2M_BUILD_DIR=build /usr/bin/python3 -m unittest -v test_gateway
 import json
 import os
 import queue
+import shlex
 import signal
 import socket
 import subprocess
@@ -25,7 +26,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from loadrun import Proc, free_port  # noqa: E402
 BUILD = os.path.abspath(os.environ.get("P2M_BUILD_DIR", os.path.join(HERE, "..", "..", "build")))
-GATEWAY = os.path.join(BUILD, "panda2mqtt")
+# The daemon under test may be another architecture's (tools/test-cross.sh: the arm64 or
+# armhf package's daemon, P2M_GATEWAY), run under an emulator (P2M_EMULATOR, e.g.
+# "qemu-aarch64-static"); the simulator is always this build's, native.
+GATEWAY = os.environ.get("P2M_GATEWAY") or os.path.join(BUILD, "panda2mqtt")
+EMULATOR = shlex.split(os.environ.get("P2M_EMULATOR", ""))
 SIM = os.path.join(BUILD, "panda2mqtt-sim")
 AVAHI_UP = os.path.join(HERE, "..", "..", "tools", "avahi-up.sh")
 SANITIZED = os.environ.get("P2M_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
@@ -192,7 +197,7 @@ class Gateway:
     """The daemon under test, configured through a real INI file."""
 
     def __init__(self, tmp, broker_port, devices, base="panda2mqtt", prefix="homeassistant",
-                 extra_ini="", verbose=True, mdns=False, sanitizer_env=None):
+                 extra_ini="", verbose=True, mdns=False, sanitizer_env=None, mqtt_ini=""):
         self.tmp = tmp
         self.base = base
         self.prefix = prefix
@@ -200,7 +205,7 @@ class Gateway:
         self.logfile = os.path.join(tmp, f"gw-{time.monotonic_ns()}.log")
         with open(self.ini, "w") as f:
             f.write(f"[mqtt]\nhost = 127.0.0.1\nport = {broker_port}\nbase_topic = {base}\n"
-                    f"discovery_prefix = {prefix}\nkeepalive = 5\n\n"
+                    f"discovery_prefix = {prefix}\nkeepalive = 5\n{mqtt_ini}\n"
                     f"[discovery]\nmdns = {'true' if mdns else 'false'}\n\n")
             for dev_id, opts in devices.items():
                 f.write(f"[device {dev_id}]\n")
@@ -210,7 +215,7 @@ class Gateway:
             f.write(extra_ini)
         os.chmod(self.ini, 0o600)
         env = dict(os.environ, **((sanitizer_env or SANITIZER_ENV) if SANITIZED else {}))
-        args = [GATEWAY, "-c", self.ini] + (["-v"] if verbose else [])
+        args = [*EMULATOR, GATEWAY, "-c", self.ini] + (["-v"] if verbose else [])
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=open(self.logfile, "w"), env=env)
 

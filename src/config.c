@@ -892,6 +892,12 @@ static void finish(struct parse_state *st)
 	    !default_string(st, &m->base_topic, "panda2mqtt") ||
 	    !default_string(st, &m->discovery_prefix, "homeassistant"))
 		return;
+	/* Legal MQTT, but RabbitMQ's MQTT plugin delivers a '.' as '/' (docs/BROKERS.md):
+	 * Home Assistant would then listen on topics nothing is published to. */
+	if (strchr(m->base_topic, '.') || strchr(m->discovery_prefix, '.'))
+		p2m_warn("[mqtt] base_topic '%s' or discovery_prefix '%s' holds a '.': RabbitMQ "
+			 "turns it into '/', so avoid it if the broker may be RabbitMQ",
+			 m->base_topic, m->discovery_prefix);
 
 	if (env && *env) {
 		/* Overrides both password and password_file; the file is then not read. */

@@ -67,6 +67,9 @@ const struct p2m_driver *p2m_device_driver(const struct p2m_device *d);
 
 /* Publish everything retained again (after an MQTT connect). */
 void p2m_device_republish(struct p2m_device *d);
+/* Publish availability and the whole state again (a while after Home Assistant came
+ * online: on brokers whose retained copies it cannot see, docs/BROKERS.md). */
+void p2m_device_republish_state(struct p2m_device *d);
 /* Publish discovery again (Home Assistant came online). */
 void p2m_device_publish_discovery(struct p2m_device *d);
 /* Mark offline on MQTT (shutdown). */

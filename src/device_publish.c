@@ -332,16 +332,28 @@ void p2m_device_publish_discovery(struct p2m_device *d)
 	p2m_device_update_discovery(d, true);
 }
 
-void p2m_device_republish(struct p2m_device *d)
+/* Availability, then (once the device has told its state) the whole state. */
+static void republish(struct p2m_device *d, bool discovery)
 {
 	if (d->retired)
 		return;
 	publish(d, d->t_avail, d->online ? "online" : "offline", true);
-	p2m_device_update_discovery(d, true);
+	if (discovery)
+		p2m_device_update_discovery(d, true);
 	if (d->dev->child) {
 		p2m_device_publish_state(d, NULL, true);
 		p2m_device_publish_report(d, true);
 	}
+}
+
+void p2m_device_republish(struct p2m_device *d)
+{
+	republish(d, true);
+}
+
+void p2m_device_republish_state(struct p2m_device *d)
+{
+	republish(d, false);
 }
 
 void p2m_device_publish_offline(struct p2m_device *d)

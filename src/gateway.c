@@ -33,6 +33,7 @@ struct p2m_gateway {
 	char *t_info;
 	char *t_ha_status;
 	guint info_idle;
+	guint birth_timer; /* re-sends state a while after Home Assistant's birth */
 	guint controller_timer;
 	gint64 broker_lost_at; /* monotonic; 0 while connected */
 	bool controller_tripped;
@@ -77,6 +78,38 @@ static void on_mqtt_connect(void *ud)
 		p2m_device_republish(p2m_registry_at(gw->registry, i));
 	p2m_printer_on_connect(gw->printer);
 	info_changed(gw);
+}
+
+/* Home Assistant subscribes to an entity's availability and state topics only after it
+ * has handled the entity's discovery, and some brokers never hand it the retained
+ * copies (RabbitMQ keeps them per node and gives none to a wildcard subscription,
+ * docs/BROKERS.md): so the bridge state, availability and state go again, once HA has
+ * had time to subscribe. On mosquitto this repeats what it already has. */
+#define P2M_BIRTH_STATE_DELAY_S 3
+
+static gboolean on_birth_timer(gpointer data)
+{
+	struct p2m_gateway *gw = data;
+
+	gw->birth_timer = 0;
+	p2m_debug("mqtt: sending availability and state again after Home Assistant's birth");
+	p2m_mqtt_republish_online(gw->mqtt);
+	for (size_t i = 0; i < p2m_registry_count(gw->registry); i++)
+		p2m_device_republish_state(p2m_registry_at(gw->registry, i));
+	p2m_printer_on_connect(gw->printer);
+	return G_SOURCE_REMOVE;
+}
+
+static void on_ha_birth(struct p2m_gateway *gw)
+{
+	p2m_info("mqtt: Home Assistant is online; sending discovery");
+	for (size_t i = 0; i < p2m_registry_count(gw->registry); i++)
+		p2m_device_publish_discovery(p2m_registry_at(gw->registry, i));
+	p2m_printer_publish_discovery(gw->printer);
+	/* Births in a row (HA restarting twice) send the state once, after the last. */
+	if (gw->birth_timer)
+		g_source_remove(gw->birth_timer);
+	gw->birth_timer = g_timeout_add_seconds(P2M_BIRTH_STATE_DELAY_S, on_birth_timer, gw);
 }
 
 /* <base>/<id>/set or <base>/<id>/set/<field> */
@@ -128,12 +161,8 @@ static void on_mqtt_message(void *ud, const char *topic, const char *payload, si
 	size_t blen = strlen(gw->cfg->mqtt.base_topic);
 
 	if (strcmp(topic, gw->t_ha_status) == 0) {
-		if (len == 6 && memcmp(payload, "online", 6) == 0) {
-			p2m_info("mqtt: Home Assistant is online; sending discovery");
-			for (size_t i = 0; i < p2m_registry_count(gw->registry); i++)
-				p2m_device_publish_discovery(p2m_registry_at(gw->registry, i));
-			p2m_printer_publish_discovery(gw->printer);
-		}
+		if (len == 6 && memcmp(payload, "online", 6) == 0)
+			on_ha_birth(gw);
 		return;
 	}
 	if (p2m_printer_on_message(gw->printer, topic, payload, len))
@@ -279,6 +308,8 @@ out:
 	p2m_firmware_free(gw.env.firmware);
 	if (gw.info_idle)
 		g_source_remove(gw.info_idle);
+	if (gw.birth_timer)
+		g_source_remove(gw.birth_timer);
 	p2m_mqtt_free(gw.mqtt);
 	p2m_loop_lws_destroy(gw.env.lws);
 	p2m_moonraker_free(gw.moonraker); /* its connections went with the context */

@@ -440,6 +440,11 @@ static gboolean on_shutdown_timeout(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+void p2m_mqtt_republish_online(struct p2m_mqtt *m)
+{
+	p2m_mqtt_publish(m, m->state_topic, "online", true);
+}
+
 void p2m_mqtt_shutdown(struct p2m_mqtt *m, int timeout_ms)
 {
 	bool expired = false;

@@ -35,6 +35,10 @@ bool p2m_mqtt_connected(const struct p2m_mqtt *m);
 /* QoS 1. Returns -1 when not connected: callers republish from on_connect. */
 int p2m_mqtt_publish(struct p2m_mqtt *m, const char *topic, const char *payload, bool retain);
 
+/* Publish <base>/bridge/state "online" again (retained), as on every connect: for a
+ * Home Assistant that cannot have seen the retained copy (docs/BROKERS.md). */
+void p2m_mqtt_republish_online(struct p2m_mqtt *m);
+
 /* Publish <base>/bridge/state offline, disconnect, and run the loop until that is sent
  * (at most timeout_ms). */
 void p2m_mqtt_shutdown(struct p2m_mqtt *m, int timeout_ms);

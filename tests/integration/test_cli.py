@@ -88,6 +88,15 @@ class CommandLine(unittest.TestCase):
         self.assertIn("readable", r.stderr)
         self.assertNotIn("Hunter2-Secret", r.stderr + r.stdout)
 
+    def test_dot_in_topics_warns(self):
+        """RabbitMQ delivers '.' as '/' (docs/BROKERS.md): valid, but said."""
+        for text, warned in (("[mqtt]\nbase_topic = panda.breath\n", True),
+                             ("[mqtt]\ndiscovery_prefix = home.assistant\n", True),
+                             ("[mqtt]\nbase_topic = panda_breath\n", False)):
+            r = run("--check-config", "-c", self.write(text))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual("turns it into '/'" in r.stderr, warned, (text, r.stderr))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -83,6 +83,8 @@ enum kind {
 	K_PATH,	   /* JSON path: dot-separated non-empty member names */
 	K_ADDRESS, /* IPv4 or IPv6 literal (nothing is resolved: no DNS on the loop) */
 	K_SERIAL,  /* printer serial: 1..32 of A-Z a-z 0-9 (it becomes a topic level) */
+	K_FAMILY,  /* a device family's name: [a-z0-9_]; which exist is the caller's check
+		      (p2m_config_check_families): the core does not know the drivers */
 };
 
 /* What a key's offset is relative to. */
@@ -99,6 +101,10 @@ struct key_def {
 	size_t offset;
 	long min, max;
 	unsigned flags;
+	/* The default, written as in the file; NULL: none (0, false or NULL). Applied by
+	 * apply_defaults() before the file is read, so the table is the one place a
+	 * default is written. */
+	const char *def;
 };
 
 #define CFG(field) T_CONFIG, offsetof(struct p2m_config, field)
@@ -131,79 +137,80 @@ struct parse_state {
 };
 
 static const struct key_def mqtt_keys[] = {
-    {"host", K_STRING, CFG(mqtt.host), 0, 0, 0},
-    {"port", K_INT, CFG(mqtt.port), 1, 65535, 0},
-    {"username", K_OPTIONAL, CFG(mqtt.username), 0, 0, 0},
-    {"password", K_OPTIONAL, CFG(mqtt.password), 0, 0, F_SECRET | F_PW_SOURCE},
-    {"password_file", K_OPTIONAL, ST(password_file), 0, 0, F_PW_SOURCE},
-    {"client_id", K_STRING, CFG(mqtt.client_id), 0, 0, 0},
-    {"base_topic", K_TOPIC, CFG(mqtt.base_topic), 0, 0, 0},
-    {"discovery_prefix", K_TOPIC, CFG(mqtt.discovery_prefix), 0, 0, 0},
-    {"keepalive", K_INT, CFG(mqtt.keepalive), 5, 3600, 0},
-    {"tls", K_BOOL, CFG(mqtt.tls), 0, 0, 0},
-    {"cafile", K_OPTIONAL, CFG(mqtt.cafile), 0, 0, 0},
-    {"insecure", K_BOOL, CFG(mqtt.insecure), 0, 0, 0},
+    {"host", K_STRING, CFG(mqtt.host), 0, 0, 0, "127.0.0.1"},
+    {"port", K_INT, CFG(mqtt.port), 1, 65535, 0, "1883"}, /* 8883 with tls: finish() */
+    {"username", K_OPTIONAL, CFG(mqtt.username), 0, 0, 0, NULL},
+    {"password", K_OPTIONAL, CFG(mqtt.password), 0, 0, F_SECRET | F_PW_SOURCE, NULL},
+    {"password_file", K_OPTIONAL, ST(password_file), 0, 0, F_PW_SOURCE, NULL},
+    {"client_id", K_STRING, CFG(mqtt.client_id), 0, 0, 0, "panda2mqtt"},
+    {"base_topic", K_TOPIC, CFG(mqtt.base_topic), 0, 0, 0, "panda2mqtt"},
+    {"discovery_prefix", K_TOPIC, CFG(mqtt.discovery_prefix), 0, 0, 0, "homeassistant"},
+    {"keepalive", K_INT, CFG(mqtt.keepalive), 5, 3600, 0, "30"},
+    {"tls", K_BOOL, CFG(mqtt.tls), 0, 0, 0, NULL},
+    {"cafile", K_OPTIONAL, CFG(mqtt.cafile), 0, 0, 0, NULL},
+    {"insecure", K_BOOL, CFG(mqtt.insecure), 0, 0, 0, NULL},
 };
 
 static const struct key_def discovery_keys[] = {
-    {"mdns", K_BOOL, CFG(discovery.mdns), 0, 0, 0},
+    {"mdns", K_BOOL, CFG(discovery.mdns), 0, 0, 0, "true"},
 };
 
 static const struct key_def safety_keys[] = {
-    {"max_target_temp", K_DOUBLE, CFG(safety.max_target_temp), 0, 60, 0},
-    {"max_chamber_temp", K_DOUBLE, CFG(safety.max_chamber_temp), 20, 90, 0},
-    {"sensor_fault_cutoff", K_BOOL, CFG(safety.sensor_fault_cutoff), 0, 0, 0},
-    {"heater_fault_cutoff", K_BOOL, CFG(safety.heater_fault_cutoff), 0, 0, 0},
-    {"max_drying_hours", K_INT, CFG(safety.max_drying_hours), 1, 99, 0},
-    {"controller_lost_minutes", K_DOUBLE, CFG(safety.controller_lost_minutes), 0, 1440, 0},
+    {"max_target_temp", K_DOUBLE, CFG(safety.max_target_temp), 0, 60, 0, "60"},
+    {"max_chamber_temp", K_DOUBLE, CFG(safety.max_chamber_temp), 20, 90, 0, "65"},
+    {"sensor_fault_cutoff", K_BOOL, CFG(safety.sensor_fault_cutoff), 0, 0, 0, "true"},
+    {"heater_fault_cutoff", K_BOOL, CFG(safety.heater_fault_cutoff), 0, 0, 0, "true"},
+    {"max_drying_hours", K_INT, CFG(safety.max_drying_hours), 1, 99, 0, "99"},
+    {"controller_lost_minutes", K_DOUBLE, CFG(safety.controller_lost_minutes), 0, 1440, 0, NULL},
 };
 
 static const struct key_def dialin_keys[] = {
-    {"port", K_INT, CFG(dialin.port), 1, 65535, F_ZERO_OK},
-    {"listen", K_STRING, CFG(dialin.listen), 0, 0, 0},
-    {"path", K_STRING, CFG(dialin.path), 0, 0, 0},
-    {"token", K_OPTIONAL, CFG(dialin.token), 0, 0, F_SECRET},
-    {"token_file", K_OPTIONAL, ST(token_file), 0, 0, 0},
-    {"allow", K_OPTIONAL, ST(allow), 0, 0, 0},
-    {"max_devices", K_INT, CFG(dialin.max_devices), 1, 1024, 0},
-    {"firmware_dir", K_OPTIONAL, CFG(dialin.firmware_dir), 0, 0, 0},
+    {"port", K_INT, CFG(dialin.port), 1, 65535, F_ZERO_OK, NULL},
+    {"listen", K_STRING, CFG(dialin.listen), 0, 0, 0, "0.0.0.0"},
+    {"path", K_STRING, CFG(dialin.path), 0, 0, 0, "/ws"},
+    {"token", K_OPTIONAL, CFG(dialin.token), 0, 0, F_SECRET, NULL},
+    {"token_file", K_OPTIONAL, ST(token_file), 0, 0, 0, NULL},
+    {"allow", K_OPTIONAL, ST(allow), 0, 0, 0, NULL},
+    {"max_devices", K_INT, CFG(dialin.max_devices), 1, 1024, 0, "16"},
+    {"firmware_dir", K_OPTIONAL, CFG(dialin.firmware_dir), 0, 0, 0, NULL},
 };
 
 #define PSRC(i, f) CFG(printer.src[i].f)
 static const struct key_def printer_keys[] = {
-    {"bambu_report_topic", K_TOPIC, CFG(printer.bambu_report_topic), 0, 0, 0},
-    {"bed_temperature_topic", K_TOPIC, PSRC(P2M_SRC_BED, topic), 0, 0, 0},
-    {"bed_temperature_path", K_PATH, PSRC(P2M_SRC_BED, path), 0, 0, 0},
-    {"bed_target_topic", K_TOPIC, PSRC(P2M_SRC_BED_TARGET, topic), 0, 0, 0},
-    {"bed_target_path", K_PATH, PSRC(P2M_SRC_BED_TARGET, path), 0, 0, 0},
-    {"nozzle_temperature_topic", K_TOPIC, PSRC(P2M_SRC_NOZZLE, topic), 0, 0, 0},
-    {"nozzle_temperature_path", K_PATH, PSRC(P2M_SRC_NOZZLE, path), 0, 0, 0},
-    {"print_state_topic", K_TOPIC, PSRC(P2M_SRC_STATE, topic), 0, 0, 0},
-    {"print_state_path", K_PATH, PSRC(P2M_SRC_STATE, path), 0, 0, 0},
-    {"id", K_STRING, CFG(printer.id), 0, 0, 0},
-    {"name", K_STRING, CFG(printer.name), 0, 0, 0},
-    {"ha_device", K_BOOL, CFG(printer.ha_device), 0, 0, 0},
-    {"stale_timeout", K_INT, CFG(printer.stale_timeout), 10, 86400, F_ZERO_OK},
+    {"bambu_report_topic", K_TOPIC, CFG(printer.bambu_report_topic), 0, 0, 0, NULL},
+    {"bed_temperature_topic", K_TOPIC, PSRC(P2M_SRC_BED, topic), 0, 0, 0, NULL},
+    {"bed_temperature_path", K_PATH, PSRC(P2M_SRC_BED, path), 0, 0, 0, NULL},
+    {"bed_target_topic", K_TOPIC, PSRC(P2M_SRC_BED_TARGET, topic), 0, 0, 0, NULL},
+    {"bed_target_path", K_PATH, PSRC(P2M_SRC_BED_TARGET, path), 0, 0, 0, NULL},
+    {"nozzle_temperature_topic", K_TOPIC, PSRC(P2M_SRC_NOZZLE, topic), 0, 0, 0, NULL},
+    {"nozzle_temperature_path", K_PATH, PSRC(P2M_SRC_NOZZLE, path), 0, 0, 0, NULL},
+    {"print_state_topic", K_TOPIC, PSRC(P2M_SRC_STATE, topic), 0, 0, 0, NULL},
+    {"print_state_path", K_PATH, PSRC(P2M_SRC_STATE, path), 0, 0, 0, NULL},
+    {"id", K_STRING, CFG(printer.id), 0, 0, 0, "printer"},
+    {"name", K_STRING, CFG(printer.name), 0, 0, 0, "Printer"},
+    {"ha_device", K_BOOL, CFG(printer.ha_device), 0, 0, 0, "true"},
+    {"stale_timeout", K_INT, CFG(printer.stale_timeout), 10, 86400, F_ZERO_OK, NULL},
 };
 
 static const struct key_def moonraker_keys[] = {
-    {"port", K_INT, CFG(moonraker.port), 1, 65535, F_ZERO_OK},
-    {"listen", K_ADDRESS, CFG(moonraker.listen), 0, 0, 0},
+    {"port", K_INT, CFG(moonraker.port), 1, 65535, F_ZERO_OK, NULL},
+    {"listen", K_ADDRESS, CFG(moonraker.listen), 0, 0, 0, "0.0.0.0"},
 };
 
 static const struct key_def bambu_virtual_keys[] = {
-    {"serial", K_SERIAL, CFG(bambu_virtual.serial), 0, 0, 0},
-    {"interval", K_INT, CFG(bambu_virtual.interval), 1, 60, 0},
+    {"serial", K_SERIAL, CFG(bambu_virtual.serial), 0, 0, 0, NULL},
+    {"interval", K_INT, CFG(bambu_virtual.interval), 1, 60, 0, "2"},
 };
 
 static const struct key_def device_keys[] = {
-    {"host", K_STRING, DEV(host), 0, 0, 0},
-    {"port", K_INT, DEV(port), 1, 65535, 0},
-    {"name", K_STRING, DEV(name), 0, 0, 0},
-    {"debounce", K_INT, DEV(debounce), 0, 60000, 0},
-    {"stale_timeout", K_INT, DEV(stale_timeout), 2, 3600, 0},
-    {"refresh_interval", K_INT, DEV(refresh_interval), 5, 86400, F_ZERO_OK},
-    {"duplicate_ha_entities", K_BOOL, DEV(duplicate_ha_entities), 0, 0, 0},
+    {"type", K_FAMILY, DEV(type), 0, 0, 0, NULL},
+    {"host", K_STRING, DEV(host), 0, 0, 0, NULL},
+    {"port", K_INT, DEV(port), 1, 65535, 0, "80"},
+    {"name", K_STRING, DEV(name), 0, 0, 0, NULL},
+    {"debounce", K_INT, DEV(debounce), 0, 60000, 0, NULL},
+    {"stale_timeout", K_INT, DEV(stale_timeout), 2, 3600, 0, "60"},
+    {"refresh_interval", K_INT, DEV(refresh_interval), 5, 86400, F_ZERO_OK, "60"},
+    {"duplicate_ha_entities", K_BOOL, DEV(duplicate_ha_entities), 0, 0, 0, NULL},
 };
 
 struct section_def {
@@ -492,6 +499,15 @@ static const char *serial_problem(const char *s)
 	return NULL;
 }
 
+static const char *family_problem(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 32 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
+		return "is not a family name (1..32 of a-z, 0-9 and '_', e.g. panda_breath)";
+	return NULL;
+}
+
 /* Topic prefixes: one or more non-empty levels, no wildcards. */
 static const char *topic_problem(const char *s)
 {
@@ -560,12 +576,14 @@ static int set_value(struct parse_state *st, const struct key_def *kd, const cha
 	case K_PATH:
 	case K_ADDRESS:
 	case K_SERIAL:
+	case K_FAMILY:
 		if (*value == '\0')
 			return fail(st, st->lineno, sect, key, "must not be empty");
 		problem = kd->kind == K_TOPIC	  ? topic_problem(value)
 			  : kd->kind == K_PATH	  ? path_problem(value)
 			  : kd->kind == K_ADDRESS ? address_problem(value)
 			  : kd->kind == K_SERIAL  ? serial_problem(value)
+			  : kd->kind == K_FAMILY  ? family_problem(value)
 						  : NULL;
 		if (problem)
 			return fail(st, st->lineno, sect, key, "'%s' %s", value, problem);
@@ -632,6 +650,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			return fail(st, st->lineno, st->section, name,
 				    "duplicate key (first set at line %d)", *seen);
 		*seen = st->lineno;
+		if (st->sect == SEC_DEVICE && strcmp(name, "type") == 0)
+			st->cfg->devices[st->cfg->n_devices - 1].type_line = st->lineno;
 		return set_value(st, &sd->keys[i], value);
 	}
 	return unknown_key(st, sd, name);
@@ -645,16 +665,6 @@ static int key_line(const struct parse_state *st, enum section s, const char *na
 		if (strcmp(sections[s].keys[i].name, name) == 0)
 			return st->key_line[s][i];
 	return 0;
-}
-
-static int default_string(struct parse_state *st, char **field, const char *value)
-{
-	if (*field)
-		return 1;
-	*field = strdup(value);
-	if (!*field)
-		return fail(st, st->lineno, NULL, NULL, "out of memory");
-	return 1;
 }
 
 /* The password is the file's first line, without its "\n" or "\r\n". It is read into a
@@ -793,9 +803,6 @@ static int finish_printer(struct parse_state *st)
 		if (!p->bambu_report_topic && !p->src[P2M_SRC_BED].topic)
 			return fail(st, p->line, "printer", NULL,
 				    "needs bambu_report_topic or bed_temperature_topic");
-		if (!default_string(st, &p->id, "printer") ||
-		    !default_string(st, &p->name, "Printer"))
-			return 0;
 		if (!valid_device_id(p->id))
 			return fail(st, key_line(st, SEC_PRINTER, "id"), "printer", "id",
 				    "'%s' is not valid: use 1..%d characters from a-z, 0-9, '_' "
@@ -808,8 +815,6 @@ static int finish_printer(struct parse_state *st)
 	if (c->moonraker.port && !p->enabled)
 		return fail(st, key_line(st, SEC_MOONRAKER, "port"), "moonraker", "port",
 			    "needs a [printer] section to take the bed temperature from");
-	if (c->moonraker.line && !default_string(st, &c->moonraker.listen, "0.0.0.0"))
-		return 0;
 	if (b->line) {
 		if (!b->serial)
 			return fail(st, b->line, "bambu_virtual", NULL,
@@ -839,8 +844,6 @@ static int finish_dialin(struct parse_state *st)
 	const char *env = getenv(P2M_ENV_DIALIN_TOKEN);
 	int tl = key_line(st, SEC_DIALIN, "token"), tfl = key_line(st, SEC_DIALIN, "token_file");
 
-	if (!default_string(st, &di->listen, "0.0.0.0") || !default_string(st, &di->path, "/ws"))
-		return 0;
 	if (di->path[0] != '/' || strpbrk(di->path, "?# "))
 		return fail(st, key_line(st, SEC_DIALIN, "path"), "dialin", "path",
 			    "'%s' must start with '/' and hold no '?', '#' or blank", di->path);
@@ -887,11 +890,6 @@ static void finish(struct parse_state *st)
 			return;
 		}
 	}
-	if (!default_string(st, &m->host, "127.0.0.1") ||
-	    !default_string(st, &m->client_id, "panda2mqtt") ||
-	    !default_string(st, &m->base_topic, "panda2mqtt") ||
-	    !default_string(st, &m->discovery_prefix, "homeassistant"))
-		return;
 	/* Legal MQTT, but RabbitMQ's MQTT plugin delivers a '.' as '/' (docs/BROKERS.md):
 	 * Home Assistant would then listen on topics nothing is published to. */
 	if (strchr(m->base_topic, '.') || strchr(m->discovery_prefix, '.'))
@@ -931,11 +929,77 @@ static void finish(struct parse_state *st)
 		return;
 }
 
+static bool is_string_kind(enum kind k)
+{
+	return k != K_INT && k != K_DOUBLE && k != K_BOOL;
+}
+
+/* Each key's default (key_def.def) into the struct at base. False: out of memory. */
+static bool apply_defaults(void *base, const struct key_def *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct key_def *kd = &keys[i];
+		void *at = (char *)base + kd->offset;
+
+		if (!kd->def || kd->target == T_STATE)
+			continue;
+		switch (kd->kind) {
+		case K_INT:
+			*(int *)at = (int)strtol(kd->def, NULL, 10);
+			break;
+		case K_DOUBLE:
+			*(double *)at = strtod(kd->def, NULL);
+			break;
+		case K_BOOL:
+			parse_bool(kd->def, (bool *)at);
+			break;
+		default:
+			*(char **)at = strdup(kd->def);
+			if (!*(char **)at)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Free every string key of the struct at base. */
+static void free_keys(void *base, const struct key_def *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char **at = (char **)(void *)((char *)base + keys[i].offset);
+
+		if (keys[i].target == T_STATE || !is_string_kind(keys[i].kind))
+			continue;
+		if (keys[i].flags & F_SECRET)
+			free_secret(*at);
+		else
+			free(*at);
+		*at = NULL;
+	}
+}
+
 void p2m_config_device_defaults(struct p2m_device_conf *d)
 {
-	d->port = 80;
-	d->stale_timeout = 60;
-	d->refresh_interval = 60;
+	/* no [device] key has a string default: nothing here can run out of memory */
+	(void)apply_defaults(d, device_keys, ARRAY_LEN(device_keys));
+}
+
+int p2m_config_check_families(const struct p2m_config *cfg, bool (*known)(const char *name),
+			      const char *known_list, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		const struct p2m_device_conf *d = &cfg->devices[i];
+
+		if (d->type && !known(d->type)) {
+			if (err && errlen)
+				snprintf(err, errlen,
+					 "%s:%d: [device %s] type: unknown device family '%s'; "
+					 "known: %s",
+					 cfg->path, d->type_line, d->id, d->type, known_list);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 const struct p2m_device_conf *p2m_config_device(const struct p2m_config *cfg, const char *id)
@@ -946,19 +1010,12 @@ const struct p2m_device_conf *p2m_config_device(const struct p2m_config *cfg, co
 	return NULL;
 }
 
-static void set_defaults(struct p2m_config *c)
+static bool set_defaults(struct p2m_config *c)
 {
-	c->mqtt.port = 1883;
-	c->mqtt.keepalive = 30;
-	c->discovery.mdns = true;
-	c->safety.max_target_temp = 60;
-	c->safety.max_chamber_temp = 65;
-	c->safety.sensor_fault_cutoff = true;
-	c->safety.heater_fault_cutoff = true;
-	c->safety.max_drying_hours = 99;
-	c->dialin.max_devices = 16;
-	c->printer.ha_device = true;
-	c->bambu_virtual.interval = 2;
+	for (int s = SEC_NONE + 1; s < SEC_COUNT; s++)
+		if (s != SEC_DEVICE && !apply_defaults(c, sections[s].keys, sections[s].n_keys))
+			return false;
+	return true;
 }
 
 /* Parses text[0..len) into *cfg. On error *cfg is zeroed. */
@@ -972,9 +1029,8 @@ static int parse(struct p2m_config *cfg, const char *text, size_t len, const cha
 	memset(cfg, 0, sizeof(*cfg));
 	if (err && errlen > 0)
 		err[0] = '\0';
-	set_defaults(&c);
 	c.path = strdup(name);
-	if (!c.path) {
+	if (!c.path || !set_defaults(&c)) {
 		fail(&st, 0, NULL, NULL, "out of memory");
 	} else {
 		int rc = ini_parse_stream(read_line, &st, on_key, &st);
@@ -1089,38 +1145,19 @@ out:
 
 void p2m_config_free(struct p2m_config *cfg)
 {
-	struct p2m_mqtt_conf *m = &cfg->mqtt;
-
+	for (int s = SEC_NONE + 1; s < SEC_COUNT; s++)
+		if (s != SEC_DEVICE)
+			free_keys(cfg, sections[s].keys, sections[s].n_keys);
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		free_keys(&cfg->devices[i], device_keys, ARRAY_LEN(device_keys));
+		free(cfg->devices[i].id);
+	}
+	/* what is derived from the keys rather than read into them */
 	free(cfg->path);
-	free(m->host);
-	free(m->username);
-	free_secret(m->password);
-	free(m->client_id);
-	free(m->base_topic);
-	free(m->discovery_prefix);
-	free(m->cafile);
-	free(cfg->dialin.listen);
-	free(cfg->dialin.path);
-	free_secret(cfg->dialin.token);
 	for (size_t i = 0; i < cfg->dialin.n_allow; i++)
 		free(cfg->dialin.allow[i]);
 	free(cfg->dialin.allow);
-	free(cfg->dialin.firmware_dir);
-	free(cfg->printer.bambu_report_topic);
-	for (int i = 0; i < P2M_SRC_COUNT; i++) {
-		free(cfg->printer.src[i].topic);
-		free(cfg->printer.src[i].path);
-	}
-	free(cfg->printer.id);
-	free(cfg->printer.name);
-	free(cfg->moonraker.listen);
-	free(cfg->bambu_virtual.serial);
 	free(cfg->bambu_virtual.topic);
-	for (size_t i = 0; i < cfg->n_devices; i++) {
-		free(cfg->devices[i].id);
-		free(cfg->devices[i].host);
-		free(cfg->devices[i].name);
-	}
 	free(cfg->devices);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -118,7 +118,8 @@ static void on_open(void *ud)
 {
 	struct p2m_device *d = ud;
 
-	p2m_info("device %s: connected to ws://%s:%d/ws", d->conf->id, d->host, d->port);
+	p2m_info("device %s: connected to ws://%s:%d%s", d->conf->id, d->host, d->port,
+		 d->driver->ws_path);
 	d->first_frame = true;
 }
 
@@ -185,8 +186,8 @@ static void on_close(void *ud, bool was_open, const char *why)
 	else if (d->online)
 		p2m_warn("device %s: link lost (%s); reconnecting", d->conf->id, why);
 	else if (d->failures++ == 0)
-		p2m_warn("device %s: cannot reach ws://%s:%d/ws (%s); retrying", d->conf->id,
-			 d->host, d->port, why);
+		p2m_warn("device %s: cannot reach ws://%s:%d%s (%s); retrying", d->conf->id,
+			 d->host, d->port, d->driver->ws_path, why);
 	else
 		p2m_debug("device %s: attempt failed (%s)", d->conf->id, why);
 	p2m_device_set_online(d, false);
@@ -205,7 +206,7 @@ static void open_link(struct p2m_device *d)
 	    .name = d->log_name,
 	    .host = d->host,
 	    .port = d->port,
-	    .path = "/ws",
+	    .path = d->driver->ws_path,
 	    .max_message = P2M_WS_MAX_MESSAGE,
 	    .stale_timeout = d->conf->stale_timeout,
 	    .connect_timeout = CONNECT_TIMEOUT_S,
@@ -256,7 +257,8 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 		p2m_info("device %s: %s, connected from %s", conf->id, driver->model,
 			 host ? host : "?");
 	} else if (host) {
-		p2m_info("device %s: %s at ws://%s:%d/ws", conf->id, driver->model, host, port);
+		p2m_info("device %s: %s at ws://%s:%d%s", conf->id, driver->model, host, port,
+			 driver->ws_path);
 		open_link(d);
 	} else {
 		p2m_info("device %s: %s at %s, waiting for its address", conf->id, driver->model,
@@ -312,11 +314,11 @@ void p2m_device_set_address(struct p2m_device *d, const char *host, int port)
 	if (d->host && strcmp(d->host, host) == 0 && d->port == port)
 		return;
 	if (d->host)
-		p2m_info("device %s: moved from %s:%d to ws://%s:%d/ws", d->conf->id, d->host,
-			 d->port, host, port);
+		p2m_info("device %s: moved from %s:%d to ws://%s:%d%s", d->conf->id, d->host,
+			 d->port, host, port, d->driver->ws_path);
 	else
-		p2m_info("device %s: %s is %s; connecting to ws://%s:%d/ws", d->conf->id,
-			 d->conf->host, host, host, port);
+		p2m_info("device %s: %s is %s; connecting to ws://%s:%d%s", d->conf->id,
+			 d->conf->host, host, host, port, d->driver->ws_path);
 	close_links(d);
 	g_free(d->host);
 	d->host = g_strdup(host);

@@ -147,7 +147,7 @@ void p2m_device_reread(struct p2m_device *d)
 	    .name = d->log_name,
 	    .host = d->host,
 	    .port = d->port,
-	    .path = "/ws",
+	    .path = d->driver->ws_path,
 	    .max_message = P2M_WS_MAX_MESSAGE,
 	    .connect_timeout = CONNECT_TIMEOUT_S,
 	    .oneshot = true,

@@ -10,7 +10,7 @@
 #include "dialin.h"
 
 #include "device.h"
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/log.h"
 #include "loop.h"
 #include "ws.h"
@@ -136,7 +136,7 @@ static void on_session_message(void *ud, const char *text, size_t len)
 		return;
 	}
 	msg = cJSON_ParseWithLength(text, len);
-	s->drv = msg ? p2m_driver_for_snapshot(msg, true) : NULL;
+	s->drv = msg ? p2m_family_for_snapshot(msg, true) : NULL;
 	if (!s->drv) {
 		cJSON_Delete(msg);
 		refuse(s, "its first message is not the handshake of any device family");

@@ -4,11 +4,16 @@
  * upgrade the server refused (lws reports a handshake failure with an "HS:" reason),
  * met a web server, and a web server that is not a device stays one until its record
  * changes. A probe that got no HTTP answer at all (refused, timed out) may be a device
- * that is busy or still starting: it is tried again, 30 s later, then less often. */
+ * that is busy or still starting: it is tried again, 30 s later, then less often.
+ *
+ * Which services and paths: each family the gateway dials names the DNS-SD type its
+ * devices announce and the WebSocket path they serve (driver.h). A service of a type
+ * is probed at each distinct path of the families announcing that type, one after the
+ * other, until one answers with a snapshot of one of those families. */
 #include "discovery.h"
 
 #include "mdns.h"
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/log.h"
 #include "ws.h"
 
@@ -23,6 +28,9 @@ enum cand_state { C_PROBING, C_CONFIRMED, C_REJECTED, C_WAITING };
 
 struct candidate {
 	struct p2m_discovery *disc;
+	char *key;	  /* "type\tname" */
+	const char *type; /* the families' own string */
+	size_t path;	  /* the index (paths_of) of the path being probed */
 	char *name;
 	char addr[64];
 	int port;
@@ -41,6 +49,7 @@ struct p2m_discovery {
 };
 
 static void probe(struct candidate *c);
+static gboolean on_retry(gpointer data);
 
 static void candidate_free(gpointer p)
 {
@@ -51,12 +60,49 @@ static void candidate_free(gpointer p)
 		g_source_remove(c->retry);
 	while (g_idle_remove_by_data(c))
 		;
+	g_free(c->key);
 	g_free(c->name);
 	g_free(c);
 }
 
+/* The distinct WebSocket paths of the families announcing type, in family order;
+ * returns how many were written (at most n). */
+static size_t paths_of(const char *type, const char **paths, size_t n)
+{
+	size_t k = 0;
+
+	for (const struct p2m_driver *const *d = p2m_families; *d; d++) {
+		bool seen = false;
+
+		if ((*d)->dials_in || !(*d)->dnssd_type || strcmp((*d)->dnssd_type, type) != 0)
+			continue;
+		for (size_t i = 0; i < k; i++)
+			seen |= strcmp(paths[i], (*d)->ws_path) == 0;
+		if (!seen && k < n)
+			paths[k++] = (*d)->ws_path;
+	}
+	return k;
+}
+
+static const char *probed_path(const struct candidate *c)
+{
+	const char *paths[8];
+	size_t n = paths_of(c->type, paths, 8);
+
+	return c->path < n ? paths[c->path] : NULL;
+}
+
 static void reject(struct candidate *c, const char *why)
 {
+	/* another family announcing this type may serve another path */
+	c->path++;
+	if (probed_path(c)) {
+		p2m_debug("mdns: '%s' at %s:%d: %s; trying %s", c->name, c->addr, c->port, why,
+			  probed_path(c));
+		c->state = C_WAITING;
+		g_idle_add(on_retry, c);
+		return;
+	}
 	c->state = C_REJECTED;
 	p2m_debug("mdns: '%s' at %s:%d is not a device this gateway knows (%s); not asking "
 		  "again until its record changes",
@@ -67,8 +113,15 @@ static void on_probe_message(void *ud, const char *text, size_t len)
 {
 	struct candidate *c = ud;
 	cJSON *frame = cJSON_ParseWithLength(text, len);
-	const struct p2m_driver *drv = frame ? p2m_driver_for_snapshot(frame, false) : NULL;
+	const struct p2m_driver *drv = frame ? p2m_family_for_snapshot(frame, false) : NULL;
+	const char *path = probed_path(c);
 
+	if (c->state != C_PROBING)
+		return; /* a second frame, after the first decided */
+	/* a family announcing this type and serving this path, not just any family */
+	if (drv && (!drv->dnssd_type || strcmp(drv->dnssd_type, c->type) != 0 || !path ||
+		    strcmp(drv->ws_path, path) != 0))
+		drv = NULL;
 	if (!drv) {
 		reject(c, frame ? "its first frame is no known snapshot" : "it sent no JSON");
 		cJSON_Delete(frame);
@@ -134,7 +187,7 @@ static void probe(struct candidate *c)
 	    .name = name,
 	    .host = c->addr,
 	    .port = c->port,
-	    .path = "/ws",
+	    .path = probed_path(c),
 	    .max_message = P2M_WS_MAX_MESSAGE,
 	    .connect_timeout = PROBE_TIMEOUT_S,
 	    .oneshot = true,
@@ -154,31 +207,39 @@ static void probe(struct candidate *c)
 	g_free(name);
 }
 
-static void on_service(void *ud, const char *name, const char *addr, int port)
+static void on_service(void *ud, const char *type, const char *name, const char *addr, int port)
 {
 	struct p2m_discovery *disc = ud;
-	struct candidate *c = g_hash_table_lookup(disc->cands, name);
+	char *key = g_strdup_printf("%s\t%s", type, name);
+	struct candidate *c = g_hash_table_lookup(disc->cands, key);
 
 	if (!c) {
 		c = g_new0(struct candidate, 1);
 		c->disc = disc;
+		c->key = key;
+		key = NULL;
+		c->type = type; /* mdns.c's copy, alive as long as disc->mdns */
 		c->name = g_strdup(name);
-		g_hash_table_insert(disc->cands, c->name, c);
+		g_hash_table_insert(disc->cands, c->key, c);
 	}
+	g_free(key);
 	/* mdns.c reports only a new or changed record: whatever was decided is stale. */
 	g_strlcpy(c->addr, addr, sizeof(c->addr));
 	c->port = port;
 	c->backoff = 0;
+	c->path = 0;
 	probe(c);
 }
 
-static void on_service_gone(void *ud, const char *name)
+static void on_service_gone(void *ud, const char *type, const char *name)
 {
 	struct p2m_discovery *disc = ud;
+	char *key = g_strdup_printf("%s\t%s", type, name);
 
 	/* The device itself, if it was one, stays: it goes offline only when its link
 	 * goes quiet (device.c), and comes back if the record does. */
-	g_hash_table_remove(disc->cands, name);
+	g_hash_table_remove(disc->cands, key);
+	g_free(key);
 }
 
 static void on_host(void *ud, const char *host, const char *addr)
@@ -197,12 +258,26 @@ struct p2m_discovery *p2m_discovery_new(struct lws_context *lws, bool browse,
 	    .on_host = on_host,
 	};
 	struct p2m_discovery *disc = g_new0(struct p2m_discovery, 1);
+	const char *types[8];
+	size_t n = 0;
 
+	/* the distinct DNS-SD types of the families the gateway dials */
+	for (const struct p2m_driver *const *d = p2m_families; browse && *d; d++) {
+		bool seen = false;
+
+		if ((*d)->dials_in || !(*d)->dnssd_type)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			seen |= strcmp(types[i], (*d)->dnssd_type) == 0;
+		if (!seen && n + 1 < G_N_ELEMENTS(types))
+			types[n++] = (*d)->dnssd_type;
+	}
+	types[n] = NULL;
 	disc->lws = lws;
 	disc->cb = *cb;
 	disc->ud = ud;
 	disc->cands = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, candidate_free);
-	disc->mdns = p2m_mdns_new(browse, &mcb, disc);
+	disc->mdns = p2m_mdns_new(types, &mcb, disc);
 	return disc;
 }
 

@@ -4,6 +4,7 @@
  * start, 2 usage error. */
 #include "gateway.h"
 #include "panda2mqtt/config.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/log.h"
 
 #include <getopt.h>
@@ -83,8 +84,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (p2m_config_load_file(&cfg, path, err, sizeof(err)) != 0) {
+	if (p2m_config_load_file(&cfg, path, err, sizeof(err)) != 0 ||
+	    p2m_config_check_families(&cfg, p2m_family_known, p2m_family_names(), err,
+				      sizeof(err)) != 0) {
 		fprintf(stderr, "panda2mqtt: %s\n", err);
+		p2m_config_free(&cfg);
 		return 1;
 	}
 	if (check) {

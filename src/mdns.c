@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SERVICE_TYPE	"_http._tcp"
 #define CLIENT_RETRY_S	10 /* no D-Bus: try again this often */
 #define RESOLVE_RETRY_S 30 /* a resolver that timed out */
 
@@ -41,6 +40,8 @@ struct instance {
 
 struct service {
 	struct p2m_mdns *m;
+	char *key;	  /* "type\tname": the services table's key */
+	const char *type; /* one of m->types */
 	char *name;
 	char *domain;
 	GPtrArray *instances;
@@ -56,13 +57,14 @@ struct host_lookup {
 };
 
 struct p2m_mdns {
-	bool browse;
+	char **types; /* the service types browsed; NULL: none */
+	char *types_text;
 	struct p2m_mdns_callbacks cb;
 	void *ud;
 	AvahiGLibPoll *poll;
 	AvahiClient *client;
-	AvahiServiceBrowser *browser;
-	GHashTable *services; /* name -> struct service */
+	bool browsing;	      /* the browsers exist (the client frees them) */
+	GHashTable *services; /* "type\tname" -> struct service */
 	GHashTable *hosts;    /* host name -> struct host_lookup */
 	guint restart;
 	bool down_logged; /* one line per outage, not one per retry */
@@ -88,6 +90,7 @@ static void service_free(gpointer p)
 	struct service *s = p;
 
 	g_ptr_array_free(s->instances, TRUE);
+	g_free(s->key);
 	g_free(s->name);
 	g_free(s->domain);
 	g_free(s);
@@ -122,14 +125,14 @@ static void drop_client(struct p2m_mdns *m, bool report)
 	GHashTableIter it;
 	gpointer key, value;
 
-	m->browser = NULL;
+	m->browsing = false;
 	g_hash_table_iter_init(&it, m->services);
 	while (g_hash_table_iter_next(&it, &key, &value)) {
 		struct service *s = value;
 		for (guint i = 0; i < s->instances->len; i++)
 			((struct instance *)g_ptr_array_index(s->instances, i))->r = NULL;
 		if (report && s->reported)
-			m->cb.on_service_gone(m->ud, s->name);
+			m->cb.on_service_gone(m->ud, s->type, s->name);
 		g_hash_table_iter_remove(&it);
 	}
 	g_hash_table_iter_init(&it, m->hosts);
@@ -216,7 +219,7 @@ static void on_resolved(AvahiServiceResolver *r, AvahiIfIndex iface, AvahiProtoc
 	g_strlcpy(s->addr, addr, sizeof(s->addr));
 	s->port = port;
 	s->reported = true;
-	s->m->cb.on_service(s->m->ud, s->name, s->addr, s->port);
+	s->m->cb.on_service(s->m->ud, s->type, s->name, s->addr, s->port);
 }
 
 static void start_resolver(struct instance *in)
@@ -226,28 +229,41 @@ static void start_resolver(struct instance *in)
 	if (!s->m->client || in->r)
 		return;
 	/* Kept open: it reports again when the service's address or port changes. */
-	in->r =
-	    avahi_service_resolver_new(s->m->client, in->iface, in->proto, s->name, SERVICE_TYPE,
-				       s->domain, AVAHI_PROTO_INET, 0, on_resolved, in);
+	in->r = avahi_service_resolver_new(s->m->client, in->iface, in->proto, s->name, s->type,
+					   s->domain, AVAHI_PROTO_INET, 0, on_resolved, in);
 	if (!in->r)
 		p2m_warn("mdns: cannot resolve service '%s': %s", s->name,
 			 avahi_strerror(avahi_client_errno(s->m->client)));
 }
 
-static void service_new(struct p2m_mdns *m, AvahiIfIndex iface, AvahiProtocol proto,
-			const char *name, const char *domain)
+/* m's own copy of a browsed type (the one services point to), or NULL. */
+static const char *browsed_type(const struct p2m_mdns *m, const char *type)
 {
-	struct service *s = g_hash_table_lookup(m->services, name);
+	for (char **t = m->types; t && *t; t++)
+		if (strcmp(*t, type) == 0)
+			return *t;
+	return NULL;
+}
+
+static void service_new(struct p2m_mdns *m, AvahiIfIndex iface, AvahiProtocol proto,
+			const char *name, const char *type, const char *domain)
+{
+	char *key = g_strdup_printf("%s\t%s", type, name);
+	struct service *s = g_hash_table_lookup(m->services, key);
 	struct instance *in;
 
 	if (!s) {
 		s = g_new0(struct service, 1);
 		s->m = m;
+		s->key = key;
+		key = NULL;
+		s->type = browsed_type(m, type);
 		s->name = g_strdup(name);
 		s->domain = g_strdup(domain);
 		s->instances = g_ptr_array_new_with_free_func(instance_free);
-		g_hash_table_insert(m->services, s->name, s);
+		g_hash_table_insert(m->services, s->key, s);
 	}
+	g_free(key);
 	if (find_instance(s, iface, proto))
 		return;
 	in = g_new0(struct instance, 1);
@@ -259,20 +275,22 @@ static void service_new(struct p2m_mdns *m, AvahiIfIndex iface, AvahiProtocol pr
 }
 
 static void service_removed(struct p2m_mdns *m, AvahiIfIndex iface, AvahiProtocol proto,
-			    const char *name)
+			    const char *name, const char *type)
 {
-	struct service *s = g_hash_table_lookup(m->services, name);
+	char *key = g_strdup_printf("%s\t%s", type, name);
+	struct service *s = g_hash_table_lookup(m->services, key);
 	struct instance *in = s ? find_instance(s, iface, proto) : NULL;
 
-	if (!in)
-		return;
-	g_ptr_array_remove(s->instances, in);
-	if (s->instances->len)
-		return;
-	p2m_debug("mdns: service '%s' is gone", name);
-	if (s->reported)
-		m->cb.on_service_gone(m->ud, s->name);
-	g_hash_table_remove(m->services, name);
+	if (in) {
+		g_ptr_array_remove(s->instances, in);
+		if (!s->instances->len) {
+			p2m_debug("mdns: service '%s' (%s) is gone", name, type);
+			if (s->reported)
+				m->cb.on_service_gone(m->ud, s->type, s->name);
+			g_hash_table_remove(m->services, key);
+		}
+	}
+	g_free(key);
 }
 
 static void on_browse(AvahiServiceBrowser *b, AvahiIfIndex iface, AvahiProtocol proto,
@@ -281,16 +299,17 @@ static void on_browse(AvahiServiceBrowser *b, AvahiIfIndex iface, AvahiProtocol 
 {
 	struct p2m_mdns *m = data;
 
-	(void)b, (void)type, (void)flags;
+	(void)b, (void)flags;
 	switch (event) {
 	case AVAHI_BROWSER_NEW:
-		service_new(m, iface, proto, name, domain);
+		if (browsed_type(m, type))
+			service_new(m, iface, proto, name, type, domain);
 		break;
 	case AVAHI_BROWSER_REMOVE:
-		service_removed(m, iface, proto, name);
+		service_removed(m, iface, proto, name, type);
 		break;
 	case AVAHI_BROWSER_FAILURE:
-		p2m_warn("mdns: browsing %s failed (%s); starting again", SERVICE_TYPE,
+		p2m_warn("mdns: browsing %s failed (%s); starting again", m->types_text,
 			 avahi_strerror(avahi_client_errno(m->client)));
 		schedule_restart(m, 0);
 		break;
@@ -345,19 +364,27 @@ static void running(struct p2m_mdns *m)
 	GHashTableIter it;
 	gpointer key, value;
 
-	if (m->down_logged || !m->ever_running)
-		p2m_info("mdns: connected to avahi-daemon%s",
-			 m->browse ? "; looking for devices (" SERVICE_TYPE ")" : "");
+	if (m->down_logged || !m->ever_running) {
+		if (m->types)
+			p2m_info("mdns: connected to avahi-daemon; looking for devices (%s)",
+				 m->types_text);
+		else
+			p2m_info("mdns: connected to avahi-daemon");
+	}
 	m->down_logged = false;
 	m->ever_running = true;
-	if (m->browse && !m->browser) {
-		m->browser =
-		    avahi_service_browser_new(m->client, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
-					      SERVICE_TYPE, NULL, 0, on_browse, m);
-		if (!m->browser) {
-			p2m_warn("mdns: cannot browse %s: %s", SERVICE_TYPE,
+	if (m->types && !m->browsing) {
+		m->browsing = true;
+		for (char **t = m->types; *t; t++) {
+			/* freed with the client (drop_client) */
+			if (avahi_service_browser_new(m->client, AVAHI_IF_UNSPEC,
+						      AVAHI_PROTO_UNSPEC, *t, NULL, 0, on_browse,
+						      m))
+				continue;
+			p2m_warn("mdns: cannot browse %s: %s", *t,
 				 avahi_strerror(avahi_client_errno(m->client)));
 			schedule_restart(m, CLIENT_RETRY_S);
+			break;
 		}
 	}
 	g_hash_table_iter_init(&it, m->hosts);
@@ -410,11 +437,15 @@ static void start_client(struct p2m_mdns *m)
 	schedule_restart(m, CLIENT_RETRY_S);
 }
 
-struct p2m_mdns *p2m_mdns_new(bool browse, const struct p2m_mdns_callbacks *cb, void *ud)
+struct p2m_mdns *p2m_mdns_new(const char *const *types, const struct p2m_mdns_callbacks *cb,
+			      void *ud)
 {
 	struct p2m_mdns *m = g_new0(struct p2m_mdns, 1);
 
-	m->browse = browse;
+	if (types && *types) {
+		m->types = g_strdupv((char **)types);
+		m->types_text = g_strjoinv(", ", m->types);
+	}
 	m->cb = *cb;
 	m->ud = ud;
 	m->poll = avahi_glib_poll_new(NULL, G_PRIORITY_DEFAULT);
@@ -448,5 +479,7 @@ void p2m_mdns_free(struct p2m_mdns *m)
 	g_hash_table_destroy(m->services);
 	g_hash_table_destroy(m->hosts);
 	avahi_glib_poll_free(m->poll);
+	g_strfreev(m->types);
+	g_free(m->types_text);
 	g_free(m);
 }

@@ -15,7 +15,7 @@
 #include "dialin.h"
 #include "discovery.h"
 #include "ws.h"
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/log.h"
 
 #include <glib.h>
@@ -171,6 +171,21 @@ static bool on_identified(struct p2m_registry *reg, struct p2m_device *d)
 	return true;
 }
 
+/* A [device id] section whose type names another family than the one a device found
+ * under that id turned out to be: said once per call, and the device is not served. */
+static bool type_refused(const struct p2m_registry *reg, const char *id,
+			 const struct p2m_driver *drv, const char *how)
+{
+	const struct p2m_device_conf *c = p2m_config_device(reg->env.cfg, id);
+
+	if (!c || !c->type || strcmp(c->type, drv->name) == 0)
+		return false;
+	p2m_warn("device %s: %s is a %s (%s), but its [device] section says type = %s; not "
+		 "served",
+		 id, how, drv->model, drv->name, c->type);
+	return true;
+}
+
 static void on_found(void *ud, const struct p2m_found *f)
 {
 	struct p2m_registry *reg = ud;
@@ -199,6 +214,8 @@ static void on_found(void *ud, const struct p2m_found *f)
 		p2m_device_set_address(e->dev, f->addr, f->port);
 		return;
 	}
+	if (type_refused(reg, id, f->driver, "the device found by mdns"))
+		return;
 	e = entry_for(reg, id);
 	p2m_info("device %s: found by mdns as '%s' at %s:%d", id, f->service, f->addr, f->port);
 	add(reg, e, f->driver, f->addr, f->port);
@@ -241,6 +258,10 @@ static void dialin_adopt(void *ud, const struct p2m_driver *drv, const char *id,
 		return;
 	}
 	if (!e) {
+		if (type_refused(reg, id, drv, "the device dialling in")) {
+			p2m_ws_close(ws, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+			return;
+		}
 		e = entry_for(reg, id);
 		add(reg, e, drv, p2m_ws_peer(ws), 0);
 	}
@@ -295,9 +316,9 @@ struct p2m_registry *p2m_registry_new(const struct p2m_device_env *env)
 		e = g_new0(struct entry, 1);
 		e->conf = c;
 		local_names |= is_local_name(c->host);
-		/* Static devices are all Panda Breaths until a second family needs a type
-		 * key; a found device's family comes from its snapshot. */
-		add(reg, e, &p2m_driver_panda_breath, is_local_name(c->host) ? NULL : c->host,
+		/* its type (checked when the configuration was read: main.c); a found
+		 * device's family comes from its snapshot */
+		add(reg, e, p2m_family_of(c->type), is_local_name(c->host) ? NULL : c->host,
 		    c->port);
 	}
 	if (cfg->discovery.mdns || local_names)

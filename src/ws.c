@@ -383,7 +383,7 @@ struct p2m_ws *p2m_ws_new(struct lws_context *ctx, const struct p2m_ws_opts *opt
 	ws->o = *opts;
 	ws->o.name = g_strdup(opts->name);
 	ws->o.host = g_strdup(opts->host);
-	ws->o.path = g_strdup(opts->path ? opts->path : "/ws");
+	ws->o.path = g_strdup(opts->path);
 	ws->cb = *cb;
 	ws->ud = ud;
 	ws->rx = g_string_new(NULL);

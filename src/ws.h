@@ -25,7 +25,7 @@ struct p2m_ws_opts {
 	const char *name; /* what log lines start with: "device <id>" */
 	const char *host; /* an address, or a name looked up (IPv4) before each dial */
 	int port;
-	const char *path;
+	const char *path;    /* the family's ws_path (driver.h), e.g. "/ws" */
 	size_t max_message;  /* larger messages close the connection */
 	int stale_timeout;   /* seconds without a message before reconnecting; 0 = never */
 	int connect_timeout; /* seconds for TCP + upgrade + (oneshot) first message */

@@ -34,6 +34,10 @@ struct p2m_mqtt_conf {
 
 struct p2m_device_conf {
 	char *id; /* the section name after "device ": [a-z0-9_-]{1,32} */
+	/* The device family (a driver's name, e.g. "panda_breath"). NULL: not written; a
+	 * device with a host is then a Panda Breath, one without (found on the network or
+	 * dialling in) is whatever family it identifies as. */
+	char *type;
 	/* IP address or name (a .local name is resolved through Avahi). NULL: the
 	 * section only sets the name and options of a device found by [discovery] mdns
 	 * under this id; then required unless mdns is on. */
@@ -50,7 +54,8 @@ struct p2m_device_conf {
 	/* Milliseconds a state is held back after a change, so that a burst of changes
 	 * publishes once (the latest); default 0 (at once), 0..60000. */
 	int debounce;
-	int line; /* line of the section header, for later messages */
+	int line;      /* line of the section header, for later messages */
+	int type_line; /* line of its type key, 0 when not written */
 };
 
 /* [safety]. The target cap is applied to commands (command.c); the rules that watch
@@ -151,6 +156,12 @@ int p2m_config_load_string(struct p2m_config *cfg, const char *text, const char 
 			   size_t errlen);
 
 void p2m_config_free(struct p2m_config *cfg);
+
+/* Every [device] type names a family known() accepts. Returns 0, or -1 with
+ * "file:line: [device id] type: ..." in err, listing the known names (known_list). The
+ * core does not know the families: the caller does (drivers/families.c). */
+int p2m_config_check_families(const struct p2m_config *cfg, bool (*known)(const char *name),
+			      const char *known_list, char *err, size_t errlen);
 
 /* The defaults of a [device] section, for a device found on the network that has
  * none; id and name are the caller's. */

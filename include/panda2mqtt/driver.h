@@ -165,91 +165,131 @@ enum p2m_reply {
 	P2M_REPLY_FAILED /* it was refused; the driver has emitted an event saying why */
 };
 
+/* A device family. Each member is marked REQUIRED (the core calls or reads it without
+ * checking: a family without it is a bug, and tests/unit/test_families.c fails for
+ * every registered family that lacks one) or OPTIONAL (the core checks, and says what
+ * NULL means). How to add a family: docs/ADDING-A-FAMILY.md. */
 struct p2m_driver {
-	const char *name; /* "panda_breath"; also the prefix of firmware image files */
+	/* ---- who it is ---- */
+	/* REQUIRED. "panda_breath": the [device] type key, the prefix of firmware image
+	 * files, part of log lines. [a-z0-9_], unique among the families. */
+	const char *name;
+	/* REQUIRED. Home Assistant's device manufacturer and model; the model is also the
+	 * name of a device that has none. */
 	const char *manufacturer;
 	const char *model;
+
+	/* ---- where it is ---- */
+	/* REQUIRED unless dials_in. The WebSocket path the gateway dials ("/ws"). */
+	const char *ws_path;
+	/* OPTIONAL. The DNS-SD service type its devices announce ("_http._tcp"); every
+	 * service of that type is probed (ws_path, first frame through is_snapshot) when
+	 * [discovery] mdns is on. NULL: found only by address ([device] host). */
+	const char *dnssd_type;
+
+	/* ---- what it says ---- */
+	/* REQUIRED, at least one row. The entity table: parsing, state, discovery and
+	 * commands all come from it (struct p2m_entity). */
 	const struct p2m_entity *entities;
 	size_t n_entities;
-	size_t intent_size;
-	/* Called once per command with a zeroed intent before any write function. */
-	void (*intent_init)(void *intent);
-	/* Turn the recorded intent into frames (p2m_cmd_frame), or reject. */
-	int (*plan)(struct p2m_cmd *cmd);
-	/* Does this first frame come from a device of this family? */
-	bool (*is_snapshot)(const cJSON *frame);
-	/* A stable device id ([a-z0-9_-], at most P2M_ID_MAX characters, config.h) from what the
-	 * device reports, for devices found on the network; false when it reports nothing
-	 * stable enough. */
-	bool (*device_id)(const cJSON *dev, char *buf, size_t len);
-	/* The firmware version string in the merged state, or NULL. */
-	const char *(*fw_version)(const cJSON *dev);
-	/* The roots this family's devices send; others are logged as unknown. */
+	/* REQUIRED. The roots its devices send (the top-level members of a frame, each an
+	 * object); members of others are logged as unknown. NULL-terminated. */
 	const char *const *roots;
-	/* The raw report's allow-list: besides the fields rows read (secrets never), the
-	 * members of the device's own report that may be published as they are, as
-	 * "root.field", or "root.field[].member" for a member of each object in an array
-	 * (scan results). Anything else, a field a future firmware adds included, is never
-	 * published: a list of secret names cannot know tomorrow's. NULL-terminated. */
+	/* REQUIRED. Does this first frame of a connection come from a device of this
+	 * family? (Found devices and dial-ins are told apart by it.) */
+	bool (*is_snapshot)(const cJSON *frame);
+	/* REQUIRED. The firmware version string in the merged state, or NULL. */
+	const char *(*fw_version)(const cJSON *dev);
+	/* OPTIONAL. A stable device id ([a-z0-9_-], at most P2M_ID_MAX characters, config.h)
+	 * from what the device reports, for devices found on the network or dialling in;
+	 * false when it reports nothing stable enough. NULL: such devices are refused. */
+	bool (*device_id)(const cJSON *dev, char *buf, size_t len);
+	/* OPTIONAL. The raw report's allow-list: besides the fields rows read (secrets
+	 * never), the members of the device's own report that may be published as they
+	 * are, as "root.field", or "root.field[].member" for a member of each object in an
+	 * array (scan results). Anything else, a field a future firmware adds included, is
+	 * never published: a list of secret names cannot know tomorrow's. NULL-terminated;
+	 * NULL: only the fields rows read. */
 	const char *const *report_fields;
-	/* Written fields that the device reports back under another name (root, field,
-	 * read-back field); a written field not listed here and not in `verify` is not
-	 * checked after a command (actions such as reset or scan). */
+	/* The first frame of each connection is the device's whole state: a scalar that a
+	 * root of it leaves out is no longer there (a fault flag that went away). */
+	bool snapshot_is_whole;
+
+	/* ---- commands ---- */
+	/* The size of the family's own intent struct (0: none), and OPTIONAL intent_init,
+	 * called once per command with a zeroed intent before any row's write function. */
+	size_t intent_size;
+	void (*intent_init)(void *intent);
+	/* REQUIRED when any row has a write function: turn the recorded intent into frames
+	 * (p2m_cmd_frame) in the order the firmware needs, or reject. */
+	int (*plan)(struct p2m_cmd *cmd);
+	/* OPTIONAL. Written fields that the device reports back under another name (root,
+	 * field, read-back field); a written field not listed here and not in `verify` is
+	 * not checked after a command (actions such as reset or scan). */
 	const char *const (*verify)[3];
-	/* Does this frame restart the device (its reconnect is then a "device_rebooted")? */
+	/* OPTIONAL. Does this frame restart the device (its reconnect is then a
+	 * "device_rebooted")? NULL: no frame does. */
 	bool (*restarts)(const cJSON *frame);
-	/* Events worth telling Home Assistant about, from the state before and after a
-	 * frame; emit() takes ownership of the event object (with "event_type"). */
+	/* OPTIONAL. Push families that answer some writes with a typed reply: (root, field,
+	 * reply type) of each such write, NULL-terminated, and reply_of(), which says
+	 * whether a frame is a reply, to which type, and whether it succeeded. Both or
+	 * neither. */
+	const char *const (*replies)[3];
+	bool (*reply_of)(const cJSON *frame, const char **type, bool *ok);
+
+	/* ---- events ---- */
+	/* OPTIONAL. Events worth telling Home Assistant about, from the state before and
+	 * after a frame; emit() takes ownership of the event object (with "event_type"). */
 	void (*events)(const cJSON *before, const cJSON *after,
 		       void (*emit)(void *ud, cJSON *event), void *ud);
-	/* The (root, field) pairs events() compares, NULL-terminated: a frame that carries
-	 * none of them cannot make an event, and costs no copy of the state before it.
-	 * NULL: every frame may. */
+	/* OPTIONAL. The (root, field) pairs events() compares, NULL-terminated: a frame that
+	 * carries none of them cannot make an event, and costs no copy of the state before
+	 * it. NULL: every frame may. */
 	const char *const (*event_fields)[2];
-	/* True when the device runs its own Home Assistant link (duplicate entities). */
-	bool (*has_own_ha_link)(const cJSON *dev);
-	/* Heater safety: what the rules read, and the command (as a broker command,
-	 * planned like one) that switches every kind of heating off. */
-	void (*heat_status)(const cJSON *dev, struct p2m_heat_status *out);
-	const char *off_command;
-	/* The event types this family's own hooks (events, message) emit, NULL-terminated;
-	 * the core adds the ones it emits itself (events.h). Home Assistant drops an event
-	 * whose type its event entity does not list. */
+	/* OPTIONAL. The event types this family's own hooks (events, message) emit,
+	 * NULL-terminated; the core adds the ones it emits itself (events.h). Home
+	 * Assistant drops an event whose type its event entity does not list. */
 	const char *const *event_types;
+
+	/* ---- Home Assistant ---- */
+	/* OPTIONAL. True when the device runs its own Home Assistant link (duplicate
+	 * entities). NULL: never. */
+	bool (*has_own_ha_link)(const cJSON *dev);
 	/* OPTIONAL. The device's MAC address as "aa:bb:cc:dd:ee:ff" (Home Assistant's
 	 * device "connections"), when its state says it. */
 	bool (*mac_address)(const cJSON *dev, char *buf, size_t len);
 	/* OPTIONAL. The name the device gives itself (its hostname), for a device whose
 	 * [device] section names none; NULL when it says none. The model is the fallback. */
 	const char *(*display_name)(const cJSON *dev);
-	/* The fields fw_version, display_name, mac_address and has_own_ha_link read, as a
-	 * row's inputs are written: discovery is looked at again only when one of them, an
-	 * option list (options_fn rows' inputs) or an optional row's field changed. NULL: at
-	 * every change. */
+	/* OPTIONAL. The fields fw_version, display_name, mac_address and has_own_ha_link
+	 * read, as a row's inputs are written: discovery is looked at again only when one
+	 * of them, an option list (options_fn rows' inputs) or an optional row's field
+	 * changed. NULL: at every change (always right, only slower). */
 	const char *discovery_inputs;
-	/* The first frame of each connection is the device's whole state: a scalar that a
-	 * root of it leaves out is no longer there (a fault flag that went away). */
-	bool snapshot_is_whole;
-	/* OPTIONAL. Push families that answer some writes with a typed reply: (root, field,
-	 * reply type) of each such write, NULL-terminated, and reply_of(), which says
-	 * whether a frame is a reply, to which type, and whether it succeeded. */
-	const char *const (*replies)[3];
-	bool (*reply_of)(const cJSON *frame, const char **type, bool *ok);
+
+	/* ---- heater safety ---- */
+	/* OPTIONAL, both or neither: what the [safety] rules read (safety.h), and the
+	 * command (a broker command, planned like one) that switches every kind of heating
+	 * off. NULL: the family heats nothing, and no rule watches it. */
+	void (*heat_status)(const cJSON *dev, struct p2m_heat_status *out);
+	const char *off_command;
 
 	/* ---- the direction and shape of the conversation ---- */
 	/* The device connects to the gateway ([dialin]) instead of the other way round; its
 	 * first message (is_snapshot) says who it is. */
 	bool dials_in;
-	/* Request/reply families answer each request they are sent, in order. request_key
-	 * names the member of a sent frame that names the request ("cmd"); message() turns
-	 * each message into the frame merged into the state (*frame, rooted like any frame;
-	 * NULL: nothing to merge) and events, given the request it may answer (the oldest
-	 * unanswered one; NULL when none is). NULL for families that just push state. */
+	/* OPTIONAL, both or neither. Request/reply families answer each request they are
+	 * sent, in order. request_key names the member of a sent frame that names the
+	 * request ("cmd"); message() turns each message into the frame merged into the
+	 * state (*frame, rooted like any frame; NULL: nothing to merge) and events, given
+	 * the request it may answer (the oldest unanswered one; NULL when none is). NULL:
+	 * the family just pushes state. */
 	const char *request_key;
 	enum p2m_reply (*message)(const cJSON *msg, const char *request, cJSON **frame,
 				  void (*emit)(void *ud, cJSON *event), void *ud);
-	/* A frame that makes the device report its whole state on the same link: how a
-	 * request/reply device is re-read. NULL: re-read on a second connection's snapshot. */
+	/* OPTIONAL. A frame that makes the device report its whole state on the same link:
+	 * how a request/reply device is re-read. NULL: re-read on a second connection's
+	 * snapshot. */
 	const char *status_request;
 };
 

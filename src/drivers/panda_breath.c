@@ -23,7 +23,7 @@
  * Does not own: transport, reconnects or MQTT. */
 #include "panda2mqtt/command.h"
 #include "panda2mqtt/config.h"
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/events.h"
 #include "panda2mqtt/json_util.h"
@@ -1298,6 +1298,9 @@ const struct p2m_driver p2m_driver_panda_breath = {
     .name = "panda_breath",
     .manufacturer = "BIQU",
     .model = "Panda Breath",
+    /* docs/protocol-panda-breath.md: the web server on port 80 announces _http._tcp */
+    .ws_path = "/ws",
+    .dnssd_type = "_http._tcp",
     .entities = pb_entities,
     .n_entities = sizeof(pb_entities) / sizeof(pb_entities[0]),
     .intent_size = sizeof(struct pb_intent),

@@ -12,7 +12,7 @@
  * Does not own: the listener, sessions or the request queue (dialin.c, device.c),
  * firmware files (firmware.c). */
 #include "panda2mqtt/command.h"
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/events.h"
 #include "panda2mqtt/json_util.h"

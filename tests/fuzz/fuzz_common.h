@@ -7,7 +7,7 @@
 #define P2M_FUZZ_COMMON_H
 
 #include "panda2mqtt/command.h"
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/ha.h"
 #include "panda2mqtt/json_util.h"

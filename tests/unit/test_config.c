@@ -862,9 +862,47 @@ static void test_dialin(void **state)
 	remove_temp(tf);
 }
 
+static bool known_family(const char *name)
+{
+	return strcmp(name, "panda_breath") == 0 || strcmp(name, "json_sensor") == 0;
+}
+
+/* [device] type: a family name, checked for existence by the caller (the core does not
+ * know the families); absent means "not written" (NULL). */
+static void test_device_type(void **state)
+{
+	struct p2m_config cfg;
+	char err[512];
+
+	(void)state;
+	load_ok(&cfg, "[device a]\nhost = 10.0.0.2\n\n[device b]\nhost = 10.0.0.3\n"
+		      "type = json_sensor\n");
+	assert_null(cfg.devices[0].type);
+	assert_string_equal(cfg.devices[1].type, "json_sensor");
+	assert_int_equal(cfg.devices[1].type_line, 6);
+	assert_int_equal(p2m_config_check_families(&cfg, known_family, "panda_breath, json_sensor",
+						   err, sizeof(err)),
+			 0);
+	p2m_config_free(&cfg);
+
+	load_ok(&cfg, "[device a]\nhost = 10.0.0.2\n\n[device b]\nhost = x\ntype = ptalk\n");
+	assert_int_equal(p2m_config_check_families(&cfg, known_family, "panda_breath, json_sensor",
+						   err, sizeof(err)),
+			 -1);
+	assert_string_equal(err, "t.ini:6: [device b] type: unknown device family 'ptalk'; "
+				 "known: panda_breath, json_sensor");
+	p2m_config_free(&cfg);
+
+	load_err("[device a]\nhost = x\ntype = Panda Breath\n", err, sizeof(err));
+	assert_starts_with(err, "t.ini:3: [device a] type: 'Panda Breath' is not a family name");
+	load_err("[device a]\nhost = x\ntype =\n", err, sizeof(err));
+	assert_starts_with(err, "t.ini:3: [device a] type: must not be empty");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_device_type),
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_full_config),
 	    cmocka_unit_test(test_layout),

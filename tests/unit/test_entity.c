@@ -7,7 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/ha.h"
 #include "panda2mqtt/json_util.h"
@@ -248,7 +248,7 @@ static void test_topics(void **st)
 	assert_string_equal(p2m_topic_suffix(P2M_TOPIC_DETAILS), "/details");
 	assert_string_equal(p2m_topic_suffix(P2M_TOPIC_STATE), "");
 	/* an attributes row sits on its entity's topic */
-	for (const struct p2m_driver *const *d = p2m_drivers; *d; d++)
+	for (const struct p2m_driver *const *d = p2m_families; *d; d++)
 		for (size_t i = 0; i < (*d)->n_entities; i++) {
 			const struct p2m_entity *e = &(*d)->entities[i];
 

@@ -10,7 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/events.h"
 #include "panda2mqtt/ha.h"
 
@@ -39,7 +39,7 @@ static char *slurp(const char *path)
 
 static const struct p2m_driver *driver_named(const char *name, size_t len)
 {
-	for (const struct p2m_driver *const *d = p2m_drivers; *d; d++)
+	for (const struct p2m_driver *const *d = p2m_families; *d; d++)
 		if (strlen((*d)->name) == len && strncmp((*d)->name, name, len) == 0)
 			return *d;
 	return NULL;
@@ -63,7 +63,7 @@ static int check_literals(const char *file, const char *text, const struct p2m_d
 
 		assert_non_null(end);
 		snprintf(type, sizeof(type), "%.*s", (int)(end - t), t);
-		for (const struct p2m_driver *const *d = p2m_drivers; *d; d++)
+		for (const struct p2m_driver *const *d = p2m_families; *d; d++)
 			if ((!drv || *d == drv) && !p2m_event_declared(*d, type))
 				fail_msg("%s emits \"%s\", which the %s does not declare", file,
 					 type, (*d)->model);
@@ -149,7 +149,7 @@ static void test_emitters_against_tables(void **st)
 static void test_lists(void **st)
 {
 	(void)st;
-	for (const struct p2m_driver *const *d = p2m_drivers; *d; d++) {
+	for (const struct p2m_driver *const *d = p2m_families; *d; d++) {
 		const char *buf[P2M_MAX_EVENT_TYPES];
 		const char *const *types = p2m_event_types(*d, buf, P2M_MAX_EVENT_TYPES);
 		size_t n = 0;
@@ -181,7 +181,7 @@ static void test_lists(void **st)
 static void test_discovery_lists_them(void **st)
 {
 	(void)st;
-	for (const struct p2m_driver *const *d = p2m_drivers; *d; d++) {
+	for (const struct p2m_driver *const *d = p2m_families; *d; d++) {
 		cJSON *dev = cJSON_CreateObject();
 		struct p2m_view v = {.dev = dev};
 		struct p2m_safety safety = {.max_target_temp = 60, .max_drying_hours = 99};

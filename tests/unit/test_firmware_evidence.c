@@ -7,7 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/events.h"
 #include "panda2mqtt/ha.h"
@@ -107,7 +107,7 @@ static void test_first_frame(void **st)
 
 	(void)st;
 	assert_true(drv->n_entities <= sizeof(seen) / sizeof(seen[0]));
-	assert_ptr_equal(p2m_driver_for_snapshot(snap, false), drv);
+	assert_ptr_equal(p2m_family_for_snapshot(snap, false), drv);
 	assert_true(drv->device_id(dev, id, sizeof(id)));
 	assert_string_equal(id, "panda_breath_3c84279a1b2c");
 	assert_true(drv->mac_address(dev, mac, sizeof(mac)));

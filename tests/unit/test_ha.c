@@ -5,7 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/ha.h"
 
 #include <stdlib.h>

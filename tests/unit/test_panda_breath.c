@@ -6,7 +6,7 @@
 #include <cmocka.h>
 
 #include "panda2mqtt/command.h"
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
@@ -895,8 +895,8 @@ static void test_snapshot_recognised(void **st)
 	cJSON *no = cJSON_Parse("{\"settings\":{\"warehouse_temper\":25}}");
 
 	(void)st;
-	assert_ptr_equal(p2m_driver_for_snapshot(yes, false), drv);
-	assert_null(p2m_driver_for_snapshot(no, false));
+	assert_ptr_equal(p2m_family_for_snapshot(yes, false), drv);
+	assert_null(p2m_family_for_snapshot(no, false));
 	cJSON_Delete(yes);
 	cJSON_Delete(no);
 }

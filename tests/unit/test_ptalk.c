@@ -6,7 +6,7 @@
 #include <cmocka.h>
 
 #include "panda2mqtt/command.h"
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
@@ -73,8 +73,8 @@ static void test_handshake_is_recognised_and_named(void **state)
 	setup_events();
 	assert_true(drv->is_snapshot(hs));
 	assert_false(drv->is_snapshot(reply));
-	assert_ptr_equal(p2m_driver_for_snapshot(hs, true), drv);
-	assert_null(p2m_driver_for_snapshot(hs, false)); /* mdns never probes a PTalk */
+	assert_ptr_equal(p2m_family_for_snapshot(hs, true), drv);
+	assert_null(p2m_family_for_snapshot(hs, false)); /* mdns never probes a PTalk */
 	assert_int_equal(take(dev, HANDSHAKE, NULL), P2M_NOT_A_REPLY);
 	assert_true(drv->device_id(dev, id, sizeof(id)));
 	assert_string_equal(id, "ptalk_a1b2c3d4e5f6");

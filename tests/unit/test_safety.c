@@ -6,7 +6,7 @@
 #include <cmocka.h>
 
 #include "panda2mqtt/command.h"
-#include "panda2mqtt/drivers.h"
+#include "panda2mqtt/families.h"
 #include "panda2mqtt/safety.h"
 
 #include <stdio.h>

@@ -6,6 +6,7 @@
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/json_util.h"
 
+#include <glib.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -75,9 +76,9 @@ cJSON *p2m_command_parse_field(const struct p2m_driver *d, const char *field, co
 			set_err(err, errlen, "payload contains a NUL byte");
 			return NULL;
 		}
-		char *s = strndup(payload, len);
+		char *s = g_strndup(payload, len);
 		v = cJSON_CreateString(s);
-		free(s);
+		g_free(s);
 	}
 	obj = cJSON_CreateObject();
 	cJSON_AddItemToObject(obj, field, v);
@@ -259,7 +260,7 @@ void p2m_command_clear(struct p2m_cmd *cmd)
 	cmd->frames = NULL;
 	cJSON_Delete(cmd->local);
 	cmd->local = NULL;
-	free(cmd->intent);
+	g_free(cmd->intent);
 	cmd->intent = NULL;
 }
 
@@ -271,7 +272,7 @@ int p2m_command_plan(struct p2m_cmd *cmd, const cJSON *command)
 	cmd->field[0] = cmd->reason[0] = '\0';
 	cmd->frames = cJSON_CreateArray();
 	cmd->local = NULL;
-	cmd->intent = calloc(1, d->intent_size ? d->intent_size : 1);
+	cmd->intent = g_malloc0(d->intent_size ? d->intent_size : 1);
 	if (d->intent_init)
 		d->intent_init(cmd->intent);
 

@@ -33,6 +33,7 @@
 
 #include "panda2mqtt/log.h"
 
+#include <glib.h>
 #include <ini.h>
 
 #include <arpa/inet.h>
@@ -276,7 +277,7 @@ static void free_secret(char *s)
 {
 	if (s) {
 		explicit_bzero(s, strlen(s));
-		free(s);
+		g_free(s);
 	}
 }
 
@@ -310,15 +311,10 @@ static int start_device(struct parse_state *st, const char *id)
 				    "duplicate device id (first defined at line %d)",
 				    c->devices[i].line);
 
-	d = realloc(c->devices, (c->n_devices + 1) * sizeof(*d));
-	if (!d)
-		return fail(st, st->lineno, st->section, NULL, "out of memory");
-	c->devices = d;
+	c->devices = g_renew(struct p2m_device_conf, c->devices, c->n_devices + 1);
 	d = &c->devices[c->n_devices];
 	memset(d, 0, sizeof(*d));
-	d->id = strdup(id);
-	if (!d->id)
-		return fail(st, st->lineno, st->section, NULL, "out of memory");
+	d->id = g_strdup(id);
 	c->n_devices++;
 	p2m_config_device_defaults(d);
 	d->line = st->lineno;
@@ -605,10 +601,8 @@ static int set_value(struct parse_state *st, const struct key_def *kd, const cha
 		st->pw_line = st->lineno;
 	}
 	sp = slot(st, kd);
-	free(*sp); /* a default; duplicates never get here */
-	*sp = strdup(value);
-	if (!*sp)
-		return fail(st, st->lineno, sect, key, "out of memory");
+	g_free(*sp); /* a default; duplicates never get here */
+	*sp = g_strdup(value);
 	return 1;
 }
 
@@ -716,14 +710,12 @@ static int read_secret_file(struct parse_state *st, enum section sec, const char
 		rc = fail(st, line, sect, key, "'%s' is empty", path);
 		goto out;
 	}
-	/* strdup would cut the password short there; the broker would see another one */
+	/* g_strndup would cut the password short there; the broker would see another one */
 	if (memchr(buf, '\0', n)) {
 		rc = fail(st, line, sect, key, "the first line of '%s' holds a NUL byte", path);
 		goto out;
 	}
-	*out = strndup(buf, n);
-	if (!*out)
-		rc = fail(st, line, sect, key, "out of memory");
+	*out = g_strndup(buf, n);
 out:
 	close(fd);
 	explicit_bzero(buf, sizeof(buf));
@@ -758,22 +750,14 @@ static int split_allow(struct parse_state *st, int line)
 	char *save = NULL;
 
 	for (char *p = strtok_r(st->allow, " ,\t", &save); p; p = strtok_r(NULL, " ,\t", &save)) {
-		char **grown;
-
 		if (di->n_allow == MAX_ALLOW)
 			return fail(st, line, "dialin", "allow", "more than %d device ids",
 				    MAX_ALLOW);
 		if (strlen(p) > P2M_ID_MAX)
 			return fail(st, line, "dialin", "allow",
 				    "'%s' is longer than %d characters", p, P2M_ID_MAX);
-		grown = realloc(di->allow, (di->n_allow + 1) * sizeof(*di->allow));
-		if (!grown)
-			return fail(st, line, "dialin", "allow", "out of memory");
-		di->allow = grown;
-		di->allow[di->n_allow] = strdup(p);
-		if (!di->allow[di->n_allow])
-			return fail(st, line, "dialin", "allow", "out of memory");
-		di->n_allow++;
+		di->allow = g_renew(char *, di->allow, di->n_allow + 1);
+		di->allow[di->n_allow++] = g_strdup(p);
 	}
 	return 1;
 }
@@ -822,10 +806,7 @@ static int finish_printer(struct parse_state *st)
 		if (!p->enabled)
 			return fail(st, b->line, "bambu_virtual", NULL,
 				    "needs a [printer] section to take the bed temperature from");
-		if (asprintf(&b->topic, "device/%s/report", b->serial) < 0) {
-			b->topic = NULL;
-			return fail(st, b->line, "bambu_virtual", NULL, "out of memory");
-		}
+		b->topic = g_strdup_printf("device/%s/report", b->serial);
 		if (p->bambu_report_topic && strcmp(p->bambu_report_topic, b->topic) == 0)
 			return fail(
 			    st, key_line(st, SEC_BAMBU_VIRTUAL, "serial"), "bambu_virtual",
@@ -852,9 +833,7 @@ static int finish_dialin(struct parse_state *st)
 			    "cannot be used together with token (line %d); keep one of them", tl);
 	if (env && *env) {
 		free_secret(di->token);
-		di->token = strdup(env);
-		if (!di->token)
-			return fail(st, st->lineno, NULL, NULL, "out of memory");
+		di->token = g_strdup(env);
 	} else if (st->token_file &&
 		   !read_secret_file(st, SEC_DIALIN, "token_file", st->token_file, &di->token)) {
 		return 0;
@@ -900,11 +879,7 @@ static void finish(struct parse_state *st)
 	if (env && *env) {
 		/* Overrides both password and password_file; the file is then not read. */
 		free_secret(m->password);
-		m->password = strdup(env);
-		if (!m->password) {
-			fail(st, st->lineno, NULL, NULL, "out of memory");
-			return;
-		}
+		m->password = g_strdup(env);
 	} else if (st->password_file && !read_secret_file(st, SEC_MQTT, "password_file",
 							  st->password_file, &m->password)) {
 		return;
@@ -934,8 +909,8 @@ static bool is_string_kind(enum kind k)
 	return k != K_INT && k != K_DOUBLE && k != K_BOOL;
 }
 
-/* Each key's default (key_def.def) into the struct at base. False: out of memory. */
-static bool apply_defaults(void *base, const struct key_def *keys, size_t n)
+/* Each key's default (key_def.def) into the struct at base. */
+static void apply_defaults(void *base, const struct key_def *keys, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct key_def *kd = &keys[i];
@@ -954,12 +929,9 @@ static bool apply_defaults(void *base, const struct key_def *keys, size_t n)
 			parse_bool(kd->def, (bool *)at);
 			break;
 		default:
-			*(char **)at = strdup(kd->def);
-			if (!*(char **)at)
-				return false;
+			*(char **)at = g_strdup(kd->def);
 		}
 	}
-	return true;
 }
 
 /* Free every string key of the struct at base. */
@@ -973,15 +945,14 @@ static void free_keys(void *base, const struct key_def *keys, size_t n)
 		if (keys[i].flags & F_SECRET)
 			free_secret(*at);
 		else
-			free(*at);
+			g_free(*at);
 		*at = NULL;
 	}
 }
 
 void p2m_config_device_defaults(struct p2m_device_conf *d)
 {
-	/* no [device] key has a string default: nothing here can run out of memory */
-	(void)apply_defaults(d, device_keys, ARRAY_LEN(device_keys));
+	apply_defaults(d, device_keys, ARRAY_LEN(device_keys));
 }
 
 int p2m_config_check_families(const struct p2m_config *cfg, bool (*known)(const char *name),
@@ -1010,12 +981,11 @@ const struct p2m_device_conf *p2m_config_device(const struct p2m_config *cfg, co
 	return NULL;
 }
 
-static bool set_defaults(struct p2m_config *c)
+static void set_defaults(struct p2m_config *c)
 {
 	for (int s = SEC_NONE + 1; s < SEC_COUNT; s++)
-		if (s != SEC_DEVICE && !apply_defaults(c, sections[s].keys, sections[s].n_keys))
-			return false;
-	return true;
+		if (s != SEC_DEVICE)
+			apply_defaults(c, sections[s].keys, sections[s].n_keys);
 }
 
 /* Parses text[0..len) into *cfg. On error *cfg is zeroed. */
@@ -1025,29 +995,27 @@ static int parse(struct p2m_config *cfg, const char *text, size_t len, const cha
 	struct p2m_config c = {0};
 	struct parse_state st = {
 	    .cfg = &c, .name = name, .text = text, .len = len, .err = err, .errlen = errlen};
+	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (err && errlen > 0)
 		err[0] = '\0';
-	c.path = strdup(name);
-	if (!c.path || !set_defaults(&c)) {
-		fail(&st, 0, NULL, NULL, "out of memory");
-	} else {
-		int rc = ini_parse_stream(read_line, &st, on_key, &st);
-
-		if (rc == -2) {
-			fail(&st, st.lineno, NULL, NULL, "out of memory");
-		} else if (rc > 0 && (!st.failed || rc < st.err_line)) {
-			/* inih found a line it cannot read before any error of ours. */
-			st.failed = false;
-			fail(&st, rc, NULL, NULL, "syntax error: cannot parse this line");
-		}
+	c.path = g_strdup(name);
+	set_defaults(&c);
+	rc = ini_parse_stream(read_line, &st, on_key, &st);
+	if (rc == -2) {
+		/* inih's own allocation; everything else aborts (docs/DEVELOPING.md) */
+		fail(&st, st.lineno, NULL, NULL, "out of memory");
+	} else if (rc > 0 && (!st.failed || rc < st.err_line)) {
+		/* inih found a line it cannot read before any error of ours. */
+		st.failed = false;
+		fail(&st, rc, NULL, NULL, "syntax error: cannot parse this line");
 	}
 	if (!st.failed)
 		finish(&st);
-	free(st.password_file);
-	free(st.token_file);
-	free(st.allow);
+	g_free(st.password_file);
+	g_free(st.token_file);
+	g_free(st.allow);
 	if (st.failed) {
 		p2m_config_free(&c);
 		return -1;
@@ -1099,17 +1067,12 @@ int p2m_config_load_file(struct p2m_config *cfg, const char *path, char *err, si
 				rc = -1;
 				goto out;
 			}
-			bigger = malloc(cap ? cap * 2 : 4096);
-			if (!bigger) {
-				set_err(err, errlen, path, "cannot read", ENOMEM);
-				rc = -1;
-				goto out;
-			}
+			bigger = g_malloc(cap ? cap * 2 : 4096);
 			/* Not realloc: the old block may hold a password; wipe it first. */
 			if (buf) {
 				memcpy(bigger, buf, len);
 				explicit_bzero(buf, cap);
-				free(buf);
+				g_free(buf);
 			}
 			buf = bigger;
 			cap = cap ? cap * 2 : 4096;
@@ -1138,7 +1101,7 @@ out:
 	close(fd);
 	if (buf) {
 		explicit_bzero(buf, cap);
-		free(buf);
+		g_free(buf);
 	}
 	return rc;
 }
@@ -1150,14 +1113,14 @@ void p2m_config_free(struct p2m_config *cfg)
 			free_keys(cfg, sections[s].keys, sections[s].n_keys);
 	for (size_t i = 0; i < cfg->n_devices; i++) {
 		free_keys(&cfg->devices[i], device_keys, ARRAY_LEN(device_keys));
-		free(cfg->devices[i].id);
+		g_free(cfg->devices[i].id);
 	}
 	/* what is derived from the keys rather than read into them */
-	free(cfg->path);
+	g_free(cfg->path);
 	for (size_t i = 0; i < cfg->dialin.n_allow; i++)
-		free(cfg->dialin.allow[i]);
-	free(cfg->dialin.allow);
-	free(cfg->bambu_virtual.topic);
-	free(cfg->devices);
+		g_free(cfg->dialin.allow[i]);
+	g_free(cfg->dialin.allow);
+	g_free(cfg->bambu_virtual.topic);
+	g_free(cfg->devices);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -98,9 +98,6 @@ struct p2m_device {
 
 /* device_publish.c */
 struct p2m_view p2m_device_view(struct p2m_device *d);
-/* The name shown in Home Assistant and bridge/info: the configured one, else the one the
- * device gives itself, else its model. */
-const char *p2m_device_name(const struct p2m_device *d);
 /* The state topics whose rows depend on changes (NULL: every topic), unless what they
  * would say is what was last published; force: even then (a device coming back). Held
  * back [device] debounce milliseconds unless forced. */

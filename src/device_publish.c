@@ -41,7 +41,9 @@ struct p2m_view p2m_device_view(struct p2m_device *d)
 	};
 }
 
-const char *p2m_device_name(const struct p2m_device *d)
+/* The name shown in Home Assistant and bridge/info: the configured one, else the one the
+ * device gives itself, else its model. */
+static const char *device_name(const struct p2m_device *d)
 {
 	const char *own = d->driver->display_name ? d->driver->display_name(d->dev) : NULL;
 
@@ -283,7 +285,7 @@ void p2m_device_update_discovery(struct p2m_device *d, bool force)
 	char mac[32];
 	const struct p2m_ha_device info = {
 	    .id = d->conf->id,
-	    .name = p2m_device_name(d),
+	    .name = device_name(d),
 	    .mac = d->driver->mac_address && d->driver->mac_address(d->dev, mac, sizeof(mac))
 		       ? mac
 		       : NULL,
@@ -303,9 +305,9 @@ void p2m_device_update_discovery(struct p2m_device *d, bool force)
 	/* Called for every frame: rebuilding the payload each time was most of the CPU
 	 * with hundreds of devices (docs/BENCHMARKS.md), and it rarely changes. An empty
 	 * retained payload removes our entities from Home Assistant. */
-	inputs = skip_discovery(d) ? strdup("") : p2m_ha_discovery_inputs(d->driver, &info);
+	inputs = skip_discovery(d) ? g_strdup("") : p2m_ha_discovery_inputs(d->driver, &info);
 	if (!force && d->discovery_inputs && strcmp(inputs, d->discovery_inputs) == 0) {
-		free(inputs);
+		g_free(inputs);
 		return;
 	}
 	if (*inputs) {
@@ -314,15 +316,15 @@ void p2m_device_update_discovery(struct p2m_device *d, bool force)
 		payload = p2m_json_print(disc);
 		cJSON_Delete(disc);
 	} else {
-		payload = strdup("");
+		payload = g_strdup(""); /* cJSON_free below: the same heap (json_util.h) */
 	}
 	/* Inputs kept only once that payload is out: a failed publish is retried at the
 	 * next frame. */
 	if (p2m_mqtt_publish(d->env->mqtt, d->t_discovery, payload, true) == 0) {
-		free(d->discovery_inputs);
+		g_free(d->discovery_inputs);
 		d->discovery_inputs = inputs;
 	} else {
-		free(inputs);
+		g_free(inputs);
 	}
 	cJSON_free(payload);
 }
@@ -389,7 +391,7 @@ cJSON *p2m_device_info(const struct p2m_device *d)
 	const char *fw = d->driver->fw_version(d->dev);
 
 	cJSON_AddStringToObject(o, "id", d->conf->id);
-	cJSON_AddStringToObject(o, "name", p2m_device_name(d));
+	cJSON_AddStringToObject(o, "name", device_name(d));
 	cJSON_AddStringToObject(o, "model", d->driver->model);
 	if (d->host)
 		cJSON_AddStringToObject(o, "host", d->host);

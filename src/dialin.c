@@ -301,11 +301,6 @@ struct p2m_dialin *p2m_dialin_new(struct lws_context *lws, const struct p2m_dial
 	return di;
 }
 
-int p2m_dialin_port(const struct p2m_dialin *di)
-{
-	return p2m_ws_listener_port(di->listener);
-}
-
 void p2m_dialin_free(struct p2m_dialin *di)
 {
 	if (!di)

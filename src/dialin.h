@@ -5,7 +5,7 @@
  * 10 s, and be one a dial-in family recognises), the allowlist of device ids, and the
  * rule for a second connection that claims the id of a connected device: the connected
  * one is pinged, and the newcomer is refused while it answers; taken once it does not.
- * Does not own: the device list and ids (registry.c), a device's own link (device.c). */
+ * Does not own: the device list and ids (device_registry.c), a device's own link (device.c). */
 #ifndef PANDA2MQTT_DIALIN_H
 #define PANDA2MQTT_DIALIN_H
 
@@ -34,8 +34,6 @@ struct p2m_dialin_callbacks {
 /* Starts listening; NULL (logged) when the port cannot be bound. */
 struct p2m_dialin *p2m_dialin_new(struct lws_context *lws, const struct p2m_dialin_conf *conf,
 				  const struct p2m_dialin_callbacks *cb, void *ud);
-/* The port listened on (useful with port 0 in tests). */
-int p2m_dialin_port(const struct p2m_dialin *di);
 void p2m_dialin_free(struct p2m_dialin *di);
 
 /* Does the [dialin] allow list (empty: everyone) admit this device? Entries match the

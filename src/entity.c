@@ -137,7 +137,9 @@ const char *const *p2m_entity_options(const struct p2m_entity *e, const struct p
 	return e->options_fn ? e->options_fn(v, buf, n) : e->options;
 }
 
-cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const struct p2m_view *view)
+/* The row's value by its vtype, root, field and fallback; NULL when the device has not
+ * reported it (or reported a wrong type). */
+static cJSON *read_generic(const struct p2m_entity *e, const struct p2m_view *view)
 {
 	const cJSON *v = read_source(e, view);
 
@@ -171,7 +173,7 @@ cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const struct p2m_view
 
 cJSON *p2m_entity_read(const struct p2m_entity *e, const struct p2m_view *v)
 {
-	return e->read ? e->read(e, v) : p2m_entity_read_generic(e, v);
+	return e->read ? e->read(e, v) : read_generic(e, v);
 }
 
 /* The row that reads root.field (as its field or its fallback), if any. */
@@ -277,13 +279,11 @@ static cJSON *stored_root(cJSON *dev, const char *name)
 	if (cJSON_IsObject(r))
 		return r;
 	fresh = cJSON_CreateObject();
-	if (!fresh)
-		return NULL;
-	if (r ? cJSON_ReplaceItemInObjectCaseSensitive(dev, name, fresh)
-	      : cJSON_AddItemToObject(dev, name, fresh))
-		return fresh;
-	cJSON_Delete(fresh);
-	return NULL;
+	if (r)
+		cJSON_ReplaceItemInObjectCaseSensitive(dev, name, fresh);
+	else
+		cJSON_AddItemToObject(dev, name, fresh);
+	return fresh;
 }
 
 static size_t charged_total(const struct p2m_driver *d, const cJSON *dev);
@@ -399,10 +399,6 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 		changes->all = true;
 		stored = stored_root(dev, root->string);
 	}
-	if (!stored) {
-		p2m_warn("device %s: %s: out of memory; ignored", dev_name, root->string);
-		return 1;
-	}
 	if (whole && drop_missing_scalars(stored, root)) {
 		changes->all = true;
 		*charged = SIZE_MAX; /* tallied again when next needed */
@@ -489,14 +485,10 @@ static int merge_root(const struct p2m_driver *d, const char *dev_name, cJSON *d
 			bool old_counted = old && !is_table_field(d, root->string, old);
 			cJSON *value = cJSON_Duplicate(f, true);
 
-			if (!value || !(old ? cJSON_ReplaceItemViaPointer(stored, old, value)
-					    : cJSON_AddItemToObject(stored, f->string, value))) {
-				p2m_warn("device %s: %s.%.64s: out of memory; ignored", dev_name,
-					 root->string, f->string);
-				cJSON_Delete(value);
-				problems++;
-				continue;
-			}
+			if (old)
+				cJSON_ReplaceItemViaPointer(stored, old, value);
+			else
+				cJSON_AddItemToObject(stored, f->string, value);
 			if (members != SIZE_MAX)
 				members = members - old_counted + !table;
 		}

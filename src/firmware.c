@@ -72,7 +72,8 @@ void p2m_firmware_free(struct p2m_firmware *fw)
 	g_free(fw);
 }
 
-bool p2m_firmware_name_version(const char *file, const char *family, char *buf, size_t len)
+/* Is this file name one of family's images? Its version into buf. */
+static bool name_version(const char *file, const char *family, char *buf, size_t len)
 {
 	size_t nf = strlen(family), n = strlen(file);
 	const char *v;
@@ -111,7 +112,7 @@ static void rescan(struct p2m_firmware *fw, struct family_latest *f)
 		struct stat st;
 		char *path;
 
-		if (!p2m_firmware_name_version(de->d_name, f->family, version, sizeof(version)))
+		if (!name_version(de->d_name, f->family, version, sizeof(version)))
 			continue;
 		if (f->img.version && strverscmp(version, f->img.version) <= 0)
 			continue;

@@ -32,9 +32,6 @@ void p2m_firmware_free(struct p2m_firmware *fw);
 /* The newest image for a family (driver name), or NULL. Valid until the next call. */
 const struct p2m_fw_image *p2m_firmware_latest(struct p2m_firmware *fw, const char *family);
 
-/* Is this file name one of family's images? Its version into buf. */
-bool p2m_firmware_name_version(const char *file, const char *family, char *buf, size_t len);
-
 /* Reading one image in order, a fragment at a time. */
 struct p2m_fw_reader;
 

@@ -13,7 +13,7 @@
 #include "panda2mqtt/log.h"
 #include "firmware.h"
 #include "printer.h"
-#include "registry.h"
+#include "device_registry.h"
 #include "ws.h"
 
 #include <glib-unix.h>

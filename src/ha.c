@@ -9,6 +9,7 @@
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/events.h"
 
+#include <glib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,11 @@ static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
 static char *fmt(const char *f, ...)
 {
-	char *s = NULL;
+	char *s;
 	va_list ap;
 
 	va_start(ap, f);
-	if (vasprintf(&s, f, ap) < 0)
-		abort();
+	s = g_strdup_vprintf(f, ap);
 	va_end(ap);
 	return s;
 }
@@ -37,7 +37,7 @@ static void add_str(cJSON *o, const char *k, const char *v)
 static void add_owned(cJSON *o, const char *k, char *v)
 {
 	cJSON_AddStringToObject(o, k, v);
-	free(v);
+	g_free(v);
 }
 
 char *p2m_ha_discovery_topic(const char *prefix, const char *id)
@@ -227,7 +227,7 @@ cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *
 
 	char *ident = fmt("panda2mqtt_%s", dev->id);
 	cJSON_AddItemToArray(ids, cJSON_CreateString(ident));
-	free(ident);
+	g_free(ident);
 	cJSON_AddStringToObject(device, "name", dev->name);
 	cJSON_AddStringToObject(device, "manufacturer", d->manufacturer);
 	cJSON_AddStringToObject(device, "model", d->model);
@@ -287,18 +287,14 @@ bool p2m_ha_discovery_depends(const struct p2m_driver *d, const struct p2m_chang
 char *p2m_ha_discovery_inputs(const struct p2m_driver *d, const struct p2m_ha_device *dev)
 {
 	size_t cap = 256, len;
-	char *s = malloc(cap);
+	char *s = g_malloc(cap);
 
-	if (!s)
-		abort();
 	len = (size_t)snprintf(s, cap, "%s\x1f%s\x1f%d\x1f%s\x1f%s",
 			       dev->fw_version ? dev->fw_version : "", dev->host ? dev->host : "",
 			       dev->port, dev->name ? dev->name : "", dev->mac ? dev->mac : "");
 	if (len + d->n_entities + 2 > cap) {
 		cap = len + d->n_entities + 2;
-		s = realloc(s, cap);
-		if (!s)
-			abort();
+		s = g_realloc(s, cap);
 	}
 	/* which optional rows are published */
 	s[len++] = '\x1f';
@@ -318,9 +314,7 @@ char *p2m_ha_discovery_inputs(const struct p2m_driver *d, const struct p2m_ha_de
 
 			while (len + n + 2 > cap) {
 				cap *= 2;
-				s = realloc(s, cap);
-				if (!s)
-					abort();
+				s = g_realloc(s, cap);
 			}
 			s[len++] = j ? '\x1e' : '\x1f';
 			memcpy(s + len, options[j], n + 1);

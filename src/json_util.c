@@ -1,9 +1,22 @@
 /* json_util.c - see json_util.h. */
 #include "panda2mqtt/json_util.h"
 
+#include <glib.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+static void *json_malloc(size_t n)
+{
+	return g_malloc(n ? n : 1); /* aborts on failure; g_malloc(0) would be NULL */
+}
+
+void p2m_json_init(void)
+{
+	cJSON_Hooks hooks = {.malloc_fn = json_malloc, .free_fn = g_free};
+
+	cJSON_InitHooks(&hooks);
+}
 
 const cJSON *p2m_json_field(const cJSON *state, const char *root, const char *field)
 {
@@ -36,7 +49,8 @@ void p2m_json_merge(cJSON *dst, const cJSON *src)
 	}
 }
 
-bool p2m_json_is_secret_key(const char *key)
+/* True when a key names a secret (passwords, access codes, tokens, keys). */
+static bool is_secret_key(const char *key)
 {
 	/* Deliberately broad: dropping a harmless field is cheap, leaking a secret is not. */
 	static const char *const needles[] = {"pass",  "pwd",	 "psk", "access_code",
@@ -60,7 +74,7 @@ cJSON *p2m_json_redacted(const cJSON *v)
 	out = cJSON_IsObject(v) ? cJSON_CreateObject() : cJSON_CreateArray();
 	cJSON_ArrayForEach(c, v)
 	{
-		if (cJSON_IsObject(v) && p2m_json_is_secret_key(c->string))
+		if (cJSON_IsObject(v) && is_secret_key(c->string))
 			continue;
 		cJSON *copy = p2m_json_redacted(c);
 		if (!copy)
@@ -108,9 +122,7 @@ const char *p2m_json_print_buffered(const cJSON *v)
 		if (buf && cJSON_PrintPreallocated((cJSON *)v, buf, cap, false))
 			return buf;
 		cap = cap ? cap * 2 : 4096;
-		free(buf);
-		buf = malloc((size_t)cap);
-		if (!buf)
-			abort();
+		g_free(buf);
+		buf = g_malloc((size_t)cap);
 	}
 }

@@ -5,6 +5,7 @@
 #include "gateway.h"
 #include "panda2mqtt/config.h"
 #include "panda2mqtt/families.h"
+#include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
 
 #include <getopt.h>
@@ -47,6 +48,8 @@ int main(int argc, char **argv)
 	struct p2m_config cfg;
 	char err[512];
 	int c, rc;
+
+	p2m_json_init(); /* before anything allocates a cJSON */
 
 	/* Stop signals are taken through a signalfd on the loop (gateway.c); block them from
 	 * the very start so that one arriving during start-up is not fatal. */

@@ -5,7 +5,7 @@
  * families', families.h) with one resolver per service instance kept open (so an
  * address change is reported); folding the per-interface and per-protocol events of one
  * service into one report; resolving host names (.local).
- * Does not own: deciding what a service is (discovery.c probes it) or any device.
+ * Does not own: deciding what a service is (dnssd_probe.c probes it) or any device.
  *
  * Trap (DESIGN.md): creating browsers and resolvers makes blocking D-Bus calls to the
  * local daemon; they happen only when a record appears or a name is asked for. */

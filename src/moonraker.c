@@ -62,13 +62,13 @@ static void make_view(const struct p2m_moonraker *m, const struct conn *c,
 static void conn_clear(struct conn *c)
 {
 	while (c->count) {
-		free(c->q[c->head]);
+		g_free(c->q[c->head]);
 		c->head = (c->head + 1) % QUEUE_MAX;
 		c->count--;
 	}
-	free(c->rx);
+	g_free(c->rx);
 	c->rx = NULL;
-	free(c->http_body);
+	cJSON_free(c->http_body);
 	c->http_body = NULL;
 }
 
@@ -84,9 +84,7 @@ static int enqueue(struct lws *wsi, struct conn *c, const char *text)
 			 c->peer, QUEUE_MAX);
 		return -1;
 	}
-	buf = malloc(LWS_PRE + n + 1);
-	if (!buf)
-		return -1;
+	buf = g_malloc(LWS_PRE + n + 1);
 	memcpy(buf + LWS_PRE, text, n + 1);
 	c->q[(c->head + c->count) % QUEUE_MAX] = buf;
 	c->qlen[(c->head + c->count) % QUEUE_MAX] = n;
@@ -128,9 +126,7 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
 		return -1;
 	}
 	if (!c->rx) {
-		c->rx = malloc(P2M_MOONRAKER_MAX_REQUEST);
-		if (!c->rx)
-			return -1;
+		c->rx = g_malloc(P2M_MOONRAKER_MAX_REQUEST);
 	}
 	memcpy(c->rx + c->rx_len, in, len);
 	c->rx_len += len;
@@ -156,10 +152,10 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 	c->head = (c->head + 1) % QUEUE_MAX;
 	c->count--;
 	if (lws_write(wsi, (unsigned char *)buf + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n) {
-		free(buf);
+		g_free(buf);
 		return -1;
 	}
-	free(buf);
+	g_free(buf);
 	if (c->count)
 		lws_callback_on_writable(wsi);
 	return 0;
@@ -211,14 +207,12 @@ static int http_body(struct lws *wsi, struct conn *c)
 	if (!c->http_body)
 		return 0;
 	n = strlen(c->http_body);
-	buf = malloc(LWS_PRE + n);
-	if (!buf)
-		return -1;
+	buf = g_malloc(LWS_PRE + n);
 	memcpy(buf + LWS_PRE, c->http_body, n);
-	free(c->http_body);
+	cJSON_free(c->http_body);
 	c->http_body = NULL;
 	w = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL);
-	free(buf);
+	g_free(buf);
 	if (w < (int)n)
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;

@@ -196,7 +196,7 @@ void p2m_printer_free(struct p2m_printer *p)
 	cJSON_free(p->last_state);
 	g_free(p->t_state);
 	g_free(p->t_avail);
-	free(p->t_discovery);
+	g_free(p->t_discovery);
 	g_free(p->t_request);
 	g_free(p);
 }

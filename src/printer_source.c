@@ -12,6 +12,7 @@
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
 
+#include <glib.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -192,10 +193,8 @@ static const char *const src_field[P2M_SRC_COUNT] = {
 
 struct p2m_printer_source *p2m_printer_source_new(const struct p2m_printer_conf *conf)
 {
-	struct p2m_printer_source *s = calloc(1, sizeof(*s));
+	struct p2m_printer_source *s = g_new0(struct p2m_printer_source, 1);
 
-	if (!s)
-		abort();
 	s->conf = conf;
 	s->state = cJSON_CreateObject();
 	cJSON_AddObjectToObject(s->state, "print");
@@ -207,7 +206,7 @@ void p2m_printer_source_free(struct p2m_printer_source *s)
 	if (!s)
 		return;
 	cJSON_Delete(s->state);
-	free(s);
+	g_free(s);
 }
 
 bool p2m_printer_source_wants(const struct p2m_printer_source *s, const char *topic)

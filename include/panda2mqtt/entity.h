@@ -33,10 +33,6 @@ const struct p2m_entity *p2m_entity_find(const struct p2m_driver *d, const char 
 /* A row whose root is this reads the gateway-held values (view->local), not the device. */
 #define P2M_ROOT_LOCAL "@local"
 
-/* The row's value by its vtype, root, field and fallback; NULL when the device has not
- * reported it (or reported a wrong type). */
-cJSON *p2m_entity_read_generic(const struct p2m_entity *e, const struct p2m_view *v);
-
 /* The row's value using its own read function when it has one. */
 cJSON *p2m_entity_read(const struct p2m_entity *e, const struct p2m_view *v);
 

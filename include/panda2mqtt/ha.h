@@ -29,14 +29,14 @@ cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *
 /* What the payload above takes from the device's state and address (firmware, host,
  * options read from the state), as one string: equal strings, equal payloads. Far
  * cheaper than the payload, so that every frame can ask whether discovery changed.
- * Caller frees. */
+ * Caller frees with g_free. */
 char *p2m_ha_discovery_inputs(const struct p2m_driver *d, const struct p2m_ha_device *dev);
 
 /* May these changes of the device's state change its discovery? (driver.h:
  * discovery_inputs, the options_fn rows' inputs, optional rows.) */
 bool p2m_ha_discovery_depends(const struct p2m_driver *d, const struct p2m_changes *c);
 
-/* "<prefix>/device/<id>/config"; caller frees. */
+/* "<prefix>/device/<id>/config"; caller frees with g_free. */
 char *p2m_ha_discovery_topic(const char *prefix, const char *id);
 
 #endif

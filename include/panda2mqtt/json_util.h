@@ -10,6 +10,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The out-of-memory policy (docs/DEVELOPING.md): an allocation that fails aborts the
+ * process, as GLib's g_malloc does, and the service manager restarts it. This makes
+ * cJSON follow it (its allocations go through g_malloc; cJSON otherwise returns NULL
+ * and its Add functions silently drop members). Call once, first thing in main().
+ * Memory from cJSON, GLib and libc comes from the same heap (GLib >= 2.46 uses the
+ * system malloc), so cJSON_free, g_free and free are interchangeable; the code still
+ * frees each block with its allocator's own function. */
+void p2m_json_init(void);
+
 /* state[root][field], or NULL. */
 const cJSON *p2m_json_field(const cJSON *state, const char *root, const char *field);
 
@@ -17,16 +26,13 @@ const cJSON *p2m_json_field(const cJSON *state, const char *root, const char *fi
  * other values (arrays included) replace. */
 void p2m_json_merge(cJSON *dst, const cJSON *src);
 
-/* True when a key names a secret (passwords, access codes, tokens, keys). */
-bool p2m_json_is_secret_key(const char *key);
-
 /* A deep copy of v with every secret member removed, at any depth. */
 cJSON *p2m_json_redacted(const cJSON *v);
 
 /* Depth of nesting of v (a scalar is 0). Stops counting at limit+1. */
 int p2m_json_depth(const cJSON *v, int limit);
 
-/* Print unformatted; caller frees. Never NULL for valid input (aborts on OOM like cJSON). */
+/* Print unformatted; caller frees with cJSON_free. Never NULL. */
 char *p2m_json_print(const cJSON *v);
 
 /* The same into a buffer the process reuses: valid until the next call, never freed by

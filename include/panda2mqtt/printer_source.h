@@ -44,7 +44,8 @@ const char *p2m_print_state_bambu(enum p2m_print_state s);
 
 /* The value at path ("a.b.c", NULL = the payload itself) of one message: a JSON number,
  * or a string; a payload that is not JSON is taken as a plain string, and a plain
- * string that is a number as that number. NULL with the reason in err. Caller frees. */
+ * string that is a number as that number. NULL with the reason in err. Caller frees
+ * with cJSON_Delete. */
 cJSON *p2m_printer_extract(const char *payload, size_t len, const char *path, char *err,
 			   size_t errlen);
 

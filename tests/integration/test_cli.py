@@ -62,6 +62,9 @@ class CommandLine(unittest.TestCase):
             ("[discovery]\nmdns = no\n[device garage]\nport = 80\n",
              ":3: [device garage]: missing required key 'host'"),
             ("[safety]\nmax_target_temp = 90\n", ":2: [safety] max_target_temp:"),
+            ("[device garage]\nhost = x\ntype = toaster\n",
+             ":3: [device garage] type: unknown device family 'toaster'; known: "
+             "panda_breath, ptalk, json_sensor"),
         ]
         for text, expect in cases:
             path = self.write(text)

@@ -1,14 +1,14 @@
-/* registry.h - every device the gateway serves, in one list.
+/* device_registry.h - every device the gateway serves, in one list.
  *
  * Owns: creating the devices of the [device] sections that have a host, resolving
  * .local hosts through Avahi, and taking devices that discovery found: one device per
  * id, followed to a new address rather than duplicated. A found device's id comes from
  * its driver (the MAC), so it survives address changes and restarts; a [device <id>]
  * section without host gives a found device its name and options.
- * Does not own: MQTT routing (gateway.c), probing candidates (discovery.c), a device's
+ * Does not own: MQTT routing (gateway.c), probing DNS-SD candidates (dnssd_probe.c), a device's
  * own lifecycle (device.c). */
-#ifndef PANDA2MQTT_REGISTRY_H
-#define PANDA2MQTT_REGISTRY_H
+#ifndef PANDA2MQTT_DEVICE_REGISTRY_H
+#define PANDA2MQTT_DEVICE_REGISTRY_H
 
 #include "device.h"
 

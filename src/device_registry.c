@@ -1,4 +1,4 @@
-/* registry.c - see registry.h.
+/* device_registry.c - see device_registry.h.
  *
  * Matching a found device to one already served, in order:
  *  1. the same id: a found device seen before, or a [device] section named by that id;
@@ -10,10 +10,10 @@
  * chose it); a found one follows its record. A device that dials in (dialin.c) is
  * matched by its id alone and follows its connection; a [device <id>] section without
  * host gives it its name and options, as for a found device. */
-#include "registry.h"
+#include "device_registry.h"
 
 #include "dialin.h"
-#include "discovery.h"
+#include "dnssd_probe.h"
 #include "ws.h"
 #include "panda2mqtt/families.h"
 #include "panda2mqtt/log.h"
@@ -36,7 +36,7 @@ struct entry {
 struct p2m_registry {
 	struct p2m_device_env env; /* the gateway's, with identified pointing here */
 	GPtrArray *entries;
-	struct p2m_discovery *disc;
+	struct p2m_dnssd_probe *disc;
 	struct p2m_dialin *dialin;
 	guint resolve_timer;
 	guint reap_idle;
@@ -289,14 +289,14 @@ static gboolean on_resolve_again(gpointer data)
 	for (guint i = 0; i < reg->entries->len; i++) {
 		struct entry *e = g_ptr_array_index(reg->entries, i);
 		if (e->conf->host && is_local_name(e->conf->host) && !p2m_device_is_online(e->dev))
-			p2m_discovery_resolve_host(reg->disc, e->conf->host);
+			p2m_dnssd_probe_resolve_host(reg->disc, e->conf->host);
 	}
 	return G_SOURCE_CONTINUE;
 }
 
 struct p2m_registry *p2m_registry_new(const struct p2m_device_env *env)
 {
-	static const struct p2m_discovery_callbacks cb = {
+	static const struct p2m_dnssd_probe_callbacks cb = {
 	    .on_found = on_found,
 	    .on_host = on_host,
 	};
@@ -322,7 +322,7 @@ struct p2m_registry *p2m_registry_new(const struct p2m_device_env *env)
 		    c->port);
 	}
 	if (cfg->discovery.mdns || local_names)
-		reg->disc = p2m_discovery_new(env->lws, cfg->discovery.mdns, &cb, reg);
+		reg->disc = p2m_dnssd_probe_new(env->lws, cfg->discovery.mdns, &cb, reg);
 	if (cfg->dialin.port) {
 		static const struct p2m_dialin_callbacks dcb = {
 		    .find = dialin_find,
@@ -350,7 +350,7 @@ void p2m_registry_free(struct p2m_registry *reg)
 		g_source_remove(reg->resolve_timer);
 	if (reg->reap_idle)
 		g_source_remove(reg->reap_idle);
-	p2m_discovery_free(reg->disc);
+	p2m_dnssd_probe_free(reg->disc);
 	g_ptr_array_free(reg->entries, TRUE);
 	p2m_dialin_free(reg->dialin);
 	g_free(reg);

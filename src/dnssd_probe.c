@@ -1,4 +1,4 @@
-/* discovery.c - see discovery.h.
+/* dnssd_probe.c - see dnssd_probe.h.
  *
  * "Answered" versus "unreachable": a probe whose WebSocket opened, or whose HTTP
  * upgrade the server refused (lws reports a handshake failure with an "HS:" reason),
@@ -10,7 +10,7 @@
  * devices announce and the WebSocket path they serve (driver.h). A service of a type
  * is probed at each distinct path of the families announcing that type, one after the
  * other, until one answers with a snapshot of one of those families. */
-#include "discovery.h"
+#include "dnssd_probe.h"
 
 #include "mdns.h"
 #include "panda2mqtt/families.h"
@@ -27,7 +27,7 @@
 enum cand_state { C_PROBING, C_CONFIRMED, C_REJECTED, C_WAITING };
 
 struct candidate {
-	struct p2m_discovery *disc;
+	struct p2m_dnssd_probe *disc;
 	char *key;	  /* "type\tname" */
 	const char *type; /* the families' own string */
 	size_t path;	  /* the index (paths_of) of the path being probed */
@@ -40,9 +40,9 @@ struct candidate {
 	int backoff;
 };
 
-struct p2m_discovery {
+struct p2m_dnssd_probe {
 	struct lws_context *lws;
-	struct p2m_discovery_callbacks cb;
+	struct p2m_dnssd_probe_callbacks cb;
 	void *ud;
 	struct p2m_mdns *mdns;
 	GHashTable *cands; /* service name -> struct candidate */
@@ -209,7 +209,7 @@ static void probe(struct candidate *c)
 
 static void on_service(void *ud, const char *type, const char *name, const char *addr, int port)
 {
-	struct p2m_discovery *disc = ud;
+	struct p2m_dnssd_probe *disc = ud;
 	char *key = g_strdup_printf("%s\t%s", type, name);
 	struct candidate *c = g_hash_table_lookup(disc->cands, key);
 
@@ -233,7 +233,7 @@ static void on_service(void *ud, const char *type, const char *name, const char 
 
 static void on_service_gone(void *ud, const char *type, const char *name)
 {
-	struct p2m_discovery *disc = ud;
+	struct p2m_dnssd_probe *disc = ud;
 	char *key = g_strdup_printf("%s\t%s", type, name);
 
 	/* The device itself, if it was one, stays: it goes offline only when its link
@@ -244,20 +244,20 @@ static void on_service_gone(void *ud, const char *type, const char *name)
 
 static void on_host(void *ud, const char *host, const char *addr)
 {
-	struct p2m_discovery *disc = ud;
+	struct p2m_dnssd_probe *disc = ud;
 
 	disc->cb.on_host(disc->ud, host, addr);
 }
 
-struct p2m_discovery *p2m_discovery_new(struct lws_context *lws, bool browse,
-					const struct p2m_discovery_callbacks *cb, void *ud)
+struct p2m_dnssd_probe *p2m_dnssd_probe_new(struct lws_context *lws, bool browse,
+					    const struct p2m_dnssd_probe_callbacks *cb, void *ud)
 {
 	static const struct p2m_mdns_callbacks mcb = {
 	    .on_service = on_service,
 	    .on_service_gone = on_service_gone,
 	    .on_host = on_host,
 	};
-	struct p2m_discovery *disc = g_new0(struct p2m_discovery, 1);
+	struct p2m_dnssd_probe *disc = g_new0(struct p2m_dnssd_probe, 1);
 	const char *types[8];
 	size_t n = 0;
 
@@ -281,12 +281,12 @@ struct p2m_discovery *p2m_discovery_new(struct lws_context *lws, bool browse,
 	return disc;
 }
 
-void p2m_discovery_resolve_host(struct p2m_discovery *disc, const char *host)
+void p2m_dnssd_probe_resolve_host(struct p2m_dnssd_probe *disc, const char *host)
 {
 	p2m_mdns_resolve_host(disc->mdns, host);
 }
 
-void p2m_discovery_free(struct p2m_discovery *disc)
+void p2m_dnssd_probe_free(struct p2m_dnssd_probe *disc)
 {
 	if (!disc)
 		return;

@@ -12,7 +12,9 @@
  * the broker says by its chamber_temperature which frame it shows and how long that frame
  * took to get through (no field outside the device's own vocabulary is needed, since the
  * gateway publishes only what it knows). Commands are published here too, and timed until
- * the frame reaches the device.
+ * the frame reaches the device. The snapshot and the pushes are built as panda2mqtt-sim
+ * builds them (tools/sim_snapshot.c), but for the readings: tenths, where a real unit
+ * sends whole degrees, since each one is a frame's clock.
  *
  * What it is not: a model of the device (see panda2mqtt-sim for that: firmware dialects,
  * drying, Wi-Fi, printers), nor a judge: it prints figures as JSON lines on stdout and the
@@ -24,6 +26,7 @@
  * GLib's main loop drives libwebsockets and libmosquitto (src/loop.c).
  */
 #include "loop.h"
+#include "sim_snapshot.h"
 
 #include "panda2mqtt/log.h"
 
@@ -81,15 +84,15 @@ struct dev {
 	gint64 rebooting_until; /* monotonic us; 0: up */
 	gint64 frozen_until;
 	gint64 next_fault;
-	gint64 first_connect; /* first WebSocket established */
-	gint64 discovered;    /* first discovery config seen */
-	unsigned seq;			 /* frames sent: the next reading */
-	gint64 sent_at[CLOCK_SLOTS];	 /* send time of each reading; 0: never sent */
-	int last_slot;			 /* the reading of the last state seen; -1: none */
-	gint64 state_at;      /* when the last new state was seen */
-	bool online;	      /* the gateway's availability topic */
-	int cmd_value;	      /* outstanding command's value; 0: none */
-	int cmd_last;	      /* the last value sent: the next one differs */
+	gint64 first_connect;	     /* first WebSocket established */
+	gint64 discovered;	     /* first discovery config seen */
+	unsigned seq;		     /* frames sent: the next reading */
+	gint64 sent_at[CLOCK_SLOTS]; /* send time of each reading; 0: never sent */
+	int last_slot;		     /* the reading of the last state seen; -1: none */
+	gint64 state_at;	     /* when the last new state was seen */
+	bool online;		     /* the gateway's availability topic */
+	int cmd_value;		     /* outstanding command's value; 0: none */
+	int cmd_last;		     /* the last value sent: the next one differs */
 	gint64 cmd_sent;
 };
 
@@ -190,69 +193,27 @@ static cJSON *sample_take(struct samples *s)
 
 /* ---------- one device ---------- */
 
+/* Device idx as the simulator's firmware V1.0.3 starts (sim_snapshot.c), with a name and a
+ * MAC of its own, so that no two devices look like the same heater. */
 static cJSON *state_new(int idx)
 {
-	cJSON *st = cJSON_CreateObject();
-	cJSON *s = cJSON_AddObjectToObject(st, "settings");
-	cJSON *o;
-	char buf[64];
+	char hostname[32], mac[16];
+	const struct sim_identity id = {
+	    .fw = SIM_FW_V103,
+	    .hostname = hostname,
+	    .sta_ip = "127.0.0.1",
+	    .mac = mac,
+	    .wifi_ssid = "LoadNet",
+	    .wifi_password = SECRET_WIFI,
+	    .ap_password = SECRET_AP,
+	    .printer_name = "Load X1C",
+	    .printer_sn = "01S00LOAD000001",
+	    .access_code = SECRET_ACCESS,
+	};
 
-	cJSON_AddStringToObject(s, "fw_version", "V1.0.3");
-	cJSON_AddNumberToObject(s, "printer_type", 1);
-	cJSON_AddBoolToObject(s, "work_on", 0);
-	cJSON_AddNumberToObject(s, "work_mode", 2);
-	cJSON_AddNumberToObject(s, "set_temp", 40);
-	cJSON_AddNumberToObject(s, "temp", 40);
-	cJSON_AddNumberToObject(s, "hotbedtemp", 80);
-	cJSON_AddNumberToObject(s, "filtertemp", 30);
-	cJSON_AddNumberToObject(s, "custom_temp", 60);
-	cJSON_AddNumberToObject(s, "custom_timer", 12);
-	cJSON_AddNumberToObject(s, "filament_temp", 60);
-	cJSON_AddNumberToObject(s, "filament_timer", 12);
-	cJSON_AddNumberToObject(s, "filament_drying_mode", 3);
-	cJSON_AddNumberToObject(s, "isrunning", 0);
-	cJSON_AddNumberToObject(s, "remaining_seconds", 0);
-	cJSON_AddNumberToObject(s, "warehouse_temper", 20.0);
-	cJSON_AddNumberToObject(s, "ptc_sensor_status", 0);
-	cJSON_AddNumberToObject(s, "warehouse_sensor_status", 0);
-	cJSON_AddStringToObject(s, "language", "en");
-
-	o = cJSON_AddObjectToObject(st, "printer");
-	cJSON_AddNumberToObject(o, "state", 3);
-	cJSON_AddStringToObject(o, "name", "Load X1C");
-	cJSON_AddStringToObject(o, "ip", "127.0.0.2");
-	cJSON_AddNumberToObject(o, "port", 8883);
-	cJSON_AddStringToObject(o, "sn", "01S00LOAD000001");
-	cJSON_AddStringToObject(o, "access_code", SECRET_ACCESS);
-
-	o = cJSON_AddObjectToObject(st, "sta");
-	cJSON_AddStringToObject(o, "ip", "127.0.0.1");
-	snprintf(buf, sizeof(buf), "load-panda-%04d", idx);
-	cJSON_AddStringToObject(o, "hostname", buf);
-	cJSON_AddNumberToObject(o, "state", 3);
-
-	o = cJSON_AddObjectToObject(st, "ap");
-	/* A MAC of its own, so that no two devices look like the same heater. */
-	snprintf(buf, sizeof(buf), "Panda_Breath_4c0ad0%06x", (unsigned)idx);
-	cJSON_AddStringToObject(o, "ssid", buf);
-	cJSON_AddStringToObject(o, "password", SECRET_AP);
-	cJSON_AddStringToObject(o, "ip", "192.168.254.1");
-	cJSON_AddNumberToObject(o, "on", 0);
-
-	o = cJSON_AddObjectToObject(st, "wifi");
-	cJSON_AddStringToObject(o, "ssid", "LoadNet");
-	cJSON_AddStringToObject(o, "password", SECRET_WIFI);
-	return st;
-}
-
-static void set_num(cJSON *obj, const char *key, double v)
-{
-	cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	if (cJSON_IsNumber(item))
-		cJSON_SetNumberValue(item, v);
-	else
-		cJSON_AddNumberToObject(obj, key, v);
+	snprintf(hostname, sizeof(hostname), "load-panda-%04d", idx);
+	snprintf(mac, sizeof(mac), "4c0ad0%06x", (unsigned)idx);
+	return sim_snapshot_state(&id);
 }
 
 static bool dev_up(const struct dev *d, gint64 now)
@@ -312,21 +273,26 @@ static size_t frame_text(struct conn *c, unsigned char *buf, size_t cap, bool sn
 		return sizeof(same) - 1;
 	}
 	struct dev *d = c->dev;
-	cJSON *s = cJSON_GetObjectItemCaseSensitive(d->state, "settings");
 	unsigned slot = ++d->seq % CLOCK_SLOTS;
-	double reading = 20.0 + (double)slot / 10;
-	char *out = (char *)buf + LWS_PRE;
+	/* tenths, unlike a real unit's whole degrees: the reading is the frame's clock */
+	struct sim_readings r = {.warehouse = 20.0 + (double)slot / 10, .decimals = 1};
+	char *out = (char *)buf + LWS_PRE, *txt;
+	size_t len;
 	int n;
 
 	d->sent_at[slot] = now_us();
 	if (snapshot) {
-		set_num(s, "warehouse_temper", reading);
-		if (!cJSON_PrintPreallocated(d->state, out, (int)(cap - LWS_PRE), 0))
-			return 0;
-		return strlen(out);
+		txt = sim_snapshot_text(d->state, SIM_FW_V103, &r);
+		len = txt ? strlen(txt) : 0;
+		if (len < cap - LWS_PRE)
+			memcpy(out, txt, len);
+		else
+			len = 0;
+		cJSON_free(txt);
+		return len;
 	}
 	/* A temperature push as the device sends it; its reading is its clock. */
-	n = snprintf(out, cap - LWS_PRE, "{\"settings\":{\"warehouse_temper\":%.1f}}", reading);
+	n = sim_snapshot_push(out, cap - LWS_PRE, &r);
 	return n > 0 && (size_t)n < cap - LWS_PRE ? (size_t)n : 0;
 }
 
@@ -885,7 +851,8 @@ static void usage(FILE *out)
 		"  -h, --help\n\n"
 		"Stdout: \"ready devices=N\" once listening, then one JSON line per \"stats\".\n"
 		"Stdin: stats | commands RATE | faults on|off | quit. Faults start off.\n"
-		"Device i is \"" ID_PREFIX "%%04d\"; each push's first frame carries a new chamber\n"
+		"Device i is \"" ID_PREFIX
+		"%%04d\"; each push's first frame carries a new chamber\n"
 		"reading: its clock.\n");
 }
 

@@ -64,7 +64,9 @@ class EmulatedDaemon(Explains, unittest.TestCase):
         cls.addClassCleanup(cls.broker.stop)
         cls.mqtt = Mqtt(cls.broker.port)
         cls.addClassCleanup(cls.mqtt.close)
-        cls.sim = Sim(cls.tmpdir.name, extra=["--mac", mac, "--mdns", f"Emulated {cls.tag}"])
+        # the firmware names its service after its hostname, which names the device
+        cls.sim = Sim(cls.tmpdir.name, extra=["--mac", mac, "--mdns", f"Emulated {cls.tag}",
+                                              "--hostname", f"Emulated-{cls.tag}"])
         cls.addClassCleanup(cls.sim.stop)
         cls.started = time.monotonic()
         cls.gw = Gateway(cls.tmpdir.name, cls.broker.port, {}, base=cls.base,
@@ -98,7 +100,8 @@ class EmulatedDaemon(Explains, unittest.TestCase):
             topic, lambda d: d["device"].get("sw_version") == "V1.0.3", TIMEOUT))
         self.assertEqual(ha_schema.validate_device_discovery(disc), [])
         self.assertEqual(ha_schema.validate_topic(topic, prefix=self.prefix), [])
-        self.assertEqual(disc["device"]["name"], f"Emulated {self.tag}")
+        # a device without a [device] name is called by the name it gives itself
+        self.assertEqual(disc["device"]["name"], f"Emulated-{self.tag}")
         self.assertEqual([a["topic"] for a in disc["availability"]],
                          [f"{self.base}/bridge/state", self.t("/availability")])
         retained = [m for m in self.mqtt.on(topic) if m[1]]

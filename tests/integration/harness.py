@@ -119,8 +119,9 @@ class Broker:
         self.start()
 
     def start(self):
-        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf],
-                                     stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
+        with open(self.log, "a") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=out,
+                                         stderr=subprocess.STDOUT)
         wait_port(self.port, host=self.addr)
 
     def stop(self):
@@ -306,11 +307,12 @@ class Sim:
         self.stderr = os.path.join(tmp, f"sim-{time.monotonic_ns()}.log")
         open(self.frames_log, "w").close()
         env = dict(os.environ, **(SANITIZER_ENV if SANITIZED else {}))
-        self.proc = subprocess.Popen(
-            [SIM, "--port", str(port), "--firmware", firmware, "--push-interval",
-             str(push_interval), "--frames-log", self.frames_log, *extra],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(self.stderr, "w"),
-            text=True, bufsize=1, env=env)
+        with open(self.stderr, "w") as err:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [SIM, "--port", str(port), "--firmware", firmware, "--push-interval",
+                 str(push_interval), "--frames-log", self.frames_log, *extra],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                text=True, bufsize=1, env=env)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         first = self._next_line(10)

@@ -145,10 +145,59 @@ FUZZ_HELPER bool fuzz_known_root(const struct p2m_driver *d, const char *root)
 
 /* The driver's own word on root.field (written here again, not taken from entity.c): a
  * row reads it and it is no secret's, or report_fields lists it. */
+/* The first characters and lengths of every field name a driver's rows and
+ * report_fields name: most names a fuzzer makes up are turned away by these alone. */
+struct fuzz_names {
+	const struct p2m_driver *d;
+	bool first[256], len[P2M_MAX_STRING_BYTES + 2];
+};
+
+FUZZ_HELPER void fuzz_names_note(struct fuzz_names *n, const char *name, size_t len)
+{
+	n->first[(unsigned char)name[0]] = true;
+	n->len[len <= P2M_MAX_STRING_BYTES ? len : P2M_MAX_STRING_BYTES + 1] = true;
+}
+
+FUZZ_HELPER const struct fuzz_names *fuzz_names_of(const struct p2m_driver *d)
+{
+	static struct fuzz_names cache[4];
+
+	for (size_t i = 0; i < 4; i++) {
+		struct fuzz_names *n = &cache[i];
+
+		if (n->d == d)
+			return n;
+		if (n->d)
+			continue;
+		n->d = d;
+		for (size_t k = 0; k < d->n_entities; k++) {
+			const struct p2m_entity *e = &d->entities[k];
+
+			if (e->field)
+				fuzz_names_note(n, e->field, strlen(e->field));
+			if (e->fallback)
+				fuzz_names_note(n, e->fallback, strlen(e->fallback));
+		}
+		for (const char *const *a = d->report_fields; a && *a; a++) {
+			const char *f = strchr(*a, '.');
+
+			if (f)
+				fuzz_names_note(n, f + 1, strcspn(f + 1, "["));
+		}
+		return n;
+	}
+	abort(); /* more drivers than the cache holds */
+}
+
 FUZZ_HELPER bool fuzz_reportable(const struct p2m_driver *d, const char *root, const char *field)
 {
+	const struct fuzz_names *names = fuzz_names_of(d);
+	size_t fl = strlen(field);
 	char path[600];
 
+	if (!names->first[(unsigned char)field[0]] ||
+	    !names->len[fl <= P2M_MAX_STRING_BYTES ? fl : P2M_MAX_STRING_BYTES + 1])
+		return false;
 	for (size_t i = 0; i < d->n_entities; i++) {
 		const struct p2m_entity *e = &d->entities[i];
 

@@ -282,7 +282,7 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 	gw.env.safety = cfg->safety;
 	gw.env.changed = info_changed;
 	gw.env.ud = &gw;
-	gw.env.firmware = p2m_firmware_new(cfg->dialin.firmware_dir);
+	gw.env.firmware = p2m_firmware_new(cfg->firmware.dir);
 	gw.registry = p2m_registry_new(&gw.env);
 	if (!gw.registry) {
 		gw.exit_code = 1;

@@ -26,17 +26,18 @@ struct p2m_view p2m_device_view(struct p2m_device *d)
 {
 	const struct p2m_fw_image *img = NULL;
 
-	if (d->driver->dials_in) {
+	if (d->has_update) {
 		img = p2m_firmware_latest(d->env->firmware, d->driver->name);
 		d->update.latest = img ? img->version : NULL;
 		d->update.path = img ? img->path : NULL;
+		d->update.summary = img ? img->summary : NULL;
 	}
 	return (struct p2m_view){
 	    .dev = d->dev,
 	    .local = d->local,
 	    .now = (double)g_get_real_time() / G_USEC_PER_SEC,
 	    .read_at = d->read_at,
-	    .update = d->driver->dials_in ? &d->update : NULL,
+	    .update = d->has_update ? &d->update : NULL,
 	    .seen = d->seen,
 	};
 }

@@ -31,7 +31,7 @@ struct p2m_esp_check {
 	size_t seghdr_len;
 	unsigned nseg, seg; /* segments in all, the one being read */
 	uint32_t seg_left;  /* bytes of its data still to come */
-	uint8_t xor;	    /* the checksum so far */
+	uint8_t xor ;	    /* the checksum so far */
 	uint64_t pad_end;   /* the offset after the checksum byte */
 	bool hash_appended;
 	unsigned char hash[32];
@@ -107,16 +107,14 @@ static int take_header(struct p2m_esp_check *c)
 	unsigned chip = (unsigned)h[12] | (unsigned)h[13] << 8;
 
 	if (h[0] != P2M_ESP_IMAGE_MAGIC)
-		return bad(c,
-			   "not an ESP application image (its first byte is 0x%02x, not 0x%02x)",
+		return bad(c, "not an ESP application image (its first byte is 0x%02x, not 0x%02x)",
 			   h[0], P2M_ESP_IMAGE_MAGIC);
 	if (c->chip >= 0 && chip != (unsigned)c->chip)
 		return bad(c, "built for %s (chip id %u), not for %s (chip id %d)",
 			   p2m_esp_chip_name(chip), chip, p2m_esp_chip_name((unsigned)c->chip),
 			   c->chip);
 	if (h[1] == 0 || h[1] > P2M_ESP_MAX_SEGMENTS)
-		return bad(c, "its header names %u segments (1 to %d)", h[1],
-			   P2M_ESP_MAX_SEGMENTS);
+		return bad(c, "its header names %u segments (1 to %d)", h[1], P2M_ESP_MAX_SEGMENTS);
 	if (h[23] > 1)
 		return bad(c, "its header's hash_appended is %u (0 or 1)", h[23]);
 	c->nseg = h[1];
@@ -137,8 +135,9 @@ static int take_segment_header(struct p2m_esp_check *c)
 		return bad(c, "segment %u's length %u is not a multiple of 4: damaged", c->seg + 1,
 			   (unsigned)len);
 	if (c->max && c->off + len > c->max)
-		return bad(c, "segment %u's length %u runs past the largest image (%llu bytes): "
-			      "damaged",
+		return bad(c,
+			   "segment %u's length %u runs past the largest image (%llu bytes): "
+			   "damaged",
 			   c->seg + 1, (unsigned)len, (unsigned long long)c->max);
 	c->seg_left = len;
 	c->phase = P_SEG_DATA;
@@ -184,7 +183,7 @@ static size_t take(struct p2m_esp_check *c, const unsigned char *p, size_t len, 
 		n = MIN(len, (size_t)(c->pad_end - c->off));
 		c->off += n;
 		if (c->off == c->pad_end) {
-			uint8_t want = c->xor ^ P2M_ESP_CHECKSUM_INITIAL;
+			uint8_t want = c->xor ^P2M_ESP_CHECKSUM_INITIAL;
 
 			if (p[n - 1] != want)
 				*rc = bad(c,
@@ -274,7 +273,7 @@ int p2m_esp_check_finish(struct p2m_esp_check *c, struct p2m_esp_image *out, cha
 			 size_t errlen)
 {
 	static const char *const where[] = {
-	    [P_HEADER] = "in its header",     [P_SEG_HDR] = "in a segment header",
+	    [P_HEADER] = "in its header",      [P_SEG_HDR] = "in a segment header",
 	    [P_SEG_DATA] = "inside a segment", [P_PAD] = "before its checksum",
 	    [P_HASH] = "inside its SHA-256",
 	};

@@ -34,7 +34,8 @@ int p2m_cmd_install(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON
 {
 	if (!cJSON_IsString(v) ||
 	    (strcmp(v->valuestring, "install") != 0 && strcmp(v->valuestring, "reinstall") != 0))
-		return p2m_cmd_reject(cmd, e->key, "the payload must be \"install\" or \"reinstall\"");
+		return p2m_cmd_reject(cmd, e->key,
+				      "the payload must be \"install\" or \"reinstall\"");
 	*reinstall = v->valuestring[0] == 'r';
 	return 0;
 }

@@ -88,7 +88,7 @@ struct p2m_dialin_conf {
 	char *firmware_dir;
 };
 
-/* [firmware]: images offered to every family's devices (firmware.h, docs/FIRMWARE-UPDATES.md). */
+/* [firmware]: images offered to every family's devices (firmware.h, docs/FIRMWARE-UPDATE.md). */
 struct p2m_firmware_conf {
 	char *dir; /* images "<family>-<version>.bin"; NULL: no updates */
 };

@@ -4,7 +4,7 @@
  * Owns: the update entity's JSON state (installed and offered version, release notes,
  * progress), the install payloads ("install", and "reinstall" for an image whose version
  * is already installed or older: Home Assistant's MQTT update entity only ever sends its
- * payload_install, "install"; a reinstall is asked for by hand, docs/FIRMWARE-UPDATES.md),
+ * payload_install, "install"; a reinstall is asked for by hand, docs/FIRMWARE-UPDATE.md),
  * the marker a family's plan puts in its frames for an image the core sends by HTTP
  * (driver.h: http_update), and release notes cut to what Home Assistant keeps.
  * Does not own: where images come from (firmware.c), whether an install is allowed and

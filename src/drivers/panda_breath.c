@@ -908,8 +908,9 @@ static int pb_plan(struct p2m_cmd *cmd)
 	/* the device restarts into the new firmware: nothing may be half done around it */
 	if (in->install) {
 		if (cmd->frames->child || cmd->local)
-			return p2m_cmd_reject(cmd, "firmware_update",
-					      "a firmware install goes alone, in a command of its own");
+			return p2m_cmd_reject(
+			    cmd, "firmware_update",
+			    "a firmware install goes alone, in a command of its own");
 		p2m_cmd_install_image(cmd, in->reinstall);
 	}
 	return 0;

@@ -180,7 +180,7 @@ static void post_done(void *ud, bool body_sent, int status, const char *why)
 		return;
 	}
 	if (status >= 300) {
-		ota_fail(d, "upload", "the device answered the upload with HTTP status %d", status);
+		ota_fail(d, "install", "the device refused the image (HTTP status %d)", status);
 		return;
 	}
 	p2m_info("device %s: image sent (HTTP %d%s%s); waiting for the device's answer",
@@ -314,6 +314,14 @@ void p2m_device_ota_start(struct p2m_device *d, bool reinstall)
 	o->reader = p2m_fw_reader_open(o->path, err, sizeof(err));
 	if (!o->reader) {
 		ota_fail(d, "check", "%s", err);
+		return;
+	}
+	if (h->max_bytes && p2m_fw_reader_size(o->reader) > h->max_bytes) {
+		ota_fail(d, "check",
+			 "%s is refused: it is larger than the %ld bytes (0x%lx) the device takes "
+			 "(%lld bytes)",
+			 o->path, h->max_bytes, (unsigned long)h->max_bytes,
+			 (long long)p2m_fw_reader_size(o->reader));
 		return;
 	}
 	o->check = p2m_esp_check_new(h->esp_chip, (uint64_t)h->max_bytes);

@@ -59,7 +59,7 @@ char *p2m_update_summary(const char *text, size_t len)
 		g_free(valid);
 		return NULL;
 	}
-	/* NUL bytes end the text (g_utf8_make_valid keeps them) */
+	/* (a NUL byte comes out of g_utf8_make_valid as U+FFFD, like any invalid byte) */
 	if (g_utf8_strlen(s, -1) <= P2M_UPDATE_SUMMARY_MAX) {
 		out = g_strdup(s);
 	} else {

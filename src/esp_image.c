@@ -237,6 +237,8 @@ int p2m_esp_check_feed(struct p2m_esp_check *c, const void *data, size_t len, ch
 		snprintf(err, errlen, "%s", c->err);
 		return -1;
 	}
+	if (len == 0)
+		return 0; /* (data may be NULL then) */
 	if (c->off < HEAD_KEEP)
 		memcpy(c->head + c->off, p, MIN(len, (size_t)(HEAD_KEEP - c->off)));
 	g_checksum_update(c->file, p, len);

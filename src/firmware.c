@@ -128,7 +128,10 @@ static void rescan(struct p2m_firmware *fw, struct family_latest *f)
 
 	image_clear(&f->img);
 	if (!d) {
-		if (!fw->warned)
+		/* a directory not made yet (the add-on names one in any case) is no fault */
+		if (!fw->warned && errno == ENOENT)
+			p2m_info("firmware: %s does not exist: no images offered", fw->dir);
+		else if (!fw->warned)
 			p2m_warn("firmware: cannot read %s: %s", fw->dir, strerror(errno));
 		fw->warned = true;
 		return;

@@ -344,11 +344,8 @@ bool p2m_device_ota_reply(struct p2m_device *d, const char *type, bool ok)
 
 	if (!h || strcmp(type, h->reply_type) != 0)
 		return false;
-	if (!o || (o->phase != OTA_SEND && o->phase != OTA_REPLY)) {
-		p2m_info("device %s: an %s answer (ok %d) to an upload not ours", d->conf->id, type,
-			 ok);
-		return true;
-	}
+	if (!o || (o->phase != OTA_SEND && o->phase != OTA_REPLY))
+		return false; /* another client's upload (the device's own page) */
 	p2m_http_post_free(o->post);
 	o->post = NULL;
 	if (!ok) {
@@ -359,6 +356,7 @@ bool p2m_device_ota_reply(struct p2m_device *d, const char *type, bool ok)
 		 o->version);
 	d->update.percent = 100;
 	d->expect_reboot = true;
+	o->link_lost = false; /* the restart is the next link lost */
 	enter(d, OTA_RESTART, RESTART_S);
 	p2m_device_publish_state(d, NULL, false);
 	return true;
@@ -372,9 +370,11 @@ void p2m_device_ota_link_lost(struct p2m_device *d)
 		return;
 	switch (o->phase) {
 	case OTA_SEND:
-		/* the HTTP side ends too; whichever is first tells */
-		ota_fail(d, "upload", "the device went away during the upload (%d %% sent)",
-			 MAX(d->update.percent, 0));
+		/* The WebSocket may go quiet (stale) while the device takes the image: the
+		 * upload's own connection says whether the device went away. Its answer may
+		 * be lost with this link; the version it reports after it tells then. */
+		p2m_info("device %s: the link dropped during the upload", d->conf->id);
+		o->link_lost = true;
 		break;
 	case OTA_REPLY:
 		/* the whole image went and the device restarted before its answer came */
@@ -396,11 +396,17 @@ void p2m_device_ota_first_frame(struct p2m_device *d)
 	struct p2m_ota *o = d->ota;
 	const char *fw = d->driver->fw_version(d->dev);
 	cJSON *e;
+	bool sent;
 
-	if (!o || o->phase != OTA_RESTART || !o->link_lost)
+	if (!o || (o->phase != OTA_RESTART && o->phase != OTA_REPLY) || !o->link_lost)
 		return;
-	if (!fw || (strcmp(fw, o->version) != 0 &&
-		    (!o->img.version[0] || strcmp(fw, o->img.version) != 0))) {
+	sent = fw && (strcmp(fw, o->version) == 0 ||
+		      (o->img.version[0] && strcmp(fw, o->img.version) == 0));
+	/* Back before its answer: the new version settles it, the old one may only mean
+	 * the device has not restarted yet (its answer, or the REPLY_S bound, follows). */
+	if (o->phase == OTA_REPLY && !sent)
+		return;
+	if (!sent) {
 		ota_fail(d, "confirm", "the device came back on firmware %s, not %s",
 			 fw ? fw : "(not reported)", o->version);
 		return;

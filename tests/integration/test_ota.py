@@ -142,6 +142,22 @@ class TestOtaEntity(OtaTestCase):
         self.assert_nothing_sent()
 
 
+    def test_a_retained_install_installs_nothing(self):
+        self.image("panda_breath-V1.0.4.bin", esp_image("V1.0.4"))
+        self.mqtt_early = Mqtt(self.broker.port)
+        topic = f"{self.base}/dev1/set/firmware_update"
+        self.mqtt_early.publish(topic, "install", retain=True)
+        try:
+            self.start()
+            self.update_state(lambda u: u["latest_version"] == "V1.0.4")
+            self.explain(lambda: wait_until(lambda: "retained command" in self.gw.log(), 10,
+                                            what="the retained command refused"))
+            self.assert_nothing_sent()
+        finally:
+            self.mqtt_early.publish(topic, "", retain=True)
+            self.mqtt_early.close()
+
+
 class TestOtaSuccess(OtaTestCase):
 
     def check_success(self, image_path, version, t0):

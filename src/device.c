@@ -365,6 +365,7 @@ void p2m_device_free(struct p2m_device *d)
 	if (d->debounce_timer)
 		g_source_remove(d->debounce_timer);
 	g_free(d->discovery_inputs);
+	g_free(d->offered);
 	g_free(d->host);
 	for (int t = 0; t < P2M_TOPICS; t++)
 		g_free(d->t_state[t]);

@@ -97,6 +97,7 @@ struct p2m_device {
 	struct p2m_fw_reader *upload;
 	struct p2m_update_view update;
 	bool has_update; /* the family has an update row */
+	char *offered;	 /* the image offered when last looked: "version\nnotes"; NULL: none */
 
 	/* device_ota.c: an install over HTTP under way; NULL: none */
 	struct p2m_ota *ota;
@@ -111,6 +112,9 @@ void p2m_device_publish_state(struct p2m_device *d, const struct p2m_changes *ch
 /* The device's own report (allow-listed) on <base>/<id>/report, when it changed. */
 void p2m_device_publish_report(struct p2m_device *d, bool force);
 void p2m_device_update_discovery(struct p2m_device *d, bool force);
+/* Once a second (families with an update row): an image put in or taken out of
+ * [firmware] dir is published without waiting for the device to change. */
+void p2m_device_check_offer(struct p2m_device *d);
 void p2m_device_set_online(struct p2m_device *d, bool online);
 /* Publish an event (and log it); takes ev, which must be of a type the family declares
  * (events.h), or Home Assistant drops it. The emit callback of the drivers' hooks. */

@@ -42,6 +42,25 @@ struct p2m_view p2m_device_view(struct p2m_device *d)
 	};
 }
 
+void p2m_device_check_offer(struct p2m_device *d)
+{
+	const struct p2m_fw_image *img;
+	char *now;
+
+	if (!d->has_update || !d->online || d->retired)
+		return;
+	img = p2m_firmware_latest(d->env->firmware, d->driver->name);
+	now =
+	    img ? g_strdup_printf("%s\n%s", img->version, img->summary ? img->summary : "") : NULL;
+	if (g_strcmp0(now, d->offered) == 0) {
+		g_free(now);
+		return;
+	}
+	g_free(d->offered);
+	d->offered = now;
+	p2m_device_publish_state(d, NULL, false); /* unchanged topics are not sent again */
+}
+
 /* The name shown in Home Assistant and bridge/info: the configured one, else the one the
  * device gives itself, else its model. */
 static const char *device_name(const struct p2m_device *d)

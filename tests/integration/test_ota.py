@@ -56,7 +56,10 @@ def esp_image(version="V1.0.4", chip=CHIP_ESP32C3, hash_appended=True, payload=2
 
 class OtaTestCase(Explains, GatewayTestCase):
     """A simulator that saves what POST /ota brings, and a gateway with [firmware] dir.
-    Each test puts its images in place (images()) before the gateway starts (start())."""
+    Each test puts its images in place (image()) before the gateway starts (start())."""
+
+    # no periodic re-read: the offered image must show up without one
+    device_opts = {"stale_timeout": 4, "refresh_interval": 0}
 
 
     def setUp(self):
@@ -141,6 +144,19 @@ class TestOtaEntity(OtaTestCase):
         # nothing installs on its own
         self.assert_nothing_sent()
 
+
+    def test_an_image_put_in_later_is_offered_at_once(self):
+        self.start()
+        u = self.update_state(lambda u: True)
+        self.assertEqual(u["latest_version"], INSTALLED)  # nothing to offer
+        t0 = time.monotonic()
+        path = self.image("panda_breath-V1.0.4.bin", esp_image("V1.0.4"), notes="New.")
+        # the directory is read again every 5 s; no need to wait for a re-read
+        u = self.update_state(lambda u: u["latest_version"] == "V1.0.4", since=t0)
+        self.assertEqual(u["release_summary"], "New.")
+        os.unlink(path)
+        self.update_state(lambda u: u["latest_version"] == INSTALLED, since=time.monotonic())
+        self.assert_nothing_sent()
 
     def test_a_retained_install_installs_nothing(self):
         self.image("panda_breath-V1.0.4.bin", esp_image("V1.0.4"))

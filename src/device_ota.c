@@ -42,6 +42,7 @@ struct p2m_ota {
 	enum ota_phase phase;
 	char *version; /* offered: from the file's name */
 	char *path;
+	char *name;		  /* the file's name alone: what events say (not where it lives) */
 	struct p2m_esp_image img; /* the checked image */
 	struct p2m_fw_reader *reader;
 	struct p2m_esp_check *check;
@@ -66,6 +67,7 @@ static void ota_free(struct p2m_ota *o)
 		g_checksum_free(o->sent);
 	g_free(o->version);
 	g_free(o->path);
+	g_free(o->name);
 	g_free(o);
 }
 
@@ -247,12 +249,12 @@ static gboolean check_step(gpointer data)
 
 		if (n < 0) {
 			o->idle = 0;
-			ota_fail(d, "check", "cannot read %s", o->path);
+			ota_fail(d, "check", "cannot read %s", o->name);
 			return G_SOURCE_REMOVE;
 		}
 		if (p2m_esp_check_feed(o->check, buf, (size_t)n, err, sizeof(err)) != 0) {
 			o->idle = 0;
-			ota_fail(d, "check", "%s is refused: %s", o->path, err);
+			ota_fail(d, "check", "%s is refused: %s", o->name, err);
 			return G_SOURCE_REMOVE;
 		}
 	}
@@ -260,7 +262,7 @@ static gboolean check_step(gpointer data)
 		return G_SOURCE_CONTINUE;
 	o->idle = 0;
 	if (p2m_esp_check_finish(o->check, &o->img, err, sizeof(err)) != 0) {
-		ota_fail(d, "check", "%s is refused: %s", o->path, err);
+		ota_fail(d, "check", "%s is refused: %s", o->name, err);
 		return G_SOURCE_REMOVE;
 	}
 	p2m_info("device %s: %s is a good %s image (%u segments, %llu bytes%s, SHA-256 %s)",
@@ -292,6 +294,7 @@ void p2m_device_ota_start(struct p2m_device *d, bool reinstall)
 	o = d->ota = g_new0(struct p2m_ota, 1);
 	o->version = g_strdup(d->update.latest);
 	o->path = g_strdup(d->update.path);
+	o->name = o->path ? g_path_get_basename(o->path) : NULL;
 	d->update.in_progress = true;
 	d->update.percent = -1;
 	if (!h || !o->version || !o->path) {
@@ -313,14 +316,15 @@ void p2m_device_ota_start(struct p2m_device *d, bool reinstall)
 	}
 	o->reader = p2m_fw_reader_open(o->path, err, sizeof(err));
 	if (!o->reader) {
-		ota_fail(d, "check", "%s", err);
+		p2m_warn("device %s: %s", d->conf->id, err);
+		ota_fail(d, "check", "cannot read %s", o->name);
 		return;
 	}
 	if (h->max_bytes && p2m_fw_reader_size(o->reader) > h->max_bytes) {
 		ota_fail(d, "check",
 			 "%s is refused: it is larger than the %ld bytes (0x%lx) the device takes "
 			 "(%lld bytes)",
-			 o->path, h->max_bytes, (unsigned long)h->max_bytes,
+			 o->name, h->max_bytes, (unsigned long)h->max_bytes,
 			 (long long)p2m_fw_reader_size(o->reader));
 		return;
 	}

@@ -33,6 +33,8 @@ struct p2m_http_post {
 	uint64_t sent;
 	int status;
 	bool body_sent, ended;
+	bool in_connect; /* inside lws_client_connect_via_info: done() waits for its return */
+	bool done_due;
 	char why[160];
 };
 
@@ -56,6 +58,12 @@ static void finish(struct p2m_http_post *p)
 	}
 	if (!p->status)
 		set_why(p, p->body_sent ? "no answer" : "connection closed");
+	/* lws may still write through i.pwsi on its way out of the connect call: the owner,
+	 * who may free us in done(), hears of it after that */
+	if (p->in_connect) {
+		p->done_due = true;
+		return;
+	}
 	p->cb.done(p->ud, p->body_sent, p->status, p->why);
 }
 
@@ -206,10 +214,16 @@ static void connect_to(struct p2m_http_post *p, const char *addr)
 	i.pwsi = &p->wsi;
 	i.opaque_user_data = p;
 	p->last_activity = g_get_monotonic_time();
+	p->in_connect = true;
 	if (!lws_client_connect_via_info(&i)) {
 		p->wsi = NULL;
 		set_why(p, "cannot start a connection");
 		finish(p);
+	}
+	p->in_connect = false;
+	if (p->done_due) {
+		p->done_due = false;
+		p->cb.done(p->ud, p->body_sent, p->status, p->why);
 		return;
 	}
 	p2m_loop_lws_kick(p->ctx);

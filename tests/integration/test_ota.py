@@ -118,7 +118,7 @@ class OtaTestCase(Explains, GatewayTestCase):
 
     def progress(self, since):
         return [json.loads(p)["firmware_update"] for t, p, _, at in self.mqtt.all_payloads()
-                if t == self.t("/details") and at >= since and p]
+                if t == self.t("/update") and at >= since and p]
 
 
 class TestOtaEntity(OtaTestCase):

@@ -20,6 +20,10 @@
 #include <sys/socket.h>
 
 #define PROTOCOL_NAME "p2m-http-post"
+/* The socket's send buffer: what the kernel holds beyond what the peer has taken. Left
+ * to itself Linux grows it to megabytes, a whole firmware image: the progress would be
+ * the kernel's, and a device that stops reading would look like one that took it all. */
+#define SEND_BUFFER (32 * 1024)
 
 struct p2m_http_post {
 	struct lws_context *ctx;
@@ -87,7 +91,11 @@ static int add_headers(struct p2m_http_post *p, struct lws *wsi, unsigned char *
 {
 	char len[24];
 	char name[64];
+	int sndbuf = SEND_BUFFER;
+	lws_sockfd_type fd = lws_get_socket_fd(wsi);
 
+	if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0)
+		p2m_debug("%s: SO_SNDBUF not set", p->o.name);
 	snprintf(len, sizeof(len), "%llu", (unsigned long long)p->o.length);
 	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
 					 (const unsigned char *)p->o.content_type,
@@ -131,6 +139,13 @@ static int write_body(struct p2m_http_post *p, struct lws *wsi)
 	}
 	p->sent += (uint64_t)n;
 	p->last_activity = g_get_monotonic_time();
+	/* lws bounds the whole body by its context's timeout_secs (10 s), which a 4 MiB
+	 * image over Wi-Fi can take longer than: progress moves its bound on, ours
+	 * (on_tick) decides */
+	lws_set_timeout(wsi,
+			last ? PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE
+			     : PENDING_TIMEOUT_CLIENT_ISSUE_PAYLOAD,
+			p->o.idle_timeout + 5);
 	if (last) {
 		p->body_sent = true;
 		lws_client_http_body_pending(wsi, 0);

@@ -35,7 +35,14 @@
 #define SIM_RAW_OFFSET 0.4 /* doc dialect: warehouse_temper - cal_warehouse_temp */
 
 /* How an upload ends (control: ota MODE; sim_ota.c). */
-enum sim_ota_mode { SIM_OTA_OK, SIM_OTA_REFUSE, SIM_OTA_DROP, SIM_OTA_OLD, SIM_OTA_MODES };
+enum sim_ota_mode {
+	SIM_OTA_OK,
+	SIM_OTA_REFUSE,
+	SIM_OTA_DROP,
+	SIM_OTA_OLD,
+	SIM_OTA_STALL,
+	SIM_OTA_MODES
+};
 extern const char *const sim_ota_mode_names[SIM_OTA_MODES];
 
 struct sim {
@@ -176,10 +183,12 @@ struct sim_ota;
 /* A POST /ota's headers are in: an upload begins. */
 struct sim_ota *sim_ota_begin(struct lws *wsi);
 /* Part of its body; -1: the connection is to close (the device goes away). */
-int sim_ota_body(struct sim_ota *o, const void *in, size_t len);
+int sim_ota_body(struct sim_ota *o, struct lws *wsi, const void *in, size_t len);
 /* The whole body is in: checked, answered on the WebSocket, the restart begun; the HTTP
  * status to answer with. */
 int sim_ota_complete(struct sim_ota *o);
+/* The connection's timer (control: ota stall keeps the connection open). */
+void sim_ota_timer(struct sim_ota *o, struct lws *wsi);
 void sim_ota_free(struct sim_ota *o);
 
 /* ---------- sim_control.c: the control channel ---------- */

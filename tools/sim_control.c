@@ -263,7 +263,7 @@ static void control_line(char *line, size_t len)
 		for (m = 0; m < SIM_OTA_MODES && strcmp(arg, sim_ota_mode_names[m]); m++)
 			;
 		if (m == SIM_OTA_MODES) {
-			err = "usage: ota ok|refuse|drop|old";
+			err = "usage: ota ok|refuse|drop|old|stall";
 		} else {
 			sim.ota_mode = (enum sim_ota_mode)m;
 			sim_say("control: uploads end: %s", arg);

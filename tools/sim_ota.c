@@ -12,7 +12,8 @@
  * (its esp_app_desc_t.version at byte 48). The control line "ota MODE" bends it: ok
  * (default), refuse (ok:0, no restart), drop (the device goes away half way through the
  * body: the connection closes, the device restarts on its old version), old (ok:1, but
- * it comes back on its old version).
+ * it comes back on its old version), stall (it stops reading after the first piece of
+ * the body and keeps the connection open).
  * Does not own: the HTTP server (sim_server.c), the reboot (sim_device.c). */
 #include "sim.h"
 
@@ -28,7 +29,7 @@
 #define ESP_CHIP_C3    5
 #define APP_DESC_MAGIC 0xABCD5432u
 
-const char *const sim_ota_mode_names[SIM_OTA_MODES] = {"ok", "refuse", "drop", "old"};
+const char *const sim_ota_mode_names[SIM_OTA_MODES] = {"ok", "refuse", "drop", "old", "stall"};
 
 struct sim_ota {
 	char content_type[128];
@@ -41,6 +42,7 @@ struct sim_ota {
 	GByteArray *keep;	/* the body, for the appended digest's check */
 	FILE *save;
 	bool too_big;
+	bool stalled; /* mode stall: reading stopped, the connection kept */
 };
 
 static uint32_t le32(const unsigned char *p)
@@ -74,7 +76,7 @@ struct sim_ota *sim_ota_begin(struct lws *wsi)
 }
 
 /* Part of the body. -1: the device goes away (mode drop). */
-int sim_ota_body(struct sim_ota *o, const void *in, size_t len)
+int sim_ota_body(struct sim_ota *o, struct lws *wsi, const void *in, size_t len)
 {
 	const unsigned char *p = in;
 
@@ -94,6 +96,15 @@ int sim_ota_body(struct sim_ota *o, const void *in, size_t len)
 			o->content_length);
 		sim_reboot("power lost during the upload");
 		return -1;
+	}
+	if (sim.ota_mode == SIM_OTA_STALL && !o->stalled) {
+		sim_say("ota: the device stops reading after %llu of %lld bytes", o->got,
+			o->content_length);
+		o->stalled = true;
+		lws_rx_flow_control(wsi, 0);
+		/* lws's own bound on a body (5 s, set again after this callback) would close
+		 * it: the device hangs instead (sim_ota_timer) */
+		lws_set_timer_usecs(wsi, LWS_USEC_PER_SEC / 10);
 	}
 	return 0;
 }
@@ -198,6 +209,14 @@ int sim_ota_complete(struct sim_ota *o)
 	}
 	sim_reboot("firmware update");
 	return 200;
+}
+
+void sim_ota_timer(struct sim_ota *o, struct lws *wsi)
+{
+	if (!o || !o->stalled)
+		return;
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	lws_set_timer_usecs(wsi, LWS_USEC_PER_SEC);
 }
 
 void sim_ota_free(struct sim_ota *o)

@@ -511,9 +511,12 @@ static int callback_panda(struct lws *wsi, enum lws_callback_reasons reason, voi
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return http_body(c, wsi);
 	case LWS_CALLBACK_HTTP_BODY:
-		return c->ota ? sim_ota_body(c->ota, in, len) : 0;
+		return c->ota ? sim_ota_body(c->ota, wsi, in, len) : 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return ota_complete(c, wsi);
+	case LWS_CALLBACK_TIMER:
+		sim_ota_timer(c->ota, wsi);
+		return 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
 		sim_ota_free(c->ota);
 		c->ota = NULL;

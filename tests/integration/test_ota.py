@@ -300,7 +300,7 @@ class TestOtaFailures(OtaTestCase):
         self.sim.control(f"ota {mode}")
         self.update_state(lambda u: u["latest_version"] == "V1.0.4")
         t0 = self.install()
-        ev = self.event("firmware_update_failed", t0, timeout=40)
+        ev = self.event("firmware_update_failed", t0, timeout=60)
         self.assertEqual(ev["stage"], stage, ev)
         self.assertIn(reason, ev["reason"])
         self.assertEqual(ev["version"], "V1.0.4")
@@ -319,6 +319,10 @@ class TestOtaFailures(OtaTestCase):
     def test_device_goes_away_during_the_upload(self):
         self.failed("drop", "upload", "")
         self.assertLess(os.path.getsize(self.saved), len(esp_image("V1.0.4", payload=600 * 1024)))
+
+    def test_device_stops_reading_the_upload(self):
+        # the time bound: 30 s without a byte going out or coming in
+        self.failed("stall", "upload", "nothing sent or received for 30 s")
 
     def test_device_comes_back_on_its_old_version(self):
         self.failed("old", "confirm", f"came back on firmware {INSTALLED}, not V1.0.4")

@@ -98,6 +98,8 @@ bool p2m_device_take_frame(struct p2m_device *d, const cJSON *frame, bool whole,
 		p2m_info("device %s: %s firmware %s", d->conf->id, d->driver->model, fw);
 		if (d->env->changed)
 			d->env->changed(d->env->ud);
+		if (fw_old)
+			p2m_device_ota_version(d, false);
 	}
 	g_free(fw_old);
 	/* A push that repeats what is stored changes nothing to publish (docs/BENCHMARKS.md).
@@ -145,7 +147,7 @@ static void on_message(void *ud, const char *text, size_t len)
 	if (d->retired)
 		return;
 	if (snapshot)
-		p2m_device_ota_first_frame(d);
+		p2m_device_ota_version(d, true);
 	p2m_device_check_safety(d, changed);
 	if (!d->online && !d->retired) {
 		d->failures = 0;

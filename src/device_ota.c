@@ -395,20 +395,22 @@ void p2m_device_ota_link_lost(struct p2m_device *d)
 	}
 }
 
-void p2m_device_ota_first_frame(struct p2m_device *d)
+void p2m_device_ota_version(struct p2m_device *d, bool new_link)
 {
 	struct p2m_ota *o = d->ota;
 	const char *fw = d->driver->fw_version(d->dev);
 	cJSON *e;
 	bool sent;
 
-	if (!o || (o->phase != OTA_RESTART && o->phase != OTA_REPLY) || !o->link_lost)
+	if (!o || (o->phase != OTA_RESTART && o->phase != OTA_REPLY))
 		return;
 	sent = fw && (strcmp(fw, o->version) == 0 ||
 		      (o->img.version[0] && strcmp(fw, o->img.version) == 0));
-	/* Back before its answer: the new version settles it, the old one may only mean
-	 * the device has not restarted yet (its answer, or the REPLY_S bound, follows). */
-	if (o->phase == OTA_REPLY && !sent)
+	/* The version sent, however it is heard (a new link, a push, a re-read), settles
+	 * it. Another one does only on the first report of a link that came back after the
+	 * image went: before, the device may not have restarted yet (its answer, or the
+	 * phase's bound, follows). */
+	if (!sent && (!new_link || !o->link_lost || o->phase == OTA_REPLY))
 		return;
 	if (!sent) {
 		ota_fail(d, "confirm", "the device came back on firmware %s, not %s",

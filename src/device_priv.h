@@ -188,9 +188,10 @@ void p2m_device_ota_start(struct p2m_device *d, bool reinstall);
 bool p2m_device_ota_busy(const struct p2m_device *d);
 /* A typed reply from the device: true when it was the install's answer (taken). */
 bool p2m_device_ota_reply(struct p2m_device *d, const char *type, bool ok);
-/* The main link dropped; its first frame after a (re)connect has been taken. */
+/* The main link dropped. The device's firmware version may say how an install ended:
+ * new_link: the first report of a link (after a restart), else a change of version. */
 void p2m_device_ota_link_lost(struct p2m_device *d);
-void p2m_device_ota_first_frame(struct p2m_device *d);
+void p2m_device_ota_version(struct p2m_device *d, bool new_link);
 void p2m_device_ota_free(struct p2m_device *d);
 
 #endif

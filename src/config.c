@@ -67,6 +67,7 @@ enum section {
 	SEC_MOONRAKER,
 	SEC_BAMBU_VIRTUAL,
 	SEC_DIALIN,
+	SEC_FIRMWARE,
 	SEC_DEVICE,
 	SEC_COUNT
 };
@@ -173,7 +174,11 @@ static const struct key_def dialin_keys[] = {
     {"token_file", K_OPTIONAL, ST(token_file), 0, 0, 0, NULL},
     {"allow", K_OPTIONAL, ST(allow), 0, 0, 0, NULL},
     {"max_devices", K_INT, CFG(dialin.max_devices), 1, 1024, 0, "16"},
-    {"firmware_dir", K_OPTIONAL, CFG(dialin.firmware_dir), 0, 0, 0, NULL},
+    {"firmware_dir", K_OPTIONAL, CFG(dialin.firmware_dir), 0, 0, 0, NULL}, /* finish_firmware */
+};
+
+static const struct key_def firmware_keys[] = {
+    {"dir", K_OPTIONAL, CFG(firmware.dir), 0, 0, 0, NULL},
 };
 
 #define PSRC(i, f) CFG(printer.src[i].f)
@@ -228,6 +233,7 @@ static const struct section_def sections[SEC_COUNT] = {
     [SEC_MOONRAKER] = {"moonraker", moonraker_keys, ARRAY_LEN(moonraker_keys)},
     [SEC_BAMBU_VIRTUAL] = {"bambu_virtual", bambu_virtual_keys, ARRAY_LEN(bambu_virtual_keys)},
     [SEC_DIALIN] = {"dialin", dialin_keys, ARRAY_LEN(dialin_keys)},
+    [SEC_FIRMWARE] = {"firmware", firmware_keys, ARRAY_LEN(firmware_keys)},
     [SEC_DEVICE] = {"device", device_keys, ARRAY_LEN(device_keys)},
 };
 
@@ -369,7 +375,7 @@ static int enter_section(struct parse_state *st, const char *line, size_t n)
 	}
 	return fail(st, st->lineno, name, NULL,
 		    "unknown section; expected [mqtt], [discovery], [safety], [printer], "
-		    "[moonraker], [bambu_virtual], [dialin] or [device <id>]");
+		    "[moonraker], [bambu_virtual], [dialin], [firmware] or [device <id>]");
 }
 
 /* ---- the reader inih pulls lines from (see the comment at the top) ------------------ */
@@ -850,6 +856,28 @@ static int finish_dialin(struct parse_state *st)
 	return 1;
 }
 
+/* [dialin] firmware_dir is the old name of [firmware] dir (images for every family now):
+ * still taken, with a warning saying where it moved. */
+static int finish_firmware(struct parse_state *st)
+{
+	struct p2m_config *c = st->cfg;
+	int line = key_line(st, SEC_DIALIN, "firmware_dir");
+
+	if (!c->dialin.firmware_dir)
+		return 1;
+	if (c->firmware.dir && strcmp(c->firmware.dir, c->dialin.firmware_dir) != 0)
+		return fail(st, line, "dialin", "firmware_dir",
+			    "is the old name of [firmware] dir, which names another directory "
+			    "(line %d); keep [firmware] dir only",
+			    key_line(st, SEC_FIRMWARE, "dir"));
+	p2m_warn("%s:%d: [dialin] firmware_dir is deprecated: write \"[firmware]\" and "
+		 "\"dir = %s\" instead (images for every family)",
+		 st->name, line, c->dialin.firmware_dir);
+	if (!c->firmware.dir)
+		c->firmware.dir = g_strdup(c->dialin.firmware_dir);
+	return 1;
+}
+
 static void finish(struct parse_state *st)
 {
 	struct p2m_config *c = st->cfg;
@@ -884,7 +912,7 @@ static void finish(struct parse_state *st)
 							  st->password_file, &m->password)) {
 		return;
 	}
-	if (!finish_dialin(st))
+	if (!finish_dialin(st) || !finish_firmware(st))
 		return;
 
 	if (c->safety.max_chamber_temp <= c->safety.max_target_temp) {

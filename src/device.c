@@ -98,6 +98,8 @@ bool p2m_device_take_frame(struct p2m_device *d, const cJSON *frame, bool whole,
 		p2m_info("device %s: %s firmware %s", d->conf->id, d->driver->model, fw);
 		if (d->env->changed)
 			d->env->changed(d->env->ud);
+		if (fw_old)
+			p2m_device_ota_version(d, false);
 	}
 	g_free(fw_old);
 	/* A push that repeats what is stored changes nothing to publish (docs/BENCHMARKS.md).
@@ -144,6 +146,8 @@ static void on_message(void *ud, const char *text, size_t len)
 	cJSON_Delete(frame);
 	if (d->retired)
 		return;
+	if (snapshot)
+		p2m_device_ota_version(d, true);
 	p2m_device_check_safety(d, changed);
 	if (!d->online && !d->retired) {
 		d->failures = 0;
@@ -175,8 +179,9 @@ static void on_close(void *ud, bool was_open, const char *why)
 		d->ws = NULL;
 	if (d->upload)
 		p2m_device_update_failed(d, "the link was lost while sending the image");
-	else if (d->update.in_progress)
+	else if (d->update.in_progress && !d->ota)
 		p2m_device_update_done(d); /* the device restarts to install it */
+	p2m_device_ota_link_lost(d);
 	p2m_device_send_reset(d);
 	if (d->retired)
 		return;
@@ -225,6 +230,7 @@ static void close_links(struct p2m_device *d)
 	d->ws = NULL;
 	p2m_fw_reader_close(d->upload);
 	d->upload = NULL;
+	p2m_device_ota_link_lost(d);
 }
 
 struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
@@ -252,6 +258,8 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 	d->log_name = g_strdup_printf("device %s", conf->id);
 	g_queue_init(&d->unanswered);
 	d->update.percent = -1;
+	for (size_t i = 0; i < driver->n_entities; i++)
+		d->has_update |= driver->entities[i].platform == P2M_UPDATE;
 	p2m_device_reread_start(d);
 	if (driver->dials_in) {
 		p2m_info("device %s: %s, connected from %s", conf->id, driver->model,
@@ -347,6 +355,7 @@ void p2m_device_free(struct p2m_device *d)
 {
 	if (!d)
 		return;
+	p2m_device_ota_free(d);
 	close_links(d);
 	p2m_device_reread_free(d);
 	cJSON_Delete(d->dev);
@@ -358,6 +367,7 @@ void p2m_device_free(struct p2m_device *d)
 	if (d->debounce_timer)
 		g_source_remove(d->debounce_timer);
 	g_free(d->discovery_inputs);
+	g_free(d->offered);
 	g_free(d->host);
 	for (int t = 0; t < P2M_TOPICS; t++)
 		g_free(d->t_state[t]);

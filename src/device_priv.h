@@ -8,6 +8,7 @@
  *                     family's status request) after commands and periodically
  *   device_safety.c   the [safety] rules: cut-offs and refusing commands that would heat
  *   device_update.c   firmware images sent over the link
+ *   device_ota.c      firmware images installed over HTTP (driver http_update)
  * Only these files include this header; everyone else uses device.h. */
 #ifndef PANDA2MQTT_DEVICE_PRIV_H
 #define PANDA2MQTT_DEVICE_PRIV_H
@@ -22,6 +23,7 @@
 #include <glib.h>
 
 struct p2m_fw_reader;
+struct p2m_ota;
 struct p2m_tick;
 
 /* A request sent and not yet answered (families with replies: driver message/reply_of). */
@@ -95,6 +97,11 @@ struct p2m_device {
 	/* device_update.c: a firmware image being sent, and the update entity's state */
 	struct p2m_fw_reader *upload;
 	struct p2m_update_view update;
+	bool has_update; /* the family has an update row */
+	char *offered;	 /* the image offered when last looked: "version\nnotes"; NULL: none */
+
+	/* device_ota.c: an install over HTTP under way; NULL: none */
+	struct p2m_ota *ota;
 };
 
 /* device_publish.c */
@@ -106,6 +113,9 @@ void p2m_device_publish_state(struct p2m_device *d, const struct p2m_changes *ch
 /* The device's own report (allow-listed) on <base>/<id>/report, when it changed. */
 void p2m_device_publish_report(struct p2m_device *d, bool force);
 void p2m_device_update_discovery(struct p2m_device *d, bool force);
+/* Once a second (families with an update row): an image put in or taken out of
+ * [firmware] dir is published without waiting for the device to change. */
+void p2m_device_check_offer(struct p2m_device *d);
 void p2m_device_set_online(struct p2m_device *d, bool online);
 /* Publish an event (and log it); takes ev, which must be of a type the family declares
  * (events.h), or Home Assistant drops it. The emit callback of the drivers' hooks. */
@@ -171,5 +181,18 @@ void p2m_device_upload_start(struct p2m_device *d, const char *path);
 void p2m_device_upload_next(struct p2m_device *d);
 void p2m_device_update_failed(struct p2m_device *d, const char *why);
 void p2m_device_update_done(struct p2m_device *d);
+
+/* device_ota.c */
+/* The update entity's install command (the family's P2M_INSTALL_KEY marker): refuse, or
+ * check, send and confirm the offered image. */
+void p2m_device_ota_start(struct p2m_device *d, bool reinstall);
+bool p2m_device_ota_busy(const struct p2m_device *d);
+/* A typed reply from the device: true when it was the install's answer (taken). */
+bool p2m_device_ota_reply(struct p2m_device *d, const char *type, bool ok);
+/* The main link dropped. The device's firmware version may say how an install ended:
+ * new_link: the first report of a link (after a restart), else a change of version. */
+void p2m_device_ota_link_lost(struct p2m_device *d);
+void p2m_device_ota_version(struct p2m_device *d, bool new_link);
+void p2m_device_ota_free(struct p2m_device *d);
 
 #endif

@@ -26,19 +26,39 @@ struct p2m_view p2m_device_view(struct p2m_device *d)
 {
 	const struct p2m_fw_image *img = NULL;
 
-	if (d->driver->dials_in) {
+	if (d->has_update) {
 		img = p2m_firmware_latest(d->env->firmware, d->driver->name);
 		d->update.latest = img ? img->version : NULL;
 		d->update.path = img ? img->path : NULL;
+		d->update.summary = img ? img->summary : NULL;
 	}
 	return (struct p2m_view){
 	    .dev = d->dev,
 	    .local = d->local,
 	    .now = (double)g_get_real_time() / G_USEC_PER_SEC,
 	    .read_at = d->read_at,
-	    .update = d->driver->dials_in ? &d->update : NULL,
+	    .update = d->has_update ? &d->update : NULL,
 	    .seen = d->seen,
 	};
+}
+
+void p2m_device_check_offer(struct p2m_device *d)
+{
+	const struct p2m_fw_image *img;
+	char *now;
+
+	if (!d->has_update || !d->online || d->retired)
+		return;
+	img = p2m_firmware_latest(d->env->firmware, d->driver->name);
+	now =
+	    img ? g_strdup_printf("%s\n%s", img->version, img->summary ? img->summary : "") : NULL;
+	if (g_strcmp0(now, d->offered) == 0) {
+		g_free(now);
+		return;
+	}
+	g_free(d->offered);
+	d->offered = now;
+	p2m_device_publish_state(d, NULL, false); /* unchanged topics are not sent again */
 }
 
 /* The name shown in Home Assistant and bridge/info: the configured one, else the one the

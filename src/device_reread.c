@@ -192,7 +192,8 @@ static void on_tick(void *data)
 	struct p2m_device *d = data;
 	gint64 now = g_get_monotonic_time();
 
-	if (now < d->refresh_at)
+	p2m_device_check_offer(d);
+	if (d->conf->refresh_interval <= 0 || now < d->refresh_at)
 		return;
 	d->refresh_at = now + (gint64)d->conf->refresh_interval * G_USEC_PER_SEC;
 	if (d->online)
@@ -212,7 +213,7 @@ static char *status_name_of(const struct p2m_driver *drv)
 void p2m_device_reread_start(struct p2m_device *d)
 {
 	d->status_name = status_name_of(d->driver);
-	if (d->conf->refresh_interval > 0) {
+	if (d->conf->refresh_interval > 0 || d->has_update) {
 		d->refresh_at =
 		    g_get_monotonic_time() + (gint64)d->conf->refresh_interval * G_USEC_PER_SEC;
 		d->tick = p2m_tick_add(on_tick, d);

@@ -23,6 +23,7 @@
 
 #include "panda2mqtt/command.h"
 #include "panda2mqtt/json_util.h"
+#include "panda2mqtt/update.h"
 #include "firmware.h"
 #include "ws.h"
 
@@ -194,6 +195,8 @@ void p2m_device_take_reply(struct p2m_device *d, const cJSON *frame)
 
 	if (!d->driver->reply_of || !d->driver->reply_of(frame, &type, &ok))
 		return;
+	if (p2m_device_ota_reply(d, type, ok))
+		return;
 	expire_requests(d);
 	for (GList *l = d->unanswered.head; l; l = l->next) {
 		struct p2m_request *r = l->data;
@@ -287,6 +290,7 @@ static bool take_marker(struct p2m_device *d, const cJSON *m)
 	const cJSON *delay = cJSON_GetObjectItemCaseSensitive(m, P2M_DELAY_KEY);
 	const cJSON *file = cJSON_GetObjectItemCaseSensitive(m, P2M_SEND_FILE_KEY);
 	const cJSON *await = cJSON_GetObjectItemCaseSensitive(m, P2M_AWAIT_REPLY_KEY);
+	const cJSON *install = cJSON_GetObjectItemCaseSensitive(m, P2M_INSTALL_KEY);
 
 	if (cJSON_IsNumber(delay)) {
 		p2m_info("device %s: waiting %d ms before the next frame", d->conf->id,
@@ -317,6 +321,11 @@ static bool take_marker(struct p2m_device *d, const cJSON *m)
 		d->await = P2M_AWAIT_ALL;
 		d->await_timer = g_timeout_add_seconds(REPLY_TIMEOUT_S, on_await_timeout, d);
 		return false;
+	}
+	if (cJSON_IsObject(install)) {
+		p2m_device_ota_start(
+		    d, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(install, "reinstall")));
+		return true;
 	}
 	if (cJSON_IsString(file)) {
 		p2m_device_upload_start(d, file->valuestring);
@@ -449,6 +458,10 @@ int p2m_device_run_command(struct p2m_device *d, const cJSON *command, bool pree
 	}
 	if (d->upload) {
 		p2m_device_reject(d, "", "a firmware image is being sent");
+		return -1;
+	}
+	if (!preempt && d->ota) {
+		p2m_device_reject(d, "", "a firmware update is under way");
 		return -1;
 	}
 	if (!preempt && outbox_paused(d)) {

@@ -721,12 +721,18 @@ bool p2m_entity_depends(const struct p2m_entity *e, const struct p2m_changes *c)
 
 enum p2m_topic p2m_entity_topic(const struct p2m_entity *e)
 {
+	if (e->platform == P2M_UPDATE)
+		return P2M_TOPIC_UPDATE;
 	return e->category ? P2M_TOPIC_DETAILS : P2M_TOPIC_STATE;
 }
 
 const char *p2m_topic_suffix(enum p2m_topic t)
 {
-	return t == P2M_TOPIC_DETAILS ? "/details" : "";
+	static const char *const suffix[P2M_TOPICS] = {[P2M_TOPIC_STATE] = "",
+						       [P2M_TOPIC_DETAILS] = "/details",
+						       [P2M_TOPIC_UPDATE] = "/update"};
+
+	return suffix[t];
 }
 
 static cJSON *state_of(const struct p2m_driver *d, const struct p2m_view *v, int topic)

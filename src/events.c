@@ -12,6 +12,8 @@ static const char *const names[P2M_EV_COUNT] = {
     [P2M_EV_SAFETY_CUTOFF] = "safety_cutoff",
     [P2M_EV_UPDATE_SENT] = "update_sent",
     [P2M_EV_UPDATE_FAILED] = "update_failed",
+    [P2M_EV_FIRMWARE_UPDATED] = "firmware_updated",
+    [P2M_EV_FIRMWARE_UPDATE_FAILED] = "firmware_update_failed",
 };
 
 const char *p2m_event_name(enum p2m_event ev)
@@ -53,7 +55,10 @@ bool p2m_event_applies(const struct p2m_driver *d, enum p2m_event ev)
 		return d->restarts != NULL;
 	case P2M_EV_UPDATE_SENT:
 	case P2M_EV_UPDATE_FAILED:
-		return has_platform(d, P2M_UPDATE);
+		return has_platform(d, P2M_UPDATE) && !d->http_update;
+	case P2M_EV_FIRMWARE_UPDATED:
+	case P2M_EV_FIRMWARE_UPDATE_FAILED:
+		return has_platform(d, P2M_UPDATE) && d->http_update;
 	case P2M_EV_COUNT:
 		break;
 	}

@@ -3,11 +3,13 @@
  * The directory is re-read when asked and at least RESCAN_S after the last read: every
  * state publish asks for the latest image, and a directory read per frame would be
  * wasted work; a file dropped in shows up within seconds. Reading a fragment is a
- * 16 KiB read(2) of a local file, short enough for the event loop. */
+ * 16 KiB read(2) of a local file, short enough for the event loop; so is reading the first
+ * NOTES_MAX bytes of the newest image's release notes at each rescan. */
 /* strverscmp is a GNU extension: _GNU_SOURCE comes from CMakeLists.txt */
 #include "firmware.h"
 
 #include "panda2mqtt/log.h"
+#include "panda2mqtt/update.h"
 
 #include <glib.h>
 
@@ -20,6 +22,8 @@
 #include <unistd.h>
 
 #define RESCAN_S 5
+/* Release notes read: Home Assistant keeps 255 characters of them (update.h). */
+#define NOTES_MAX 4096
 
 struct family_latest {
 	char *family;
@@ -42,6 +46,7 @@ static void image_clear(struct p2m_fw_image *img)
 {
 	g_free(img->version);
 	g_free(img->path);
+	g_free(img->summary);
 	memset(img, 0, sizeof(*img));
 }
 
@@ -94,6 +99,27 @@ static bool name_version(const char *file, const char *family, char *buf, size_t
 	return true;
 }
 
+/* "<image without .bin>.txt", if there is one: its first NOTES_MAX bytes. */
+static char *read_notes(const char *image_path)
+{
+	size_t n = strlen(image_path);
+	char *path = g_strdup_printf("%.*s.txt", (int)(n - 4), image_path);
+	char buf[NOTES_MAX];
+	ssize_t got = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		do
+			got = read(fd, buf, sizeof(buf));
+		while (got < 0 && errno == EINTR);
+	}
+	if (fd >= 0)
+		close(fd);
+	g_free(path);
+	return got > 0 ? p2m_update_summary(buf, (size_t)got) : NULL;
+}
+
 static void rescan(struct p2m_firmware *fw, struct family_latest *f)
 {
 	DIR *d = opendir(fw->dir);
@@ -102,7 +128,10 @@ static void rescan(struct p2m_firmware *fw, struct family_latest *f)
 
 	image_clear(&f->img);
 	if (!d) {
-		if (!fw->warned)
+		/* a directory not made yet (the add-on names one in any case) is no fault */
+		if (!fw->warned && errno == ENOENT)
+			p2m_info("firmware: %s does not exist: no images offered", fw->dir);
+		else if (!fw->warned)
 			p2m_warn("firmware: cannot read %s: %s", fw->dir, strerror(errno));
 		fw->warned = true;
 		return;
@@ -128,6 +157,8 @@ static void rescan(struct p2m_firmware *fw, struct family_latest *f)
 		f->img.size = st.st_size;
 	}
 	closedir(d);
+	if (f->img.path)
+		f->img.summary = read_notes(f->img.path);
 }
 
 const struct p2m_fw_image *p2m_firmware_latest(struct p2m_firmware *fw, const char *family)
@@ -203,6 +234,11 @@ ssize_t p2m_fw_reader_next(struct p2m_fw_reader *r, void *buf, bool *last)
 int p2m_fw_reader_percent(const struct p2m_fw_reader *r)
 {
 	return r->size ? (int)(r->done * 100 / r->size) : 0;
+}
+
+void p2m_fw_reader_rewind(struct p2m_fw_reader *r)
+{
+	r->done = 0;
 }
 
 off_t p2m_fw_reader_size(const struct p2m_fw_reader *r)

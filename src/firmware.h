@@ -1,9 +1,10 @@
 /* firmware.h - firmware images offered to devices, and sending one.
  *
- * Owns: the image directory ([dialin] firmware_dir): files named
- * "<family>-<version>.bin" (for example ptalk-1.0.2.bin), the newest per family by
- * version order (strverscmp), re-read at most every few seconds; and reading an image
- * in fragments for a binary WebSocket message, with progress.
+ * Owns: the image directory ([firmware] dir, formerly [dialin] firmware_dir): files named
+ * "<family>-<version>.bin" (for example ptalk-1.0.2.bin, panda_breath-V1.0.4.bin), the
+ * newest per family by version order (strverscmp), its release notes from
+ * "<family>-<version>.txt" beside it, re-read at most every few seconds; and reading an
+ * image in fragments (a binary WebSocket message, an HTTP body), with progress.
  * Does not own: when an update is allowed (the drivers) or the link (ws.c, device.c). */
 #ifndef PANDA2MQTT_FIRMWARE_H
 #define PANDA2MQTT_FIRMWARE_H
@@ -22,6 +23,7 @@ struct p2m_firmware;
 struct p2m_fw_image {
 	char *version;
 	char *path;
+	char *summary; /* release notes (update.h: p2m_update_summary); NULL: none */
 	off_t size;
 };
 
@@ -42,6 +44,8 @@ struct p2m_fw_reader *p2m_fw_reader_open(const char *path, char *err, size_t err
 ssize_t p2m_fw_reader_next(struct p2m_fw_reader *r, void *buf, bool *last);
 /* How much has been read: 0..100. */
 int p2m_fw_reader_percent(const struct p2m_fw_reader *r);
+/* From the start again (the same open file: one checked, then sent). */
+void p2m_fw_reader_rewind(struct p2m_fw_reader *r);
 off_t p2m_fw_reader_size(const struct p2m_fw_reader *r);
 void p2m_fw_reader_close(struct p2m_fw_reader *r);
 

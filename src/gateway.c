@@ -12,6 +12,7 @@
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
 #include "firmware.h"
+#include "http_post.h"
 #include "printer.h"
 #include "device_registry.h"
 #include "ws.h"
@@ -232,6 +233,7 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 	    .on_message = on_mqtt_message,
 	};
 	char *sub;
+	static struct lws_protocols protocols[3];
 	int sfd;
 	guint sig_watch;
 
@@ -248,7 +250,10 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 
 	lws_set_log_level(p2m_log_get_level() >= P2M_LOG_DEBUG ? LLL_ERR | LLL_WARN : LLL_ERR,
 			  NULL);
-	gw.env.lws = p2m_loop_lws_new(p2m_ws_protocols());
+	/* the WebSocket links and the HTTP uploads (device_ota.c) share the one context */
+	protocols[0] = p2m_ws_protocols()[0];
+	protocols[1] = *p2m_http_post_protocol();
+	gw.env.lws = p2m_loop_lws_new(protocols);
 	if (!gw.env.lws) {
 		p2m_err("cannot create the WebSocket context (is libwebsockets-evlib-uv "
 			"installed?)");
@@ -282,7 +287,7 @@ int p2m_gateway_run(const struct p2m_config *cfg)
 	gw.env.safety = cfg->safety;
 	gw.env.changed = info_changed;
 	gw.env.ud = &gw;
-	gw.env.firmware = p2m_firmware_new(cfg->dialin.firmware_dir);
+	gw.env.firmware = p2m_firmware_new(cfg->firmware.dir);
 	gw.registry = p2m_registry_new(&gw.env);
 	if (!gw.registry) {
 		gw.exit_code = 1;

@@ -8,6 +8,7 @@
  *   sim_writes.c    what a client's frame does to the device: checks, replies, scans, binds
  *   sim_server.c    the HTTP and WebSocket server: connections, queues, broadcasts
  *   sim_klipper.c   the firmware's Klipper link (--printer-link): a Moonraker client
+ *   sim_ota.c       the firmware upload, POST /ota (--ota-save, control: ota)
  *   sim_control.c   the control channel on stdin: the tests' commands
  *   sim_snapshot.c  the snapshot and push texts (shared with panda2mqtt-load)
  *   sim_mdns.c      the DNS-SD announcement (--mdns)
@@ -33,6 +34,17 @@
 
 #define SIM_RAW_OFFSET 0.4 /* doc dialect: warehouse_temper - cal_warehouse_temp */
 
+/* How an upload ends (control: ota MODE; sim_ota.c). */
+enum sim_ota_mode {
+	SIM_OTA_OK,
+	SIM_OTA_REFUSE,
+	SIM_OTA_DROP,
+	SIM_OTA_OLD,
+	SIM_OTA_STALL,
+	SIM_OTA_MODES
+};
+extern const char *const sim_ota_mode_names[SIM_OTA_MODES];
+
 struct sim {
 	/* options (sim_main.c) */
 	const char *host;
@@ -47,6 +59,7 @@ struct sim {
 	bool doc;		   /* --dialect doc: the base protocol document's device */
 	bool printer_link;	   /* --printer-link: play the Klipper link */
 	const char *klipper_found; /* --klipper-found ADDR:PORT, what a Klipper scan lists */
+	const char *ota_save;	   /* --ota-save PATH: an upload's body (and PATH.json) */
 
 	/* shared runtime */
 	struct lws_context *ctx; /* sim_server.c */
@@ -65,6 +78,8 @@ struct sim {
 	bool heater_fault;   /* a heater fault (control: fault heater): the element stays off */
 	bool chamber_pinned; /* the chamber stays where it was set (control: pin) */
 	bool auto_hot;	     /* Klipper link: the bed is at or above hotbedtemp */
+	enum sim_ota_mode ota_mode; /* control: ota MODE */
+	char ota_version[33];	    /* the version an upload installed; "": none */
 };
 
 extern struct sim sim;
@@ -161,6 +176,20 @@ void sim_klipper_cancel(void);
 void sim_klipper_free(void);
 int sim_klipper_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			 size_t len);
+
+/* ---------- sim_ota.c: POST /ota ---------- */
+
+struct sim_ota;
+/* A POST /ota's headers are in: an upload begins. */
+struct sim_ota *sim_ota_begin(struct lws *wsi);
+/* Part of its body; -1: the connection is to close (the device goes away). */
+int sim_ota_body(struct sim_ota *o, struct lws *wsi, const void *in, size_t len);
+/* The whole body is in: checked, answered on the WebSocket, the restart begun; the HTTP
+ * status to answer with. */
+int sim_ota_complete(struct sim_ota *o);
+/* The connection's timer (control: ota stall keeps the connection open). */
+void sim_ota_timer(struct sim_ota *o, struct lws *wsi);
+void sim_ota_free(struct sim_ota *o);
 
 /* ---------- sim_control.c: the control channel ---------- */
 

@@ -4,7 +4,7 @@
  * EOF leaves fd 0 alone), splitting it into lines (a final line without a newline counts
  * at EOF; an over-long line is refused whole), each command and its "ok CMD" or
  * "error CMD: WHY" reply on stdout: set, push, pushbin, pushbig, pushfrag, freeze, thaw,
- * drop, reboot, ignore, fault, pin, refuse, noreply, clients, mdns, quit (--help has the
+ * drop, reboot, ignore, fault, pin, refuse, noreply, ota, clients, mdns, quit (--help has the
  * list). Commands change the device as its buttons would, or bend it as a test needs
  * (sim.ignored / refused / silent, heater_fault, chamber_pinned); they do not own what
  * those change: the state and model (sim_device.c), the writes' rules (sim_writes.c),
@@ -256,6 +256,17 @@ static void control_line(char *line, size_t len)
 				*list = cJSON_CreateArray();
 			cJSON_AddItemToArray(*list, cJSON_CreateString(arg));
 			sim_say("control: %s %s", cmd, arg);
+		}
+	} else if (!strcmp(cmd, "ota")) {
+		int m;
+
+		for (m = 0; m < SIM_OTA_MODES && strcmp(arg, sim_ota_mode_names[m]); m++)
+			;
+		if (m == SIM_OTA_MODES) {
+			err = "usage: ota ok|refuse|drop|old|stall";
+		} else {
+			sim.ota_mode = (enum sim_ota_mode)m;
+			sim_say("control: uploads end: %s", arg);
 		}
 	} else if (!strcmp(cmd, "clients")) {
 		sim_reply("ok clients %u", sim_client_count());

@@ -114,7 +114,14 @@ static cJSON *state_defaults(void)
 	    .access_code = SIM_SECRET_ACCESS_CODE,
 	};
 
-	return sim_snapshot_state(&id);
+	cJSON *st = sim_snapshot_state(&id);
+
+	/* a factory reset keeps the firmware an upload installed */
+	if (sim.ota_version[0])
+		cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItem(st, "settings"),
+						       "fw_version",
+						       cJSON_CreateString(sim.ota_version));
+	return st;
 }
 
 /* ---------- thermal model and drying ---------- */

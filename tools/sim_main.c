@@ -20,7 +20,10 @@
  * printer.objects.query as the device does, and Auto mode (work_mode 1) heats only while
  * the bed is at or above hotbedtemp. --klipper-found says what a Klipper scan finds.
  *
- * What it is not: an emulation of the firmware. No OTA, Bambu/MQTT link or client
+ * It takes firmware uploads as the device's page sends them (POST /ota, sim_ota.c): checks
+ * the headers and the image, answers on the WebSocket, restarts into the image's version.
+ *
+ * What it is not: an emulation of the firmware. No Bambu/MQTT link or client
  * limit; the thermal model is a toy. Where docs/protocol-panda-breath.md is unsure it
  * picks one behaviour (listed in --help). Its secrets are fixed public strings, so that
  * tests can search logs and topics for leaks.
@@ -156,6 +159,8 @@ static void usage(FILE *f)
 	    "  --klipper-found ADDR:PORT  a Klipper scan (printer.scan_port) lists this\n"
 	    "                       printer, whatever port was scanned (default 127.0.0.3\n"
 	    "                       and the scanned port)\n"
+	    "  --ota-save PATH      save the body of each POST /ota to PATH, and its headers,\n"
+	    "                       length, SHA-256 and outcome as JSON to PATH.json\n"
 	    "  -v, --verbose        verbose log on stderr\n"
 	    "  -h, --help           show this help\n"
 	    "\n"
@@ -195,6 +200,13 @@ static void usage(FILE *f)
 	    "                       {\"response\":{\"type\":TYPE,\"ok\":0}}, nothing applied,\n"
 	    "                       no restart\n"
 	    "  noreply TYPE         writes of reply TYPE are applied but not answered\n"
+	    "  ota ok|refuse|drop|old|stall  how the next uploads end: ok (default: answered\n"
+	    "                       ok:1,\n"
+	    "                       restart into the image's version), refuse (ok:0, no\n"
+	    "                       restart), drop (the device goes away half way through the\n"
+	    "                       body and restarts on its old version), old (ok:1, but it\n"
+	    "                       comes back on its old version), stall (it stops reading\n"
+	    "                       after the body's first piece, the connection kept open)\n"
 	    "  reboot               same as {\"settings\":{\"reset\":1}}\n"
 	    "  clients              reply \"ok clients N\" (connected WebSocket clients)\n"
 	    "  mdns off             withdraw the --mdns announcement (\"ok mdns off\")\n"
@@ -202,7 +214,8 @@ static void usage(FILE *f)
 	    "  quit                 exit 0\n"
 	    "\n"
 	    "Device behaviour:\n"
-	    "  GET / is a small HTML page, /ws the WebSocket (no subprotocol or \"chat\"), any\n"
+	    "  GET / is a small HTML page, /ws the WebSocket (no subprotocol or \"chat\"),\n"
+	    "  POST /ota a firmware upload (sim_ota.c: --ota-save, control ota), any\n"
 	    "  other path 404. The first frame of each connection is the snapshot: roots\n"
 	    "  settings, printer, sta, ap, wifi (and ha on V1.0.4). Initial state: work_on\n"
 	    "  false, work_mode 2, target 40, chamber 22. Every push interval each client gets\n"
@@ -302,7 +315,8 @@ static void parse_args(int argc, char **argv)
 		O_MDNS_HOST,
 		O_PRINTER_LINK,
 		O_KLIPPER_FOUND,
-		O_DIALECT
+		O_DIALECT,
+		O_OTA_SAVE
 	};
 	static const struct option opts[] = {
 	    {"host", required_argument, NULL, O_HOST},
@@ -318,6 +332,7 @@ static void parse_args(int argc, char **argv)
 	    {"printer-link", no_argument, NULL, O_PRINTER_LINK},
 	    {"klipper-found", required_argument, NULL, O_KLIPPER_FOUND},
 	    {"dialect", required_argument, NULL, O_DIALECT},
+	    {"ota-save", required_argument, NULL, O_OTA_SAVE},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -412,6 +427,9 @@ static void parse_args(int argc, char **argv)
 			if (strcmp(optarg, "real") && strcmp(optarg, "doc"))
 				usage_error("--dialect: '%s' is not real or doc", optarg);
 			sim.doc = !strcmp(optarg, "doc");
+			break;
+		case O_OTA_SAVE:
+			sim.ota_save = optarg;
 			break;
 		case 'v':
 			sim.verbose = true;

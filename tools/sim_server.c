@@ -52,6 +52,7 @@ struct client {
 	unsigned char *rx; /* the message being received, reassembled */
 	size_t rx_len, rx_cap, rx_total;
 	bool rx_binary;
+	struct sim_ota *ota; /* an HTTP session: POST /ota under way */
 };
 
 static struct client *clients;
@@ -350,6 +351,10 @@ static int http_request(struct client *c, struct lws *wsi, const char *uri)
 
 	if (sim.rebooting)
 		return -1;
+	if (!strcmp(uri, "/ota") && lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) {
+		c->ota = sim_ota_begin(wsi);
+		return 0; /* the body follows: HTTP_BODY, then HTTP_BODY_COMPLETION */
+	}
 	if (!strcmp(uri, "/")) {
 		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/html",
 						sizeof(index_html) - 1, &p, end) ||
@@ -378,6 +383,20 @@ static int http_body(struct client *c, struct lws *wsi)
 	if (lws_write(wsi, &buf[LWS_PRE], sizeof(index_html) - 1, LWS_WRITE_HTTP_FINAL) !=
 	    (int)sizeof(index_html) - 1)
 		return 1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int ota_complete(struct client *c, struct lws *wsi)
+{
+	int status;
+
+	if (!c->ota)
+		return 0;
+	status = sim_ota_complete(c->ota);
+	sim_ota_free(c->ota);
+	c->ota = NULL;
+	if (lws_return_http_status(wsi, (unsigned)status, NULL))
+		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -491,6 +510,17 @@ static int callback_panda(struct lws *wsi, enum lws_callback_reasons reason, voi
 		return http_request(c, wsi, in ? (const char *)in : "");
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return http_body(c, wsi);
+	case LWS_CALLBACK_HTTP_BODY:
+		return c->ota ? sim_ota_body(c->ota, wsi, in, len) : 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return ota_complete(c, wsi);
+	case LWS_CALLBACK_TIMER:
+		sim_ota_timer(c->ota, wsi);
+		return 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
+		sim_ota_free(c->ota);
+		c->ota = NULL;
+		return 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return confirm_upgrade(wsi);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:

@@ -84,7 +84,13 @@ struct p2m_dialin_conf {
 	/* Devices that may dial in, at most; more are refused. Ids named by a [device]
 	 * section always may. Default 16, 1..1024. */
 	int max_devices;
-	char *firmware_dir; /* images "<family>-<version>.bin"; NULL: no updates */
+	/* The old name of [firmware] dir (a deprecation warning), copied there. */
+	char *firmware_dir;
+};
+
+/* [firmware]: images offered to every family's devices (firmware.h, docs/FIRMWARE-UPDATE.md). */
+struct p2m_firmware_conf {
+	char *dir; /* images "<family>-<version>.bin"; NULL: no updates */
 };
 
 /* [printer]: where the bound printer's bed and print state come from (printer_source.h).
@@ -138,6 +144,7 @@ struct p2m_config {
 	} discovery;
 	struct p2m_safety safety;
 	struct p2m_dialin_conf dialin;
+	struct p2m_firmware_conf firmware;
 	struct p2m_printer_conf printer;
 	struct p2m_moonraker_conf moonraker;
 	struct p2m_bambu_virtual_conf bambu_virtual;

@@ -45,12 +45,28 @@ enum p2m_vtype {
 struct p2m_entity;
 struct p2m_cmd;
 
-/* A firmware update the gateway can send (dial-in devices, [dialin] firmware_dir). */
+/* A firmware update the gateway can send ([firmware] dir; families with a P2M_UPDATE row). */
 struct p2m_update_view {
-	const char *latest; /* the newest image's version; NULL: no image */
-	const char *path;   /* its file */
-	bool in_progress;   /* being sent, or sent and the device not yet back */
-	int percent;	    /* of the image sent; -1 when nothing is being sent */
+	const char *latest;  /* the newest image's version; NULL: no image */
+	const char *path;    /* its file */
+	const char *summary; /* its release notes (update.h); NULL: none */
+	bool in_progress;    /* being checked or sent, or sent and the device not yet back */
+	int percent;	     /* of the image sent; -1 when nothing is being sent */
+};
+
+/* How a family's devices take a firmware image over HTTP, as their own web page sends it:
+ * POST <path> on the device's port with the image as the body. The core checks the image
+ * (esp_image.h) and the device (not heating, not that version) first, streams the file,
+ * and takes the device's WebSocket reply of reply_type (reply_of) as the result; after
+ * the restart, the version the device reports says whether it took. */
+struct p2m_http_update {
+	const char *path;	  /* "/ota" */
+	const char *content_type; /* the Content-Type header's value */
+	const char *header;	  /* one more header's name ("OTA-Type"), or NULL */
+	const char *header_value; /* and its value ("ota_fw") */
+	const char *reply_type;	  /* the reply that says how it went ("ota_fw") */
+	long max_bytes;		  /* the largest image the device takes */
+	int esp_chip;		  /* the ESP chip id images must be built for (esp_image.h) */
 };
 
 /* What a read function sees. */
@@ -291,6 +307,12 @@ struct p2m_driver {
 	 * how a request/reply device is re-read. NULL: re-read on a second connection's
 	 * snapshot. */
 	const char *status_request;
+
+	/* ---- firmware ---- */
+	/* OPTIONAL. Its devices take firmware images by HTTP (struct p2m_http_update); the
+	 * family's update row plans p2m_cmd_install_image() (update.h) and the core does the
+	 * rest. NULL: the family sends images itself (p2m_cmd_send_file), or takes none. */
+	const struct p2m_http_update *http_update;
 };
 
 #endif

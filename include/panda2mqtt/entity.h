@@ -92,13 +92,14 @@ bool p2m_inputs_list(const char *inputs, const char *root, const char *field);
  * and its inputs (driver.h); a row with a read function and no inputs: always. */
 bool p2m_entity_depends(const struct p2m_entity *e, const struct p2m_changes *c);
 
-/* The topics a device's state is published on: its main entities on <base>/<id>, and its
+/* The topics a device's state is published on: its main entities on <base>/<id>, its
  * configuration and diagnostic entities (entity_category config or diagnostic) on
  * <base>/<id>/details, so that a new reading does not make Home Assistant render every
- * setting's template again (docs/BENCHMARKS.md). */
-enum p2m_topic { P2M_TOPIC_STATE, P2M_TOPIC_DETAILS, P2M_TOPICS };
+ * setting's template again (docs/BENCHMARKS.md), and its update entity (P2M_UPDATE) on
+ * <base>/<id>/update, whose progress changes every second of an install. */
+enum p2m_topic { P2M_TOPIC_STATE, P2M_TOPIC_DETAILS, P2M_TOPIC_UPDATE, P2M_TOPICS };
 enum p2m_topic p2m_entity_topic(const struct p2m_entity *e);
-/* The topic's suffix after <base>/<id>: "" or "/details". */
+/* The topic's suffix after <base>/<id>: "", "/details" or "/update". */
 const char *p2m_topic_suffix(enum p2m_topic t);
 
 /* Bytes v holds as stored: per value, sizeof(cJSON) plus its name and string with their

@@ -20,6 +20,9 @@ enum p2m_event {
 	P2M_EV_SAFETY_CUTOFF,	    /* a [safety] rule switched the heating off */
 	P2M_EV_UPDATE_SENT,	    /* a firmware image was sent whole */
 	P2M_EV_UPDATE_FAILED,	    /* a firmware update stopped */
+	/* families whose images go by HTTP (driver http_update): */
+	P2M_EV_FIRMWARE_UPDATED,       /* back on the version sent */
+	P2M_EV_FIRMWARE_UPDATE_FAILED, /* refused before sending, or did not take: reason */
 	P2M_EV_COUNT
 };
 

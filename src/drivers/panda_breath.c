@@ -17,7 +17,10 @@
  *    on the WebSocket says whether the heating element is on at a given moment;
  *  - the chamber reading is warehouse_temper; cal_warehouse_temp / cal_ptc_temp are
  *    function names in the binaries, not fields [RE], so a row they alone feed is
- *    optional (published once seen).
+ *    optional (published once seen);
+ *  - firmware goes as the device's own page sends it, POST /ota [RE]: this file has the
+ *    update row and the facts (pb_http_update); the core checks, sends and confirms
+ *    (device_ota.c).
  * Secrets typed in Home Assistant (printer access code, Wi-Fi password) are held by the
  * gateway (P2M_V_SECRET rows) and only ever leave it inside the frame that uses them.
  * Does not own: transport, reconnects or MQTT. */
@@ -25,8 +28,10 @@
 #include "panda2mqtt/config.h"
 #include "panda2mqtt/families.h"
 #include "panda2mqtt/entity.h"
+#include "panda2mqtt/esp_image.h"
 #include "panda2mqtt/events.h"
 #include "panda2mqtt/json_util.h"
+#include "panda2mqtt/update.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -112,6 +117,7 @@ struct pb_intent {
 	int hotspot; /* -1 unset, 0, 1 */
 	const char *hostname, *ap_ssid, *ap_password;
 	unsigned actions; /* enum pb_action */
+	bool install, reinstall;
 };
 
 /* ---- reading ---- */
@@ -615,6 +621,15 @@ static int pb_write_button(struct p2m_cmd *cmd, const struct p2m_entity *e, cons
 	return 0;
 }
 
+/* "install" (the update entity's payload) or "reinstall": the core checks the rest. */
+static int pb_write_install(struct p2m_cmd *cmd, const struct p2m_entity *e, const cJSON *v)
+{
+	if (p2m_cmd_install(cmd, e, v, &INTENT(cmd)->reinstall) != 0)
+		return -1;
+	INTENT(cmd)->install = true;
+	return 0;
+}
+
 static void pb_intent_init(void *intent)
 {
 	struct pb_intent *in = intent;
@@ -890,6 +905,14 @@ static int pb_plan(struct p2m_cmd *cmd)
 		settings_num(cmd, "reset", 1);
 	if (a & PB_FACTORY_RESET)
 		settings_num(cmd, "factory_reset", 1);
+	/* the device restarts into the new firmware: nothing may be half done around it */
+	if (in->install) {
+		if (cmd->frames->child || cmd->local)
+			return p2m_cmd_reject(
+			    cmd, "firmware_update",
+			    "a firmware install goes alone, in a command of its own");
+		p2m_cmd_install_image(cmd, in->reinstall);
+	}
 	return 0;
 }
 
@@ -1008,6 +1031,25 @@ static const char *pb_fw_version(const cJSON *dev)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+static cJSON *pb_read_update(const struct p2m_entity *e, const struct p2m_view *v)
+{
+	(void)e;
+	return p2m_update_state("Panda Breath firmware", pb_fw_version(v->dev), v->update);
+}
+
+/* As the device's own page updates it [RE: the V1.0.3 page]: the raw image as the body,
+ * no more than 0x480000 bytes, the result on the WebSocket; official images are ESP32-C3
+ * application images [RE]. */
+static const struct p2m_http_update pb_http_update = {
+    .path = "/ota",
+    .content_type = "application/octet-stream;charset=UTF-8",
+    .header = "OTA-Type",
+    .header_value = "ota_fw",
+    .reply_type = "ota_fw",
+    .max_bytes = 0x480000,
+    .esp_chip = P2M_ESP_CHIP_ESP32C3,
+};
+
 static bool pb_has_own_ha_link(const cJSON *dev)
 {
 	return cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(dev, "ha"));
@@ -1080,7 +1122,8 @@ static const char *const pb_verify[][3] = {
 
 /* Writes the device answers with {"response":{"type":T,...}} [RE: the reply types in
  * V1.0.1-V1.0.3's strings; which write gets which is read from their names, and
- * set_hostname / printer_type were seen live]. */
+ * set_hostname / printer_type were seen live]. The firmware upload's ota_fw answers no
+ * WebSocket write: pb_http_update. */
 static const char *const pb_replies[][3] = {
     {"sta", "hostname", "set_hostname"},
     {"ap", "ssid", "set_ap"},
@@ -1256,6 +1299,9 @@ static const struct p2m_entity pb_entities[] = {
 	{.key = "restart", .name = "Restart", BUTTON, CONFIG, .device_class = "restart"},
 	{.key = "factory_reset", .name = "Factory reset", BUTTON, CONFIG, .disabled = true,
 	 .icon = "mdi:restore-alert"},
+	{.key = "firmware_update", .name = "Firmware", .platform = P2M_UPDATE,
+	 .vtype = P2M_V_STRING, CONFIG, .device_class = "firmware", .read = pb_read_update,
+	 .inputs = "settings.fw_version", .write = pb_write_install},
 	{.key = "event", .name = "Events", .platform = P2M_EVENT},
 };
 /* clang-format on */
@@ -1326,4 +1372,5 @@ const struct p2m_driver p2m_driver_panda_breath = {
     .snapshot_is_whole = true,
     .replies = pb_replies,
     .reply_of = pb_reply_of,
+    .http_update = &pb_http_update,
 };

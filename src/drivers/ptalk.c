@@ -16,6 +16,7 @@
 #include "panda2mqtt/entity.h"
 #include "panda2mqtt/events.h"
 #include "panda2mqtt/json_util.h"
+#include "panda2mqtt/update.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -53,28 +54,11 @@ static const char *pt_fw_version(const cJSON *dev)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Home Assistant's update entity takes one JSON object: installed and latest version,
- * and the progress of an install. Without an image the latest is the installed one (no
- * update offered). */
+/* Home Assistant's update entity takes one JSON object (update.h). */
 static cJSON *pt_read_update(const struct p2m_entity *e, const struct p2m_view *v)
 {
-	const char *fw = pt_fw_version(v->dev);
-	const struct p2m_update_view *u = v->update;
-	cJSON *o;
-
 	(void)e;
-	if (!fw)
-		return NULL;
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "installed_version", fw);
-	cJSON_AddStringToObject(o, "latest_version", u && u->latest ? u->latest : fw);
-	cJSON_AddStringToObject(o, "title", "PTalk firmware");
-	cJSON_AddBoolToObject(o, "in_progress", u && u->in_progress);
-	if (u && u->in_progress && u->percent >= 0)
-		cJSON_AddNumberToObject(o, "update_percentage", u->percent);
-	else
-		cJSON_AddNullToObject(o, "update_percentage");
-	return o;
+	return p2m_update_state("PTalk firmware", pt_fw_version(v->dev), v->update);
 }
 
 /* ---- writing ---- */
@@ -115,7 +99,7 @@ static int pt_write_install(struct p2m_cmd *cmd, const struct p2m_entity *e, con
 		return p2m_cmd_reject(cmd, e->key, "the payload must be \"install\"");
 	if (!u || !u->latest || !u->path)
 		return p2m_cmd_reject(cmd, e->key,
-				      "no firmware image for this device ([dialin] firmware_dir)");
+				      "no firmware image for this device ([firmware] dir)");
 	if (u->in_progress)
 		return p2m_cmd_reject(cmd, e->key, "an update is already in progress");
 	if (fw && strcmp(fw, u->latest) == 0)

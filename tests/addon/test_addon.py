@@ -192,6 +192,14 @@ class ConfigGenTest(unittest.TestCase):
         self.assertIn("username = me\n", self.ini())
         self.assertEqual((self.out / "mqtt-password").read_text(), "mine\n")
 
+    def test_firmware_dir_for_every_family(self):
+        # the share folder's firmware images, for the Panda Breath and PTalk alike
+        r = self.generate(self.options())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("[firmware]\ndir = /share/panda2mqtt/firmware\n", self.ini())
+        self.assertNotIn("firmware_dir", self.ini())
+        self.check_config()
+
     def test_dialin(self):
         token = "addon-dialin-token-51c9"
         r = self.generate(self.options(dialin_port=8765, dialin_token=token,
@@ -199,8 +207,7 @@ class ConfigGenTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         ini = self.ini()
         self.assertIn(f"[dialin]\nport = 8765\ntoken_file = {self.out}/dialin-token\n"
-                      "allow = ptalk_a1b2c3d4e5f6\nfirmware_dir = /share/panda2mqtt/firmware\n",
-                      ini)
+                      "allow = ptalk_a1b2c3d4e5f6\n", ini)
         self.assertNotIn(token, ini)
         tok = self.out / "dialin-token"
         self.assertEqual(tok.read_text(), token + "\n")

@@ -506,10 +506,11 @@ class Mqtt:
         return json.loads(self.wait(topic, p, timeout, since))
 
     def state(self, topic):
-        """A device's state as one dict: the latest JSON on topic and on topic/details
-        (its configuration and diagnostic entities), and when the newer one arrived."""
+        """A device's state as one dict: the latest JSON on topic, on topic/details
+        (its configuration and diagnostic entities) and on topic/update (its update
+        entity), and when the newest one arrived."""
         merged, newest = {}, 0.0
-        for t in (topic + "/details", topic):
+        for t in (topic + "/update", topic + "/details", topic):
             got = [m for m in self.on(t) if m[1]]
             if got:
                 try:
@@ -527,7 +528,7 @@ class Mqtt:
                 return merged if newest >= since and merged and pred(merged) else None
             except (KeyError, TypeError):
                 return None
-        return wait_until(match, timeout, what=f"a matching state on {topic}[/details]")
+        return wait_until(match, timeout, what=f"a matching state on {topic}[/details|/update]")
 
     def publish(self, topic, payload, retain=False):
         info = self.client.publish(topic, payload, qos=1, retain=retain)

@@ -240,9 +240,9 @@ class TestPTalk(DialinTestCase):
         done = self.wait_state(lambda s: s["firmware_update"]["installed_version"] == "1.0.10"
                                and not s["firmware_update"]["in_progress"], since=t0)
         self.assertEqual(done["firmware_version"], "1.0.10")
-        # the update entity is a configuration entity: on the details topic
+        # the update entity's state has a topic of its own (its progress changes often)
         progress = [json.loads(p)["firmware_update"] for t, p, _, at in self.mqtt.all_payloads()
-                    if t == self.t("/details") and at >= t0]
+                    if t == self.t("/update") and at >= t0]
         percents = [u["update_percentage"] for u in progress if u["in_progress"]]
         self.assertIn(100, percents)
         numbers = [p for p in percents if p is not None]

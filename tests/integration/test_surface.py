@@ -23,7 +23,8 @@ EXPECTED_COMPONENTS = {
     "printer_state": "sensor", "bound_printer": "sensor", "scan_printers": "button",
     "klipper_port": "number", "scan_klipper": "button",
     "printer": "select", "printer_access_code": "text", "printer_bind": "button",
-    "printer_unbind": "button", "restart": "button", "factory_reset": "button", "event": "event",
+    "printer_unbind": "button", "restart": "button", "factory_reset": "button",
+    "firmware_update": "update", "event": "event",
 }
 
 

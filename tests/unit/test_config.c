@@ -794,6 +794,31 @@ static void test_password_never_shown(void **state)
 
 #define TOKEN "tok-0123456789abcdef"
 
+static void test_firmware_dir(void **state)
+{
+	struct p2m_config cfg;
+	char err[512];
+
+	(void)state;
+	load_ok(&cfg, "");
+	assert_null(cfg.firmware.dir); /* no updates by default */
+	p2m_config_free(&cfg);
+	load_ok(&cfg, "[firmware]\ndir = /srv/fw\n");
+	assert_string_equal(cfg.firmware.dir, "/srv/fw");
+	p2m_config_free(&cfg);
+	/* the old name, alone or naming the same directory */
+	load_ok(&cfg, "[dialin]\nfirmware_dir = /srv/fw\n");
+	assert_string_equal(cfg.firmware.dir, "/srv/fw");
+	p2m_config_free(&cfg);
+	load_ok(&cfg, "[firmware]\ndir = /srv/fw\n[dialin]\nfirmware_dir = /srv/fw\n");
+	assert_string_equal(cfg.firmware.dir, "/srv/fw");
+	p2m_config_free(&cfg);
+	/* two directories: which one was meant? */
+	load_err("[firmware]\ndir = /srv/a\n[dialin]\nfirmware_dir = /srv/b\n", err, sizeof(err));
+	assert_contains(err, "firmware_dir");
+	assert_contains(err, "[firmware] dir");
+}
+
 static void test_dialin(void **state)
 {
 	struct p2m_config cfg;
@@ -824,6 +849,8 @@ static void test_dialin(void **state)
 	assert_string_equal(cfg.dialin.allow[1], "ptalk_112233445566");
 	assert_string_equal(cfg.dialin.allow[2], "x");
 	assert_string_equal(cfg.dialin.firmware_dir, "/var/lib/fw");
+	/* the old name of [firmware] dir */
+	assert_string_equal(cfg.firmware.dir, "/var/lib/fw");
 	/* a [device] without host is fine when it may dial in */
 	assert_int_equal(cfg.n_devices, 1);
 	p2m_config_free(&cfg);
@@ -919,6 +946,7 @@ int main(void)
 	    cmocka_unit_test(test_world_readable),
 	    cmocka_unit_test(test_password_never_shown),
 	    cmocka_unit_test(test_dialin),
+	    cmocka_unit_test(test_firmware_dir),
 	};
 
 	/* The runner's environment must not supply a password behind the tests' back. */

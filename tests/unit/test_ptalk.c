@@ -123,7 +123,8 @@ static void test_status_reply_fills_the_state(void **state)
 	    s, "{\"volume\":60,\"brightness\":100,\"device_name\":\"PTalk\",\"battery\":80,"
 	       "\"connectivity\":\"ONLINE\",\"firmware_version\":\"1.0.1\",\"uptime\":3600,"
 	       "\"mac_address\":\"A1B2C3D4E5F6\",\"firmware_update\":{\"installed_version\":"
-	       "\"1.0.1\",\"latest_version\":\"1.0.1\",\"title\":\"PTalk firmware\","
+	       "\"1.0.1\",\"latest_version\":\"1.0.1\",\"title\":\"PTalk "
+	       "firmware\",\"release_summary\":null,"
 	       "\"in_progress\":false,\"update_percentage\":null}}");
 	free(s);
 	/* "status" and "message" belong to the exchange, not the state */
@@ -238,8 +239,8 @@ static void test_commands(void **state)
 	    {&none, "{\"set_wifi\":1}", "rejected set_wifi: unknown field"},
 	    {&none, "{\"uptime\":5}", "rejected uptime: read-only field"},
 	    {&none, "{\"firmware_update\":\"install\"}",
-	     "rejected firmware_update: no firmware image for this device ([dialin] "
-	     "firmware_dir)"},
+	     "rejected firmware_update: no firmware image for this device ([firmware] "
+	     "dir)"},
 	    {&newer, "{\"firmware_update\":\"yes\"}",
 	     "rejected firmware_update: the payload must be \"install\""},
 	    {&same, "{\"firmware_update\":\"install\"}",
@@ -290,9 +291,10 @@ static void test_update_progress_state(void **state)
 	setup_events();
 	take(dev, HANDSHAKE, NULL);
 	s = state_json(dev, &u);
-	assert_non_null(strstr(s, "\"firmware_update\":{\"installed_version\":\"1.0.1\","
-				  "\"latest_version\":\"1.0.2\",\"title\":\"PTalk firmware\","
-				  "\"in_progress\":true,\"update_percentage\":42}"));
+	assert_non_null(strstr(
+	    s, "\"firmware_update\":{\"installed_version\":\"1.0.1\","
+	       "\"latest_version\":\"1.0.2\",\"title\":\"PTalk firmware\",\"release_summary\":null,"
+	       "\"in_progress\":true,\"update_percentage\":42}"));
 	free(s);
 	cJSON_Delete(dev);
 }

@@ -197,27 +197,40 @@ class Gateway:
     """The daemon under test, configured through a real INI file."""
 
     def __init__(self, tmp, broker_port, devices, base="panda2mqtt", prefix="homeassistant",
-                 extra_ini="", verbose=True, mdns=False, sanitizer_env=None, mqtt_ini=""):
+                 extra_ini="", verbose=True, mdns=False, sanitizer_env=None, mqtt_ini="",
+                 env=None, logfile=None, discovery_ini=""):
+        """env: more environment variables; logfile: where stderr goes (default a new
+        file in tmp; an existing one is truncated, keeping its inode); discovery_ini: more
+        [discovery] keys."""
         self.tmp = tmp
         self.base = base
         self.prefix = prefix
+        self.broker_port = broker_port
         self.ini = os.path.join(tmp, f"gw-{time.monotonic_ns()}.ini")
-        self.logfile = os.path.join(tmp, f"gw-{time.monotonic_ns()}.log")
-        with open(self.ini, "w") as f:
-            f.write(f"[mqtt]\nhost = 127.0.0.1\nport = {broker_port}\nbase_topic = {base}\n"
-                    f"discovery_prefix = {prefix}\nkeepalive = 5\n{mqtt_ini}\n"
-                    f"[discovery]\nmdns = {'true' if mdns else 'false'}\n\n")
+        self.logfile = logfile or os.path.join(tmp, f"gw-{time.monotonic_ns()}.log")
+        self.rewrite(devices, extra_ini=extra_ini, mdns=mdns, mqtt_ini=mqtt_ini,
+                     discovery_ini=discovery_ini)
+        env = dict(os.environ, **((sanitizer_env or SANITIZER_ENV) if SANITIZED else {}),
+                   **(env or {}))
+        args = [*EMULATOR, GATEWAY, "-c", self.ini] + (["-v"] if verbose else [])
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.logfile, "w"), env=env)
+
+    def rewrite(self, devices, extra_ini="", mdns=False, mqtt_ini="", discovery_ini=""):
+        """Write the INI file (again: a reload reads it, SIGHUP or bridge/request/reload)."""
+        with open(self.ini + ".new", "w") as f:
+            f.write(f"[mqtt]\nhost = 127.0.0.1\nport = {self.broker_port}\n"
+                    f"base_topic = {self.base}\ndiscovery_prefix = {self.prefix}\n"
+                    f"keepalive = 5\n{mqtt_ini}\n"
+                    f"[discovery]\nmdns = {'true' if mdns else 'false'}\n{discovery_ini}\n")
             for dev_id, opts in devices.items():
                 f.write(f"[device {dev_id}]\n")
                 for k, v in opts.items():
                     f.write(f"{k} = {v}\n")
                 f.write("\n")
             f.write(extra_ini)
-        os.chmod(self.ini, 0o600)
-        env = dict(os.environ, **((sanitizer_env or SANITIZER_ENV) if SANITIZED else {}))
-        args = [*EMULATOR, GATEWAY, "-c", self.ini] + (["-v"] if verbose else [])
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.logfile, "w"), env=env)
+        os.chmod(self.ini + ".new", 0o600)
+        os.replace(self.ini + ".new", self.ini)  # never half a file for a reload to read
 
     def log(self):
         with open(self.logfile, errors="replace") as f:

@@ -76,10 +76,10 @@ static cJSON *health(const struct p2m_bridge_api *api)
 {
 	cJSON *h = cJSON_CreateObject(), *mem, *mqtt, *devs;
 	struct p2m_registry *reg = api->env.reg;
+	gint64 uptime_s = (g_get_monotonic_time() - api->started) / G_USEC_PER_SEC; /* whole */
 
 	cJSON_AddStringToObject(h, "version", P2M_VERSION);
-	cJSON_AddNumberToObject(h, "uptime_s",
-				(double)((g_get_monotonic_time() - api->started) / G_USEC_PER_SEC));
+	cJSON_AddNumberToObject(h, "uptime_s", (double)uptime_s);
 	mem = cJSON_AddObjectToObject(h, "memory");
 	cJSON_AddNumberToObject(mem, "rss_kib", (double)rss_kib());
 	cJSON_AddStringToObject(h, "log_level", p2m_log_level_name(p2m_log_get_level()));
@@ -137,10 +137,8 @@ bool p2m_bridge_api_on_message(struct p2m_bridge_api *api, const char *topic, co
 {
 	const char *verb = topic + api->prefix_len;
 	struct p2m_api_request req;
-	cJSON *data = NULL, *response;
-	char err[160], shown[P2M_API_MAX_VERB + 1], key[224];
-	unsigned held = 0;
-	char *rtopic, *s;
+	cJSON *data = NULL;
+	char err[160], shown[P2M_API_MAX_VERB + 1];
 	int rc;
 
 	if (strncmp(topic, api->prefix, api->prefix_len) != 0)
@@ -152,6 +150,9 @@ bool p2m_bridge_api_on_message(struct p2m_bridge_api *api, const char *topic, co
 		rc = run(api, &req, &data, err, sizeof(err));
 	}
 	if (rc != 0) {
+		char key[224];
+		unsigned held = 0;
+
 		snprintf(key, sizeof(key), "bridge request\x1f%s", err);
 		if (p2m_log_ratelimit(key, REFUSAL_PERIOD_S, &held)) {
 			char more[64] = "";
@@ -163,11 +164,13 @@ bool p2m_bridge_api_on_message(struct p2m_bridge_api *api, const char *topic, co
 				 strlen(verb) > P2M_API_MAX_VERB ? "..." : "", err, more);
 		}
 	}
+	/* a verb too long is not answered: the response topic would be as long */
 	if (strlen(verb) <= P2M_API_MAX_VERB) {
-		response = p2m_api_response(&req, data, rc == 0 ? NULL : err);
-		data = NULL;
-		rtopic = g_strdup_printf("%s%s", api->response_prefix, verb);
-		s = p2m_json_print(response);
+		cJSON *response = p2m_api_response(&req, data, rc == 0 ? NULL : err);
+		char *rtopic = g_strdup_printf("%s%s", api->response_prefix, verb);
+		char *s = p2m_json_print(response);
+
+		data = NULL; /* taken by the response */
 		p2m_mqtt_publish(api->env.mqtt, rtopic, s, false);
 		cJSON_free(s);
 		g_free(rtopic);

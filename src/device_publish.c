@@ -446,10 +446,11 @@ cJSON *p2m_device_health(const struct p2m_device *d)
 				: d->conf->host	    ? "config"
 						    : "mdns");
 	cJSON_AddBoolToObject(o, "online", d->online);
-	if (!d->online)
-		cJSON_AddNumberToObject(
-		    o, "offline_s",
-		    (double)((g_get_monotonic_time() - d->offline_since) / G_USEC_PER_SEC));
+	if (!d->online) {
+		gint64 offline_s = (g_get_monotonic_time() - d->offline_since) / G_USEC_PER_SEC;
+
+		cJSON_AddNumberToObject(o, "offline_s", (double)offline_s);
+	}
 	cJSON_AddNumberToObject(o, "links", d->links);
 	cJSON_AddNumberToObject(o, "reconnects", d->links > 1 ? d->links - 1 : 0);
 	cJSON_AddNumberToObject(o, "frames", (double)d->frames);

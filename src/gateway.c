@@ -311,15 +311,12 @@ static void apply(struct p2m_gateway *gw, struct p2m_config *nxt)
 			 list);
 	g_free(list);
 	cJSON_Delete(restart);
-	/* Before anything of the running configuration is replaced: the old session says
-	 * offline with the settings it was made with. */
+	/* What stays moves into nxt, so that the swap below keeps it where it is (the
+	 * modules hold pointers to it); nxt ends up with what is to be freed. A changed
+	 * broker session ends first, saying offline with the settings it was made with. */
 	if (mqtt_changed) {
 		p2m_info("reload: [mqtt] changed; connecting to the broker again");
 		p2m_mqtt_shutdown(gw->mqtt, 2000);
-	}
-	/* What stays moves into nxt, so that the swap below keeps it where it is (the
-	 * modules hold pointers to it); nxt ends up with what is to be freed. */
-	if (mqtt_changed) {
 		swap_ptr(&cur->mqtt.base_topic, &nxt->mqtt.base_topic);
 		swap_ptr(&cur->mqtt.discovery_prefix, &nxt->mqtt.discovery_prefix);
 	} else {
@@ -331,19 +328,20 @@ static void apply(struct p2m_gateway *gw, struct p2m_config *nxt)
 	SWAP(cur->bambu_virtual, nxt->bambu_virtual);
 	SWAP(*cur, *nxt); /* nxt: the old configuration (its [device] sections still used) */
 
+	/* the new session before the old settings go: the old client's TLS set-up points
+	 * into them; it connects once this returns to the loop */
+	if (mqtt_changed && p2m_mqtt_renew(gw->mqtt) != 0) {
+		p2m_err("reload: cannot make a broker session with the new [mqtt] settings; "
+			"stopping");
+		gw->exit_code = 1;
+		g_main_loop_quit(gw->loop);
+	}
 	gw->env.safety = cur->safety;
 	p2m_registry_reload(gw->registry, nxt);
 	set_controller_timer(gw);
 	p2m_bridge_set_log_level(gw->bridge, gw->verbose ? P2M_LOG_DEBUG : cur->log.level);
 	p2m_config_free(nxt);
 	g_free(nxt);
-	if (mqtt_changed && p2m_mqtt_renew(gw->mqtt) != 0) {
-		p2m_err("reload: cannot make a broker session with the new [mqtt] settings; "
-			"stopping");
-		gw->exit_code = 1;
-		g_main_loop_quit(gw->loop);
-		return;
-	}
 	p2m_bridge_publish_discovery(gw->bridge); /* its "Search" button follows mdns */
 	info_changed(gw);
 	status = p2m_bridge_status(gw->bridge);
@@ -403,12 +401,13 @@ static gboolean on_signal(gint fd, GIOCondition cond, gpointer data)
 {
 	struct p2m_gateway *gw = data;
 	struct signalfd_siginfo si;
-	char err[512];
 
 	(void)cond;
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		return G_SOURCE_CONTINUE;
 	if (si.ssi_signo == SIGHUP) {
+		char err[512];
+
 		p2m_info("received %s; reloading %s", strsignal((int)si.ssi_signo), gw->path);
 		request_reload(gw, NULL, err, sizeof(err));
 		return G_SOURCE_CONTINUE;

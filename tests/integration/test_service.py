@@ -19,7 +19,7 @@ import time
 import unittest
 
 import ha_schema
-from harness import (WAIT_SCALE, BrokerTestCase, Gateway, Mqtt, Sim, free_port, wait_until)
+from harness import (Avahi, BrokerTestCase, Gateway, Mqtt, Sim, free_port, wait_until)
 from test_dialin import DEV as PTALK, PTalk, TOKEN
 
 MACS = ("0A0000000001", "0A0000000002", "0A0000000003", "0A0000000004")
@@ -603,6 +603,46 @@ class Forget(ServiceCase):
         self.assertEqual(r, {"status": "ok", "data": {"id": PTALK}, "transaction": 1})
         self.assert_withdrawn(PTALK, t0)
         self.assertEqual(self.request("health", {})["data"]["gone"], [])
+
+
+class Rebrowse(ServiceCase):
+    """A found device that was forgotten is found again when the bridge's "Search for
+    devices" button (mdns/browse) browses DNS-SD from scratch. Needs avahi-daemon."""
+
+    @classmethod
+    def setUpClass(cls):
+        why = Avahi.up()
+        if why:
+            raise unittest.SkipTest(f"avahi-daemon cannot run here: {why}")
+        super().setUpClass()
+
+    def test_forgotten_found_device_comes_back_on_browse(self):
+        tag = os.urandom(3).hex()
+        mac = "0B" + os.urandom(5).hex().upper()
+        dev = f"panda_breath_{mac.lower()}"
+        # announcing itself; a name and MAC of this test's own (test_mdns.py)
+        self.sims.append(Sim(self.tmpdir.name, extra=("--mac", mac, "--mdns", f"Panda {tag}",
+                                                      "--hostname", f"Panda-{tag}")))
+        gw = self.gateway({}, mdns=True)
+        self.wait_online(dev, timeout=40)
+        disc = self.mqtt.wait_json(self.disc(dev), lambda d: "forget" in d["components"])
+        self.assertEqual(ha_schema.validate_device_discovery(disc), [])
+        bridge = self.mqtt.wait_json(self.disc(f"{self.base}_bridge"))
+        button = bridge["components"]["mdns_browse"]
+        self.assertEqual(button["command_topic"], f"{self.base}/bridge/request/mdns/browse")
+        t0 = time.monotonic()
+        r = self.request("device/remove", {"id": dev})
+        self.assertEqual(r["status"], "ok")
+        self.wait_empty(self.disc(dev), t0)
+        wait_until(lambda: dev not in (self.info_ids() or []), 10, what="bridge/info without it")
+        # pressed: browsing from scratch finds it again
+        t1 = time.monotonic()
+        self.mqtt.publish(button["command_topic"], button["payload_press"])
+        r = self.mqtt.wait_json(f"{self.base}/bridge/response/mdns/browse", since=t1)
+        self.assertEqual(r, {"status": "ok", "data": {}})
+        self.wait_online(dev, since=t1, timeout=40)
+        self.mqtt.wait_json(self.disc(dev), lambda d: "forget" in d["components"], since=t1)
+        self.assertIn("mdns: browsing again from scratch", gw.log())
 
 
 class Logs(ServiceCase):

@@ -113,9 +113,11 @@ class MdnsTest(RecoveryChecks, unittest.TestCase):
         return [d["id"] for d in info["devices"]]
 
     def discovery_topics(self):
-        """Discovery topics whose latest payload is a config (not a removal)."""
+        """Devices' discovery topics whose latest payload is a config (not a removal);
+        not the gateway's own device (docs/SERVICE.md)."""
         last = {t: p for t, p, _, _ in self.mqtt.all_payloads()
-                if t.startswith(f"{self.prefix}/device/")}
+                if t.startswith(f"{self.prefix}/device/")
+                and t != f"{self.prefix}/device/{self.base}_bridge/config"}
         return sorted(t for t, p in last.items() if p)
 
     def warnings(self):

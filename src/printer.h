@@ -6,8 +6,8 @@
  * Assistant device (state <base>/<id>, availability, discovery from p2m_printer_driver)
  * when [printer] ha_device is on; and, with [bambu_virtual], publishing
  * device/<serial>/report every interval and at once on a "pushall" request, so that a
- * Panda Breath bound to the mosquitto TLS listener of the recipe (README, "Auto mode with
- * any printer") sees a Bambu printer.
+ * Panda Breath bound to the mosquitto TLS listener of the recipe (docs/AUTO-MODE.md)
+ * sees a Bambu printer.
  * Does not own: the broker session (mqtt.c), value extraction (printer_source.c), the
  * virtual Moonraker (moonraker.c), TLS or passwords (mosquitto's listener does that; the
  * gateway never holds a printer's access code). */

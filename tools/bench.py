@@ -4,7 +4,8 @@
 For each scenario it starts a private mosquitto on loopback, panda2mqtt-load with that many
 devices and one gateway serving them (tools/loadrun.py), waits until every device is
 online, lets it settle, then measures for --seconds:
-  CPU %      the gateway's user+system time over the window, in % of one core
+  CPU %      the gateway's user+system time over the window, in % of one core, and
+             the system (kernel) part of it: the work its system calls cause
   RSS, anon  the gateway's VmRSS and RssAnon at the end of the window
   per device (RSS - RSS with one device) / (devices - 1)
   state      device frame sent -> the gateway's state publish received back from the
@@ -14,8 +15,8 @@ online, lets it settle, then measures for --seconds:
 Nothing here passes or fails on a figure: --smoke only checks that the tool works.
 
 Usage: tools/bench.py [--build DIR] [--devices 1,10,100,500,1000] [--seconds 30]
-                      [--rate 2] [--commands 20] [--smoke] [--keep] [--json FILE]
-                      [--perf FILE]
+                      [--rate 2] [--frames 1] [--commands 20] [--smoke] [--keep]
+                      [--json FILE] [--perf FILE]
 """
 import argparse
 import json
@@ -38,7 +39,7 @@ def lat(s, key):
 def run_scenario(args, name, devices, rate, commands):
     with Session(args.build, keep=args.keep) as s:
         s.start_broker()
-        s.start_load(devices, rate, commands=0)
+        s.start_load(devices, rate, commands=0, frames_per_push=args.frames)
         gw = s.start_gateway()
         first = s.wait_all_online(devices, timeout=30 + devices / 20)
         # Discovery: every device's config seen, from its first connection.
@@ -53,9 +54,9 @@ def run_scenario(args, name, devices, rate, commands):
                                      "-o", args.perf, "-p", str(gw.pid), "--", "sleep",
                                      str(args.seconds)], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-        cpu0, t0, wake0 = gw.cpu_s(), time.monotonic(), gw.wakeups()
+        (u0, k0), t0, wake0 = gw.cpu_split_s(), time.monotonic(), gw.wakeups()
         time.sleep(args.seconds)
-        cpu1, t1, wake1 = gw.cpu_s(), time.monotonic(), gw.wakeups()
+        (u1, k1), t1, wake1 = gw.cpu_split_s(), time.monotonic(), gw.wakeups()
         if perf:
             perf.wait()
         rss, anon, fds = gw.rss_kib(), gw.anon_kib(), gw.fds()
@@ -68,7 +69,8 @@ def run_scenario(args, name, devices, rate, commands):
             "scenario": name, "devices": devices, "rate_hz": rate, "commands_per_s": commands,
             "seconds": round(secs, 2),
             "frames_per_s": round(w["frames_sent"] / secs, 1),
-            "cpu_percent": round(100 * (cpu1 - cpu0) / secs, 3),
+            "cpu_percent": round(100 * (u1 - u0 + k1 - k0) / secs, 3),
+            "sys_percent": round(100 * (k1 - k0) / secs, 3),
             "wakeups_per_s": round((wake1 - wake0) / secs, 1),
             "rss_kib": rss, "anon_kib": anon, "fds": fds,
             "states": w["states"], "frames_sent": w["frames_sent"],
@@ -81,10 +83,10 @@ def run_scenario(args, name, devices, rate, commands):
 
 def table(rows):
     base = next((r for r in rows if r["devices"] == 1 and r["rate_hz"] > 0), None)
-    out = ["| scenario | devices | frames/s | CPU % | wakeups/s | RSS MiB | anon MiB | "
-           "KiB/device | state p50 / p99 / max ms | command p50 / p99 / max ms | "
+    out = ["| scenario | devices | frames/s | CPU % | of which kernel % | wakeups/s | RSS MiB | "
+           "anon MiB | KiB/device | state p50 / p99 / max ms | command p50 / p99 / max ms | "
            "discovery worst ms |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
     for r in rows:
         per = "-"
         if base and r["devices"] > 1 and r["rate_hz"] > 0:
@@ -92,7 +94,8 @@ def table(rows):
         d = r["discovery"]
         out.append(
             f'| {r["scenario"]} | {r["devices"]} | {r["frames_per_s"]:.0f} | '
-            f'{r["cpu_percent"]:.2f} | {r["wakeups_per_s"]:.1f} | {r["rss_kib"] / 1024:.2f} | '
+            f'{r["cpu_percent"]:.2f} | {r["sys_percent"]:.2f} | {r["wakeups_per_s"]:.1f} | '
+            f'{r["rss_kib"] / 1024:.2f} | '
             f'{r["anon_kib"] / 1024:.2f} | {per} | {lat(r, "state_latency_ms")} | '
             f'{lat(r, "command_latency_ms")} | {d.get("worst_ms", 0):.0f} |')
     return "\n".join(out)
@@ -107,6 +110,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=30, help="measured window per scenario")
     ap.add_argument("--warmup", type=float, default=5, help="seconds before the window")
     ap.add_argument("--rate", type=float, default=2, help="pushes per device per second")
+    ap.add_argument("--frames", type=int, default=1,
+                    help="frames per push: the first a new chamber reading, the others "
+                         "repeating it (what a real device's pushes mostly are)")
     ap.add_argument("--commands", type=float, default=20,
                     help="commands per second across the devices, under load")
     ap.add_argument("--smoke", action="store_true",
@@ -124,7 +130,9 @@ def main():
     plan = [("idle", 1, 0, 0), ("commands, idle", 1, 0, 5)]
     counts = [int(x) for x in args.devices.split(",")]
     args.perf_devices = max(counts)
-    plan += [(f"{n} x {args.rate:g} Hz", n, args.rate, args.commands) for n in counts]
+    per_push = f" x {args.frames} frames" if args.frames != 1 else ""
+    plan += [(f"{n} x {args.rate:g} Hz{per_push}", n, args.rate, args.commands)
+             for n in counts]
     rows = []
     try:
         for name, n, rate, commands in plan:

@@ -60,10 +60,15 @@ class Proc:
     def __init__(self, pid):
         self.pid = pid
 
-    def cpu_s(self):
+    def cpu_split_s(self):
+        """(user, system) CPU seconds: the system part is the kernel's work for the
+        process's system calls (reads and writes on its sockets, polling)."""
         with open(f"/proc/{self.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # utime, stime
+
+    def cpu_s(self):
+        return sum(self.cpu_split_s())
 
     def status_kib(self, key):
         with open(f"/proc/{self.pid}/status") as f:

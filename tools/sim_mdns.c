@@ -5,7 +5,7 @@
  * firmware does) and optionally an address record HOST.local -> IPv4 that the service
  * points at; the avahi-client on its own AvahiThreadedPoll thread; reconnecting after the
  * bus or the daemon goes away; renaming on collisions. Does not own: anything of the
- * simulated device (panda2mqtt-sim.c), browsing or resolving.
+ * simulated device (the other files sim.h lists), browsing or resolving.
  *
  * Threads: the state below is shared between the simulator's thread and avahi's. avahi's
  * callbacks (client, entry group, timeout) run on avahi's thread with the poll's lock

@@ -5,7 +5,7 @@
  * the avahi-client on its own AvahiThreadedPoll thread (the simulator's loop is
  * libwebsockets'); surviving an absent D-Bus, an absent daemon and daemon restarts;
  * renaming on a name collision. Does not own: the simulator's state, options or control
- * lines (panda2mqtt-sim.c), nor browsing or resolving anything.
+ * lines (sim_device.c, sim_main.c, sim_control.c), nor browsing or resolving anything.
  *
  * Threads: every function here is called from the simulator's thread and takes the poll's
  * lock; avahi's callbacks run on the avahi thread. Logs go to stderr as

@@ -9,7 +9,7 @@
  * Test hooks: every message received is written as one JSON line to --frames-log
  * (binary messages as {"binary": bytes}); SIGUSR1 drops the link at once (it
  * reconnects); SIGSTOP freezes it as a hung device would be.
- * Does not own: the Panda Breath simulator (panda2mqtt-sim.c), which calls this. */
+ * Does not own: the Panda Breath simulator (sim.h lists its files); sim_main.c calls this. */
 #include "sim_ptalk.h"
 
 #include <cjson/cJSON.h>

@@ -13,7 +13,7 @@ import time
 import unittest
 
 from brokers import Aedes, HomeAssistant, aedes_missing, retained_now
-from harness import Gateway, Sim, wait_until
+from harness import Explains, Gateway, Sim, wait_until
 import ha_schema
 
 T = 30
@@ -24,7 +24,7 @@ def log(msg):
 
 
 @unittest.skipIf(aedes_missing(), aedes_missing())
-class AedesTest(unittest.TestCase):
+class AedesTest(Explains, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmpdir = tempfile.TemporaryDirectory(prefix="p2m-aedes-")
@@ -50,12 +50,6 @@ class AedesTest(unittest.TestCase):
 
     def t(self, suffix=""):
         return f"{self.base}/dev1{suffix}"
-
-    def explain(self, wait):
-        try:
-            return wait()
-        except AssertionError as e:
-            raise AssertionError(f"{e}; gateway log:\n{self.gw.log()[-3000:]}") from None
 
     def retained_for_a_new_subscriber(self):
         """What a Home Assistant that subscribes now is handed: bounded, no fixed wait."""

@@ -20,7 +20,7 @@ import time
 import unittest
 
 from brokers import HomeAssistant, RabbitCluster, rabbit_missing, retained_now
-from harness import Gateway, Sim, wait_until
+from harness import Explains, Gateway, Sim, wait_until
 import ha_schema
 
 T = 60           # any one condition on a running cluster
@@ -32,7 +32,7 @@ def log(msg):
 
 
 @unittest.skipIf(rabbit_missing(), rabbit_missing())
-class RabbitClusterTest(unittest.TestCase):
+class RabbitClusterTest(Explains, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmpdir = tempfile.TemporaryDirectory(prefix="p2m-rabbit-")
@@ -62,12 +62,6 @@ class RabbitClusterTest(unittest.TestCase):
     # helpers
     def t(self, suffix=""):
         return f"{self.base}/dev1{suffix}"
-
-    def explain(self, wait):
-        try:
-            return wait()
-        except AssertionError as e:
-            raise AssertionError(f"{e}; gateway log:\n{self.gw.log()[-3000:]}") from None
 
     def wait_ha(self, topic, pred=lambda p: True, timeout=T, since=0.0):
         return self.explain(lambda: self.ha.wait(topic, pred, timeout, since))

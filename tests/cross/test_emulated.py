@@ -17,7 +17,6 @@ import os
 import platform
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,8 +24,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from harness import (AVAHI_UP, EMULATOR, GATEWAY, Broker, Gateway, Mqtt, Sim,  # noqa: E402
-                     wait_until)
+from harness import (EMULATOR, GATEWAY, Avahi, Broker, Explains, Gateway, Mqtt,  # noqa: E402
+                     Sim, wait_until)
 import ha_schema  # noqa: E402
 
 TIMEOUT = 60  # seconds for any one condition
@@ -41,16 +40,18 @@ def elf_machine(path):
     return MACHINES.get(struct.unpack_from("<H", head, 18)[0], "other")
 
 
-class EmulatedDaemon(unittest.TestCase):
+class EmulatedDaemon(Explains, unittest.TestCase):
     """One broker, one simulator announced over DNS-SD, one (emulated) gateway for the
     class; the tests run in name order against it."""
+
+    explain_tail = 4000
 
     @classmethod
     def setUpClass(cls):
         # Start avahi-daemon (loopback only) if none runs; a running one is used as it is.
-        up = subprocess.run(["sh", AVAHI_UP], capture_output=True, text=True, timeout=60)
-        if up.returncode != 0:
-            raise unittest.SkipTest(f"avahi-daemon cannot run here: {up.stderr.strip()}")
+        why = Avahi.up(as_is=True, timeout=60)
+        if why:
+            raise unittest.SkipTest(f"avahi-daemon cannot run here: {why}")
         # each thing started is stopped by a class cleanup, even when setUpClass fails later
         cls.tmpdir = tempfile.TemporaryDirectory(prefix="p2m-emulated-")
         cls.addClassCleanup(cls.tmpdir.cleanup)
@@ -63,18 +64,14 @@ class EmulatedDaemon(unittest.TestCase):
         cls.addClassCleanup(cls.broker.stop)
         cls.mqtt = Mqtt(cls.broker.port)
         cls.addClassCleanup(cls.mqtt.close)
-        cls.sim = Sim(cls.tmpdir.name, extra=["--mac", mac, "--mdns", f"Emulated {cls.tag}"])
+        # the firmware names its service after its hostname, which names the device
+        cls.sim = Sim(cls.tmpdir.name, extra=["--mac", mac, "--mdns", f"Emulated {cls.tag}",
+                                              "--hostname", f"Emulated-{cls.tag}"])
         cls.addClassCleanup(cls.sim.stop)
         cls.started = time.monotonic()
         cls.gw = Gateway(cls.tmpdir.name, cls.broker.port, {}, base=cls.base,
                          prefix=cls.prefix, mdns=True)
         cls.addClassCleanup(lambda: cls.gw.alive() and cls.gw.stop(signal.SIGKILL))
-
-    def explain(self, wait):
-        try:
-            return wait()
-        except AssertionError as e:
-            raise AssertionError(f"{e}; gateway log:\n{self.gw.log()[-4000:]}") from None
 
     def t(self, suffix=""):
         return f"{self.base}/{self.dev}{suffix}"
@@ -103,7 +100,8 @@ class EmulatedDaemon(unittest.TestCase):
             topic, lambda d: d["device"].get("sw_version") == "V1.0.3", TIMEOUT))
         self.assertEqual(ha_schema.validate_device_discovery(disc), [])
         self.assertEqual(ha_schema.validate_topic(topic, prefix=self.prefix), [])
-        self.assertEqual(disc["device"]["name"], f"Emulated {self.tag}")
+        # a device without a [device] name is called by the name it gives itself
+        self.assertEqual(disc["device"]["name"], f"Emulated-{self.tag}")
         self.assertEqual([a["topic"] for a in disc["availability"]],
                          [f"{self.base}/bridge/state", self.t("/availability")])
         retained = [m for m in self.mqtt.on(topic) if m[1]]

@@ -26,7 +26,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from harness import AVAHI_UP, Mqtt, Sim, free_port, wait_port, wait_until  # noqa: E402
+from harness import (Avahi, Explains, Mosquitto, Mqtt, Sim, free_port,  # noqa: E402
+                     mosquitto_passwd, wait_until)
 import ha_schema  # noqa: E402
 
 IMAGE = os.environ.get("P2M_ADDON_IMAGE", "")
@@ -64,12 +65,12 @@ def cmdline(pid):
 
 
 @unittest.skipUnless(IMAGE, "P2M_ADDON_IMAGE is not set (tools/test-addon-image.sh sets it)")
-class AddonImage(unittest.TestCase):
+class AddonImage(Explains, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        up = subprocess.run(["sh", AVAHI_UP], capture_output=True, text=True, timeout=60)
-        if up.returncode != 0:
-            raise unittest.SkipTest(f"avahi-daemon cannot run here: {up.stderr.strip()}")
+        why = Avahi.up(as_is=True, timeout=60)
+        if why:
+            raise unittest.SkipTest(f"avahi-daemon cannot run here: {why}")
         # each thing started is stopped by a class cleanup, even when setUpClass fails later
         cls.tmp = tempfile.TemporaryDirectory(prefix="p2m-image-")
         cls.addClassCleanup(cls.tmp.cleanup)
@@ -82,22 +83,18 @@ class AddonImage(unittest.TestCase):
 
         # mosquitto: the add-on's port wants a user and password, the test's does not
         cls.test_port, cls.addon_port = free_port(), free_port()
-        subprocess.run(["mosquitto_passwd", "-b", "-c", f"{d}/passwd", "addons", SECRET],
-                       check=True, timeout=30)
+        mosquitto_passwd(f"{d}/passwd", "addons", SECRET)
         os.chmod(f"{d}/passwd", 0o644)
         with open(f"{d}/mosquitto.conf", "w") as f:
             f.write(f"per_listener_settings true\npersistence false\n"
                     f"listener {cls.test_port} 127.0.0.1\nallow_anonymous true\n"
                     f"listener {cls.addon_port} 127.0.0.1\nallow_anonymous false\n"
                     f"password_file {d}/passwd\n")
-        cls.files = [open(f"{d}/mosquitto.log", "w"), open(f"{d}/addon.log", "w")]
-        for f in cls.files:
-            cls.addClassCleanup(f.close)
-        cls.broker = subprocess.Popen(["mosquitto", "-c", f"{d}/mosquitto.conf"],
-                                      stdout=cls.files[0], stderr=subprocess.STDOUT)
-        cls.addClassCleanup(cls.stop_broker)
-        wait_port(cls.test_port)
-        wait_port(cls.addon_port)
+        cls.broker = Mosquitto(f"{d}/mosquitto.conf", f"{d}/mosquitto.log",
+                               [cls.test_port, cls.addon_port])
+        cls.addClassCleanup(cls.broker.stop)
+        cls.addon_out = open(f"{d}/addon.log", "w")
+        cls.addClassCleanup(cls.addon_out.close)
         cls.mqtt = Mqtt(cls.test_port)
         cls.addClassCleanup(cls.mqtt.close)
         cls.sim = Sim(d, extra=["--mac", mac, "--mdns", f"Image {cls.tag}"])
@@ -133,7 +130,7 @@ class AddonImage(unittest.TestCase):
              "-v", "/run/dbus:/run/dbus",
              "--", cls.container, "bash", "-c",
              ". /stub/bashio-stub.sh; . /etc/services.d/panda2mqtt/run"],
-            stdout=cls.files[1], stderr=subprocess.STDOUT)
+            stdout=cls.addon_out, stderr=subprocess.STDOUT)
         cls.addClassCleanup(cls.kill_addon)
 
     @classmethod
@@ -148,11 +145,6 @@ class AddonImage(unittest.TestCase):
             cls.proc.wait(30)
 
     @classmethod
-    def stop_broker(cls):
-        cls.broker.terminate()
-        cls.broker.wait(10)
-
-    @classmethod
     def remove_container(cls):
         subprocess.run(["buildah", *STORE, "rm", cls.container], capture_output=True,
                        timeout=120)
@@ -161,11 +153,12 @@ class AddonImage(unittest.TestCase):
         with open(self.log, errors="replace") as f:
             return f.read()
 
-    def explain(self, wait):
-        try:
-            return wait()
-        except AssertionError as e:
-            raise AssertionError(f"{e}; add-on log:\n{self.addon_log()[-4000:]}") from None
+    # failures show the add-on's log (its run script's lines and the daemon's)
+    explain_tail = 4000
+    explain_what = "add-on log"
+
+    def explain_log(self):
+        return self.addon_log()
 
     def daemon_pid(self):
         for pid in children(self.proc.pid):

@@ -3,10 +3,16 @@
 Each helper starts a real process and cleans it up; every wait has a deadline, so a
 hung component fails the test instead of hanging it. Run by ctest with P2M_BUILD_DIR
 set; by hand: P2M_BUILD_DIR=build /usr/bin/python3 -m unittest -v test_gateway
+(tests/README.md). The other suites (tests/brokers, tests/cross, tests/image) import it
+too: whatever two test files need (a gateway with [mqtt] keys of their own, a mosquitto
+with TLS or passwords, certificates, waits that explain themselves) lives here.
 """
 import json
 import os
+import pwd
 import queue
+import re
+import secrets
 import shlex
 import signal
 import socket
@@ -34,6 +40,9 @@ EMULATOR = shlex.split(os.environ.get("P2M_EMULATOR", ""))
 SIM = os.path.join(BUILD, "panda2mqtt-sim")
 AVAHI_UP = os.path.join(HERE, "..", "..", "tools", "avahi-up.sh")
 SANITIZED = os.environ.get("P2M_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
+
+# What the gateway must log when it refuses a broker's certificate (OpenSSL's reason).
+TLS_VERIFY_FAILED = re.compile(r"(?im)^(warning|error): mqtt: .*certificate verify failed")
 
 # The secrets the simulator holds (see panda2mqtt-sim --help).
 SIM_SECRETS = ("SimWifiPass-7f3a9c", "SimApPass-51d2e8", "SimAccess-90b4c1")
@@ -71,6 +80,31 @@ def wait_port(port, timeout=10, host="127.0.0.1"):
     wait_until(up, timeout, what=f"port {port} on {host}")
 
 
+def explained(wait, log, tail=3000, what="gateway log"):
+    """wait(), with the tail of log() (what is under test says why) added to the
+    AssertionError it may raise; what names the log (or says more: a callable is asked
+    when the wait has failed)."""
+    try:
+        return wait()
+    except AssertionError as e:
+        said = what() if callable(what) else what
+        raise AssertionError(f"{e}; {said}:\n{log()[-tail:]}") from None
+
+
+class Explains:
+    """Mixin for a test case: self.explain(wait) runs wait() and, when it fails, adds the
+    tail of explain_log() (by default the log of self.gw, the gateway under test)."""
+
+    explain_tail = 3000
+    explain_what = "gateway log"
+
+    def explain_log(self):
+        return self.gw.log()
+
+    def explain(self, wait):
+        return explained(wait, self.explain_log, self.explain_tail, self.explain_what)
+
+
 class Broker:
     """A real mosquitto on a free loopback port (of addr); restartable on the same port."""
 
@@ -85,8 +119,9 @@ class Broker:
         self.start()
 
     def start(self):
-        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf],
-                                     stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
+        with open(self.log, "a") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=out,
+                                         stderr=subprocess.STDOUT)
         wait_port(self.port, host=self.addr)
 
     def stop(self):
@@ -102,14 +137,139 @@ class Broker:
         self.proc.send_signal(signal.SIGCONT)
 
 
+def mosquitto_passwd(path, user, password):
+    """A mosquitto password file at path holding user (made anew)."""
+    subprocess.run(["mosquitto_passwd", "-b", "-c", path, user, password], check=True,
+                   capture_output=True, timeout=30)
+
+
+class Mosquitto:
+    """mosquitto with a configuration file of the test's (or one that
+    tools/panda2mqtt-bambu-setup made), its output appended to log; started at once, and
+    each of listeners (a port on 127.0.0.1, or (addr, port)) waited for. With
+    connection_messages on, its log says who connected where: see connections()."""
+
+    def __init__(self, conf, log, listeners):
+        self.conf, self.log = conf, log
+        with open(log, "a") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=out,
+                                         stderr=subprocess.STDOUT)
+        for listener in listeners:
+            addr, port = listener if isinstance(listener, tuple) else ("127.0.0.1", listener)
+            wait_port(port, host=addr)
+
+    def text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def connections(self, port, offset=0):
+        """Sources (address:port) of the TCP connections accepted on a listener, in the log
+        from offset on."""
+        return re.findall(rf"New connection from (\S+) on port {port}\.", self.text()[offset:])
+
+    def tls_attempts(self, port, offset=0, failure="alert"):
+        """TLS connection attempts on a listener since offset. mosquitto 2.0 logs a
+        handshake that the client ends early as "Client connection from ... failed" alone
+        (no "New connection" line, no port): those whose reason matches failure count
+        too (a TLS alert, e.g. "bad certificate": only a TLS listener can log one; a port
+        probe ends in an EOF)."""
+        return len(self.connections(port, offset)) + len(re.findall(
+            rf"Client connection from \S+ failed: .*{failure}", self.text()[offset:]))
+
+    def client_source(self, client_id, username, offset=0):
+        """Source (address:port) of the last MQTT session of client_id as username since
+        offset, or None."""
+        found = re.findall(rf"New client connected from (\S+) as {re.escape(client_id)} "
+                           rf"\([^)]*u'{re.escape(username)}'\)", self.text()[offset:])
+        return found[-1] if found else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class TlsMosquitto(Mosquitto):
+    """mosquitto on addr with a TLS listener for each (port, (certificate, key)) of tls,
+    the CA ca, and a plain anonymous listener on plain_port for the test's own observer.
+    The TLS listeners want a user of the password file passwd (None: anyone). Every
+    connection is logged (connections(), tls_attempts(), client_source())."""
+
+    def __init__(self, tmp, ca, tls, plain_port, addr="127.0.0.1", passwd=None):
+        self.addr, self.plain_port = addr, plain_port
+        self.tls_ports = [port for port, _ in tls]
+        name = os.path.join(tmp, f"mosquitto-{addr}-{self.tls_ports[0]}")
+        # started as root, mosquitto would switch to a user that cannot read tmp
+        lines = [f"user {pwd.getpwuid(os.getuid()).pw_name}", "per_listener_settings true",
+                 "persistence false", "log_dest stderr", "log_type all",
+                 "connection_messages true"]
+        for port, (crt, key) in tls:
+            lines += [f"listener {port} {addr}", f"cafile {ca}", f"certfile {crt}",
+                      f"keyfile {key}", "require_certificate false"]
+            lines += (["allow_anonymous false", f"password_file {passwd}"] if passwd
+                      else ["allow_anonymous true"])
+        lines += [f"listener {plain_port} {addr}", "allow_anonymous true"]
+        with open(name + ".conf", "w") as f:
+            f.write("\n".join(lines) + "\n")
+        super().__init__(name + ".conf", name + ".log",
+                         [(addr, port) for port in self.tls_ports + [plain_port]])
+
+
+def openssl(*args, cwd):
+    run = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True,
+                         timeout=30)
+    if run.returncode != 0:
+        raise AssertionError(f"openssl {' '.join(args)}: {run.stderr}")
+
+
+class Pki:
+    """A throwaway CA, a second unrelated CA, and two server certificates signed by the
+    first (localhost + 127.0.0.1, and localhost only), made with the openssl command in
+    directory d; server_cert() makes more."""
+
+    EC = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+
+    def __init__(self, d):
+        self.dir = d
+        self.ca = self._ca("ca")
+        self.other_ca = self._ca("otherca")
+        self.server = self.server_cert("server", "DNS:localhost,IP:127.0.0.1")
+        self.server_name_only = self.server_cert("server-name-only", "DNS:localhost")
+        openssl("verify", "-CAfile", self.ca, self.server[0], self.server_name_only[0],
+                cwd=d)
+
+    def _ca(self, name):
+        openssl("req", "-x509", *self.EC, "-keyout", f"{name}.key", "-out", f"{name}.crt",
+                "-days", "2", "-subj", f"/CN=panda2mqtt test {name}",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=self.dir)
+        return os.path.join(self.dir, f"{name}.crt")
+
+    def server_cert(self, name, san):
+        """A server certificate for the subjectAltName san, signed by the CA:
+        (certificate, key) paths."""
+        with open(os.path.join(self.dir, f"{name}.ext"), "w") as f:
+            f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+        openssl("req", "-new", *self.EC, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", "/CN=localhost", cwd=self.dir)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-set_serial", str(secrets.randbits(63)), "-days", "2",
+                "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=self.dir)
+        return (os.path.join(self.dir, f"{name}.crt"), os.path.join(self.dir, f"{name}.key"))
+
+
 class Avahi:
     """The machine's avahi-daemon (and system D-Bus), started by tools/avahi-up.sh."""
 
     @staticmethod
-    def up(restart=False):
-        """Start it if needed; returns None, or why it cannot run (then skip)."""
-        run = subprocess.run(["sh", AVAHI_UP, "--restart" if restart else "--loopback"],
-                             capture_output=True, text=True, timeout=30)
+    def up(restart=False, as_is=False, timeout=30):
+        """Start it if needed; returns None, or why it cannot run (then skip). as_is: a
+        running avahi-daemon is used as it is (else it is restarted loopback-only if it
+        was not started so); restart: restarted in any case."""
+        mode = ["--restart"] if restart else [] if as_is else ["--loopback"]
+        run = subprocess.run(["sh", AVAHI_UP, *mode], capture_output=True, text=True,
+                             timeout=timeout)
         if run.returncode != 0:
             return run.stderr.strip() or f"tools/avahi-up.sh exited {run.returncode}"
         return None
@@ -147,11 +307,12 @@ class Sim:
         self.stderr = os.path.join(tmp, f"sim-{time.monotonic_ns()}.log")
         open(self.frames_log, "w").close()
         env = dict(os.environ, **(SANITIZER_ENV if SANITIZED else {}))
-        self.proc = subprocess.Popen(
-            [SIM, "--port", str(port), "--firmware", firmware, "--push-interval",
-             str(push_interval), "--frames-log", self.frames_log, *extra],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(self.stderr, "w"),
-            text=True, bufsize=1, env=env)
+        with open(self.stderr, "w") as err:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [SIM, "--port", str(port), "--firmware", firmware, "--push-interval",
+                 str(push_interval), "--frames-log", self.frames_log, *extra],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                text=True, bufsize=1, env=env)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         first = self._next_line(10)
@@ -194,35 +355,54 @@ class Sim:
 
 
 class Gateway:
-    """The daemon under test, configured through a real INI file."""
+    """The daemon under test, configured through a real INI file.
+
+    mqtt: [mqtt] keys that replace or add to the defaults (host, port, base_topic,
+    discovery_prefix, keepalive 5), e.g. TLS keys or a client_id. env: environment
+    variables to set, or to remove (None).
+    wrap: a command the daemon runs under (e.g. one that gives it a mount namespace)."""
 
     def __init__(self, tmp, broker_port, devices, base="panda2mqtt", prefix="homeassistant",
-                 extra_ini="", verbose=True, mdns=False, sanitizer_env=None, mqtt_ini="",
-                 env=None, logfile=None, discovery_ini=""):
-        """env: more environment variables; logfile: where stderr goes (default a new
-        file in tmp; an existing one is truncated, keeping its inode); discovery_ini: more
-        [discovery] keys."""
+                 extra_ini="", verbose=True, mdns=False, sanitizer_env=None, mqtt=None,
+                 env=None, wrap=(), logfile=None, discovery=None):
+        """logfile: where stderr goes (default a new file in tmp; an existing one is
+        truncated, keeping its inode); discovery: more [discovery] keys."""
         self.tmp = tmp
+        self.broker_port = broker_port
         self.base = base
         self.prefix = prefix
-        self.broker_port = broker_port
-        self.ini = os.path.join(tmp, f"gw-{time.monotonic_ns()}.ini")
-        self.logfile = logfile or os.path.join(tmp, f"gw-{time.monotonic_ns()}.log")
-        self.rewrite(devices, extra_ini=extra_ini, mdns=mdns, mqtt_ini=mqtt_ini,
-                     discovery_ini=discovery_ini)
-        env = dict(os.environ, **((sanitizer_env or SANITIZER_ENV) if SANITIZED else {}),
-                   **(env or {}))
-        args = [*EMULATOR, GATEWAY, "-c", self.ini] + (["-v"] if verbose else [])
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.logfile, "w"), env=env)
+        self.mqtt_keys, self.mdns = {}, False
+        stamp = time.monotonic_ns()
+        self.ini = os.path.join(tmp, f"gw-{stamp}.ini")
+        self.logfile = logfile or os.path.join(tmp, f"gw-{stamp}.log")
+        self.rewrite(devices, extra_ini=extra_ini, mdns=mdns, mqtt=mqtt, discovery=discovery)
+        full_env = dict(os.environ, **((sanitizer_env or SANITIZER_ENV) if SANITIZED else {}))
+        for k, v in (env or {}).items():
+            if v is None:
+                full_env.pop(k, None)
+            else:
+                full_env[k] = v
+        args = [*wrap, *EMULATOR, GATEWAY, "-c", self.ini] + (["-v"] if verbose else [])
+        with open(self.logfile, "w") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log,
+                                         env=full_env)
 
-    def rewrite(self, devices, extra_ini="", mdns=False, mqtt_ini="", discovery_ini=""):
-        """Write the INI file (again: a reload reads it, SIGHUP or bridge/request/reload)."""
+    def rewrite(self, devices, extra_ini="", mdns=None, mqtt=None, discovery=None):
+        """Write the INI file (again: a reload reads it, SIGHUP or bridge/request/reload).
+        mqtt, mdns: as in the constructor, the last file's when None; discovery: more
+        [discovery] keys."""
+        self.mqtt_keys = self.mqtt_keys if mqtt is None else mqtt
+        self.mdns = self.mdns if mdns is None else mdns
+        keys = dict({"host": "127.0.0.1", "port": self.broker_port, "base_topic": self.base,
+                     "discovery_prefix": self.prefix, "keepalive": 5}, **self.mqtt_keys)
+        self.base = keys["base_topic"]
+        self.prefix = keys["discovery_prefix"]
+        self.client_id = keys.get("client_id", "panda2mqtt")
+        disc = dict({"mdns": "true" if self.mdns else "false"}, **(discovery or {}))
         with open(self.ini + ".new", "w") as f:
-            f.write(f"[mqtt]\nhost = 127.0.0.1\nport = {self.broker_port}\n"
-                    f"base_topic = {self.base}\ndiscovery_prefix = {self.prefix}\n"
-                    f"keepalive = 5\n{mqtt_ini}\n"
-                    f"[discovery]\nmdns = {'true' if mdns else 'false'}\n{discovery_ini}\n")
+            f.write("[mqtt]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
+                    + "\n[discovery]\n" + "".join(f"{k} = {v}\n" for k, v in disc.items())
+                    + "\n")
             for dev_id, opts in devices.items():
                 f.write(f"[device {dev_id}]\n")
                 for k, v in opts.items():
@@ -239,11 +419,13 @@ class Gateway:
     def alive(self):
         return self.proc.poll() is None
 
-    def stop(self, sig=signal.SIGTERM, timeout=15):
+    def stop(self, sig=signal.SIGTERM, timeout=15, scaled=True):
+        """Stop it with sig, within timeout seconds (times WAIT_SCALE when scaled); its
+        exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout * WAIT_SCALE)
+                self.proc.wait(timeout * WAIT_SCALE if scaled else timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
@@ -283,6 +465,12 @@ class Gateway:
         log = self.log()
         for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
             test.assertNotIn(bad, log, f"sanitizer report in the gateway log:\n{log[-4000:]}")
+
+    def assert_stopped_cleanly(self, test, **stop):
+        """Stop it (SIGTERM; stop's arguments): exit code 0, no sanitizer report."""
+        rc = self.stop(**stop)
+        test.assertEqual(rc, 0, f"gateway exit code {rc}; log:\n{self.log()[-3000:]}")
+        self.assert_clean_log(test)
 
 
 class Mqtt:
@@ -564,9 +752,7 @@ class GatewayTestCase(RecoveryChecks, BrokerTestCase):
 
     def tearDown(self):
         try:
-            rc = self.gw.stop()
-            self.assertEqual(rc, 0, f"gateway exit code {rc}; log:\n{self.gw.log()[-3000:]}")
-            self.gw.assert_clean_log(self)
+            self.gw.assert_stopped_cleanly(self)
         finally:
             self.sim.stop()
             self.mqtt.close()

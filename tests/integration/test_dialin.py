@@ -91,9 +91,7 @@ class DialinTestCase(BrokerTestCase):
 
     def tearDown(self):
         try:
-            rc = self.gw.stop()
-            self.assertEqual(rc, 0, f"gateway exit code {rc}; log:\n{self.gw.log()[-3000:]}")
-            self.gw.assert_clean_log(self)
+            self.gw.assert_stopped_cleanly(self)
             # Wi-Fi is provisioned over BLE: the gateway never sends set_wifi.
             for sim in self.sims:
                 self.assertNotIn("set_wifi", sim.commands())

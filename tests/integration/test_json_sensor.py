@@ -10,12 +10,12 @@ import os
 import time
 import unittest
 
-from harness import (Avahi, BrokerTestCase, Gateway, Mqtt, Publish, Sim, wait_until)
+from harness import (Avahi, BrokerTestCase, Explains, Gateway, Mqtt, Publish, Sim, wait_until)
 from json_sensor_device import JsonSensor
 import ha_schema
 
 
-class JsonSensorTestCase(BrokerTestCase):
+class JsonSensorTestCase(Explains, BrokerTestCase):
     def setUp(self):
         self.base = f"js{time.monotonic_ns() % 10**9}"
         self.mqtt = Mqtt(self.broker.port)
@@ -25,9 +25,7 @@ class JsonSensorTestCase(BrokerTestCase):
     def tearDown(self):
         try:
             if self.gw:
-                rc = self.gw.stop()
-                self.assertEqual(rc, 0, f"gateway exit code {rc}; log:\n{self.gw.log()[-3000:]}")
-                self.gw.assert_clean_log(self)
+                self.gw.assert_stopped_cleanly(self)
         finally:
             for stop in reversed(self.stops):
                 stop()
@@ -40,12 +38,6 @@ class JsonSensorTestCase(BrokerTestCase):
     def gateway(self, devices, **kw):
         self.gw = Gateway(self.tmpdir.name, self.broker.port, devices, base=self.base, **kw)
         return self.gw
-
-    def explain(self, wait):
-        try:
-            return wait()
-        except AssertionError as e:
-            raise AssertionError(f"{e}; gateway log:\n{self.gw.log()[-3000:]}") from None
 
 
 class Configured(JsonSensorTestCase):

@@ -66,9 +66,7 @@ class MdnsTest(RecoveryChecks, unittest.TestCase):
     def tearDown(self):
         try:
             if self.gw:
-                rc = self.gw.stop()
-                self.assertEqual(rc, 0, f"gateway exit code {rc}; log:\n{self.gw.log()[-3000:]}")
-                self.gw.assert_clean_log(self)
+                self.gw.assert_stopped_cleanly(self)
         finally:
             for stop in reversed(self.stoppers):
                 stop()

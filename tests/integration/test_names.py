@@ -19,9 +19,7 @@ picked per run) with the same port; nothing listens on 127.R.0.4. Every wait has
 deadline sized for a busy machine, and each test a bound of its own (TEST_BOUND); none
 is a fixed sleep standing in for a condition."""
 import os
-import pwd
 import random
-import re
 import socket
 import ssl
 import struct
@@ -31,14 +29,12 @@ import threading
 import time
 import unittest
 
-from harness import (GATEWAY, SANITIZED, SANITIZER_ENV, WAIT_SCALE, Broker, Gateway, Mqtt,
-                     Sim, free_port, wait_port, wait_until)
-from test_tls import Pki
+from harness import (TLS_VERIFY_FAILED, WAIT_SCALE, Broker, Gateway, Mqtt, Pki, Sim,
+                     TlsMosquitto, explained, free_port, wait_until)
 
 NAME = "p2m-broker.test"        # the broker's name, on its certificate
 OTHER = "p2m-elsewhere.test"    # a name for the same broker that its certificate lacks
 DEVICE = "p2m-heater.test"      # a device's name
-VERIFY_FAILED = re.compile(r"(?im)^(warning|error): mqtt: .*certificate verify failed")
 WAIT = 60  # seconds for one condition: reconnects back off (1, 2, 4 s ...), ASan is slow
 TEST_BOUND = 150  # seconds for a whole test, every wait included (times WAIT_SCALE)
 
@@ -129,6 +125,14 @@ class Names:
         with open(self.hosts_path, "w") as f:
             f.write(text)
 
+    def wrap(self):
+        """The command that runs a program in a mount namespace of its own, seeing this
+        hosts file and resolv.conf (Gateway's wrap)."""
+        script = ('mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf '
+                  '&& shift 2 && exec "$@"')
+        return ["unshare", "--mount", "sh", "-c", script, "sh", self.hosts_path,
+                self.resolv_path]
+
     def stop(self):
         self.dns.stop()
 
@@ -147,36 +151,6 @@ def namespaces_usable(tmp):
     if run.returncode != 0 or "127.0.0.9" not in run.stdout:
         return f"unshare --mount with a bind-mounted /etc/hosts failed: {run.stderr.strip()}"
     return None
-
-
-class NamedGateway(Gateway):
-    """The daemon in its own mount namespace, seeing names's hosts file and resolv.conf,
-    with its own [mqtt] keys and one device."""
-
-    def __init__(self, tmp, names, mqtt, device, base, extra=""):
-        self.tmp = tmp
-        self.base = base
-        self.prefix = "homeassistant"
-        stamp = time.monotonic_ns()
-        self.ini = os.path.join(tmp, f"gw-names-{stamp}.ini")
-        self.logfile = os.path.join(tmp, f"gw-names-{stamp}.log")
-        keys = dict({"base_topic": base, "client_id": f"p2m-{base}", "keepalive": 5}, **mqtt)
-        dev = dict({"name": "Named heater", "stale_timeout": 4, "refresh_interval": 5},
-                   **device)
-        with open(self.ini, "w") as f:
-            f.write("[mqtt]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
-            f.write("\n[discovery]\nmdns = false\n\n[device dev1]\n")
-            f.write("".join(f"{k} = {v}\n" for k, v in dev.items()))
-            f.write(extra)
-        os.chmod(self.ini, 0o600)
-        env = dict(os.environ, **(SANITIZER_ENV if SANITIZED else {}))
-        script = ('mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf '
-                  '&& shift 2 && exec "$@"')
-        with open(self.logfile, "w") as log:
-            self.proc = subprocess.Popen(
-                ["unshare", "--mount", "sh", "-c", script, "sh", names.hosts_path,
-                 names.resolv_path, GATEWAY, "-c", self.ini, "-v"],
-                stdout=subprocess.DEVNULL, stderr=log, env=env)
 
 
 class AddressRecord:
@@ -218,48 +192,6 @@ class AddressRecord:
         self.thread.join(15)
 
 
-class TlsBrokerAt:
-    """mosquitto on addr: a TLS listener (anonymous) with the given certificate, and a
-    plain one for the test's observer. Its log records every connection."""
-
-    def __init__(self, tmp, addr, tls_port, plain_port, ca, cert):
-        self.addr, self.tls_port, self.plain_port = addr, tls_port, plain_port
-        self.conf = os.path.join(tmp, f"mosquitto-{addr}-{tls_port}.conf")
-        self.log = os.path.join(tmp, f"mosquitto-{addr}-{tls_port}.log")
-        with open(self.conf, "w") as f:
-            # started as root, mosquitto would switch to a user that cannot read tmp
-            f.write(f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
-                    "per_listener_settings true\npersistence false\nlog_dest stderr\n"
-                    "log_type all\nconnection_messages true\n"
-                    f"listener {tls_port} {addr}\ncafile {ca}\ncertfile {cert[0]}\n"
-                    f"keyfile {cert[1]}\nrequire_certificate false\nallow_anonymous true\n"
-                    f"listener {plain_port} {addr}\nallow_anonymous true\n")
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=log,
-                                         stderr=subprocess.STDOUT)
-        wait_port(tls_port, host=addr)
-        wait_port(plain_port, host=addr)
-
-    def text(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
-
-    def tls_connections(self):
-        """TLS connection attempts seen. mosquitto 2.0 logs a handshake that fails
-        early as "Client connection from ... failed" with no "New connection" line (and
-        no port): those are counted when the reason is a refused certificate, which
-        only the TLS listener can give (the test's port probe ends in an EOF)."""
-        text = self.text()
-        return (len(re.findall(rf"New connection from \S+ on port {self.tls_port}\.", text))
-                + len(re.findall(r"Client connection from \S+ failed: .*bad certificate",
-                                 text)))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
 class NamesTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -281,7 +213,7 @@ class NamesTestCase(unittest.TestCase):
             raise unittest.SkipTest(f"cannot serve DNS on {dns_addr}:53: {e}")
         cls.pki = Pki(cls.tmpdir.name)
         # the broker's certificate names it, and only it: no address, no localhost
-        cls.named_cert = cls.pki._server("named", f"DNS:{NAME}")
+        cls.named_cert = cls.pki.server_cert("named", f"DNS:{NAME}")
 
     @classmethod
     def tearDownClass(cls):
@@ -300,9 +232,7 @@ class NamesTestCase(unittest.TestCase):
     def tearDown(self):
         try:
             if self.gw:
-                rc = self.gw.stop()
-                self.assertEqual(rc, 0, f"gateway exit code {rc}; log:\n{self.gw.log()[-3000:]}")
-                self.gw.assert_clean_log(self)
+                self.gw.assert_stopped_cleanly(self)
         finally:
             for stop in reversed(self.stops):
                 stop()
@@ -320,9 +250,20 @@ class NamesTestCase(unittest.TestCase):
         return thing
 
     def gateway(self, mqtt, device, extra=""):
+        """The gateway in a mount namespace of its own (self.names' hosts file and
+        resolv.conf), with [mqtt] keys of its own and one device, dev1."""
         base = f"nm{time.monotonic_ns() % 10**9}"
-        self.gw = NamedGateway(self.tmpdir.name, self.names, mqtt, device, base, extra)
+        self.gw = Gateway(self.tmpdir.name, mqtt["port"], {"dev1": dict(
+            {"name": "Named heater", "stale_timeout": 4, "refresh_interval": 5}, **device)},
+            base=base, extra_ini=extra, mqtt=dict({"client_id": f"p2m-{base}"}, **mqtt),
+            wrap=self.names.wrap())
         return self.gw
+
+    def tls_broker(self, addr, tls_port, plain_port):
+        """mosquitto on addr: TLS (anonymous) with the certificate that names NAME only,
+        and plain for the test's observer."""
+        return self.keep(TlsMosquitto(self.tmpdir.name, self.pki.ca,
+                                      [(tls_port, self.named_cert)], plain_port, addr))
 
     def observer(self, port, host):
         return self.keep(Mqtt(port, host=host), "close")
@@ -332,15 +273,14 @@ class NamesTestCase(unittest.TestCase):
 
     def wait_bridge(self, obs):
         gw = self.gw
-        try:
+
+        def online():
             obs.wait(f"{gw.base}/bridge/state", lambda p: p == "online", self.wait_for())
             obs.wait(f"{gw.base}/dev1/availability", lambda p: p == "online",
                      self.wait_for())
             return obs.wait_state(f"{gw.base}/dev1", lambda s: s.get("firmware_version"),
                                   self.wait_for())
-        except AssertionError as e:
-            raise AssertionError(f"{e}; alive: {gw.alive()}; gateway log:\n"
-                                 f"{gw.log()[-4000:]}") from None
+        return explained(online, gw.log, 4000, lambda: f"alive: {gw.alive()}; gateway log")
 
 
 class BrokerNames(NamesTestCase):
@@ -371,8 +311,7 @@ class BrokerNames(NamesTestCase):
         name, so each session proves it was checked against the name, not the address."""
         sim = self.sim("127.0.0.1")
         tls_port, plain_port = free_port(), free_port()
-        broker_a = self.keep(TlsBrokerAt(self.tmpdir.name, self.A, tls_port, plain_port,
-                                         self.pki.ca, self.named_cert))
+        broker_a = self.tls_broker(self.A, tls_port, plain_port)
         self.names.dns.set(NAME, self.A)
         obs_a = self.observer(plain_port, self.A)
         gw = self.gateway({"host": NAME, "port": tls_port, "tls": "true",
@@ -380,8 +319,7 @@ class BrokerNames(NamesTestCase):
                           {"host": "127.0.0.1", "port": sim.port})
         self.wait_bridge(obs_a)
 
-        self.keep(TlsBrokerAt(self.tmpdir.name, self.B, tls_port, plain_port, self.pki.ca,
-                              self.named_cert))
+        self.tls_broker(self.B, tls_port, plain_port)
         obs_b = self.observer(plain_port, self.B)
         self.names.dns.set(NAME, self.B)
         broker_a.stop()
@@ -398,28 +336,26 @@ class BrokerNames(NamesTestCase):
         the reason logged, attempts go on; insecure = true (no name check) connects."""
         sim = self.sim("127.0.0.1")
         tls_port, plain_port = free_port(), free_port()
-        broker = self.keep(TlsBrokerAt(self.tmpdir.name, self.A, tls_port, plain_port,
-                                       self.pki.ca, self.named_cert))
+        broker = self.tls_broker(self.A, tls_port, plain_port)
         self.names.hosts({OTHER: self.A})
         obs = self.observer(plain_port, self.A)
         gw = self.gateway({"host": OTHER, "port": tls_port, "tls": "true",
                            "cafile": self.pki.ca},
                           {"host": "127.0.0.1", "port": sim.port})
         try:
-            wait_until(lambda: broker.tls_connections() >= 2, self.wait_for(),
-                       what="two TLS attempts (retried)")
+            wait_until(lambda: broker.tls_attempts(tls_port, failure="bad certificate") >= 2,
+                       self.wait_for(), what="two TLS attempts (retried)")
         except AssertionError as e:
             raise AssertionError(f"{e}; gateway log:\n{gw.log()[-3000:]}\nbroker log:\n"
                                  f"{broker.text()[-3000:]}") from None
-        wait_until(lambda: VERIFY_FAILED.search(gw.log()), self.wait_for(15),
+        wait_until(lambda: TLS_VERIFY_FAILED.search(gw.log()), self.wait_for(15),
                    what="'certificate verify failed' in the gateway log")
         log = gw.log()
         self.assertIn(f"the certificate of broker {OTHER} is refused: hostname mismatch", log)
         self.assertTrue(gw.alive())
         self.assertNotIn("online", [p for _, p, _, _ in obs.on(f"{gw.base}/bridge/state")])
         self.assertNotIn(f"p2m-{gw.base}", broker.text(), "the broker accepted a session")
-        self.assertEqual(gw.stop(), 0)
-        gw.assert_clean_log(self)
+        gw.assert_stopped_cleanly(self)
 
         self.gw = None
         gw = self.gateway({"host": OTHER, "port": tls_port, "tls": "true",

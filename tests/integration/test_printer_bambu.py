@@ -9,7 +9,6 @@ paho over TLS with user bblp, subscribing the way the Panda Breath does
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import tempfile
@@ -20,27 +19,11 @@ import unittest
 import paho.mqtt.client as paho
 
 import ha_schema
-from harness import (GATEWAY, SANITIZED, SANITIZER_ENV, WAIT_SCALE, Broker, Mqtt, free_port,
-                     wait_port, wait_until)
+from harness import (WAIT_SCALE, Broker, Gateway, Mosquitto, Mqtt, free_port, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SETUP = os.path.join(HERE, "..", "..", "tools", "panda2mqtt-bambu-setup")
 CODE = "Ac9Code31"  # the access code; must never reach a publish or a log line
-
-
-class Mosquitto:
-    """mosquitto with a configuration file of the test's (or the setup script's)."""
-
-    def __init__(self, conf, port, log):
-        self.port = port
-        self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=open(log, "a"),
-                                     stderr=subprocess.STDOUT)
-        wait_port(port)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 class TlsClient:
@@ -129,12 +112,8 @@ class BambuTestCase(unittest.TestCase):
 
     def tearDown(self):
         try:
-            if self.gw and self.gw.poll() is None:
-                self.gw.send_signal(signal.SIGTERM)
-                self.assertEqual(self.gw.wait(15), 0, self.gw_log()[-3000:])
-                log = self.gw_log()
-                for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
-                    self.assertNotIn(bad, log)
+            if self.gw and self.gw.alive():
+                self.gw.assert_stopped_cleanly(self, timeout=15, scaled=False)
         finally:
             for c in self.clients:
                 c.close()
@@ -146,19 +125,7 @@ class BambuTestCase(unittest.TestCase):
 
     def start_gateway(self, ini):
         self.base = f"p2m{time.monotonic_ns() % 10**9}"
-        path = os.path.join(self.tmp, "gw.ini")
-        with open(path, "w") as f:
-            f.write(f"[mqtt]\nhost = 127.0.0.1\nport = {self.main.port}\n"
-                    f"base_topic = {self.base}\nkeepalive = 5\n\n[discovery]\nmdns = false\n\n"
-                    + ini)
-        self.gw_logfile = os.path.join(self.tmp, "gw.log")
-        env = dict(os.environ, **(SANITIZER_ENV if SANITIZED else {}))
-        self.gw = subprocess.Popen([GATEWAY, "-v", "-c", path], stdout=subprocess.DEVNULL,
-                                   stderr=open(self.gw_logfile, "w"), env=env)
-
-    def gw_log(self):
-        with open(self.gw_logfile, errors="replace") as f:
-            return f.read()
+        self.gw = Gateway(self.tmp, self.main.port, {}, base=self.base, extra_ini=ini)
 
     def tls(self, port, **kw):
         c = TlsClient(port, **kw)
@@ -166,7 +133,7 @@ class BambuTestCase(unittest.TestCase):
         return c
 
     def assert_no_secret(self):
-        self.assertNotIn(CODE, self.gw_log())
+        self.assertNotIn(CODE, self.gw.log())
         for topic, payload, _, _ in self.watch.all_payloads():
             self.assertNotIn(CODE, payload, topic)
 
@@ -185,8 +152,8 @@ class VirtualBambuPrinter(BambuTestCase):
             self.assertEqual(os.stat(os.path.join(vp, f)).st_mode & 0o777, mode, f)
         with open(os.path.join(vp, "passwd")) as f:
             self.assertNotIn(CODE, f.read())  # hashed by mosquitto_passwd
-        self.procs.append(Mosquitto(os.path.join(vp, "mosquitto.conf"), port,
-                                    os.path.join(self.tmp, "vp.log")))
+        self.procs.append(Mosquitto(os.path.join(vp, "mosquitto.conf"),
+                                    os.path.join(self.tmp, "vp.log"), [port]))
         self.start_gateway(
             "[printer]\nbed_temperature_topic = src/bed\nbed_target_topic = src/target\n"
             "print_state_topic = src/state\nha_device = false\n\n"
@@ -258,7 +225,7 @@ class SharedPrinterBridge(BambuTestCase):
                     f"password_file {printer}/passwd\nacl_file {acl}\n"
                     f"listener {pport} 127.0.0.1\ncertfile {printer}/server.crt\n"
                     f"keyfile {printer}/server.key\n")
-        self.printer_broker = Mosquitto(conf, pport, os.path.join(self.tmp, "printer.log"))
+        self.printer_broker = Mosquitto(conf, os.path.join(self.tmp, "printer.log"), [pport])
         self.pport = pport
 
         # the generated bridge, included by a second mosquitto (the user's broker)
@@ -355,7 +322,7 @@ class SharedPrinterBridge(BambuTestCase):
             f.write(f"listener {wport} 127.0.0.1\nallow_anonymous true\npersistence false\n"
                     f"include_dir {wrong_dir}\n")
         wlog = os.path.join(self.tmp, "wrong.log")
-        self.procs.append(Mosquitto(wconf, wport, wlog))
+        self.procs.append(Mosquitto(wconf, wlog, [wport]))
         wrong_watch = Mqtt(wport)
         try:
             for _ in range(8):

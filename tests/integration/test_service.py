@@ -204,7 +204,7 @@ class Reload(ServiceCase):
         sim = self.sim()
         gw = self.gateway({"dev1": device(sim)})
         self.wait_online("dev1")
-        gw.rewrite({"dev1": device(sim)}, mqtt_ini=f"client_id = other{self.base}\n")
+        gw.rewrite({"dev1": device(sim)}, mqtt={"client_id": f"other{self.base}"})
         t0 = time.monotonic()
         gw.proc.send_signal(signal.SIGHUP)
         bridge = f"{self.base}/bridge/state"
@@ -367,7 +367,7 @@ class BridgeDevice(ServiceCase):
         sim = self.sim()
         self.gateway({"dev1": device(sim)})
         other = f"{self.base}b"
-        self.gateway({}, base=other, mqtt_ini=f"client_id = {other}\n")
+        self.gateway({}, base=other, mqtt={"client_id": other})
         self.wait_online("dev1")
         disc = self.mqtt.wait_json(self.disc(f"{self.base}_bridge"))
         self.assertEqual(ha_schema.validate_device_discovery(disc), [])
@@ -443,7 +443,7 @@ class Api(ServiceCase):
         sim = self.sim()
         port = free_port()
         gw = self.gateway({"dev1": device(sim)},
-                          mqtt_ini=f"username = u\npassword = {SECRET_PW}\n",
+                          mqtt={"username": "u", "password": SECRET_PW},
                           extra_ini=f"[dialin]\nport = {port}\nlisten = 127.0.0.1\n"
                                     f"token = {TOKEN}\n")
         self.wait_online("dev1")
@@ -567,7 +567,7 @@ class Forget(ServiceCase):
     def test_forget_after_withdraws_found_devices_only(self):
         sim = self.sim()
         # 0.0001 days: 8.64 s offline
-        gw = self.dialin_gateway({"dev1": device(sim)}, discovery_ini="forget_after = 0.0001\n")
+        gw = self.dialin_gateway({"dev1": device(sim)}, discovery={"forget_after": "0.0001"})
         pt = self.ptalk(self.port)
         self.wait_online(PTALK)
         self.wait_online("dev1")
@@ -666,7 +666,7 @@ class Logs(ServiceCase):
                             for line in lines))
         # inherited by a process whose stderr is elsewhere: plain lines
         other = self.gateway({}, base=f"{self.base}o", verbose=False,
-                             mqtt_ini=f"client_id = {self.base}o\n",
+                             mqtt={"client_id": f"{self.base}o"},
                              env={"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino + 1}"})
         wait_until(lambda: "mqtt: connected" in other.log(), 15, what="the second gateway")
         self.assertTrue(other.log().startswith("info: "))
@@ -684,7 +684,7 @@ class Logs(ServiceCase):
         info = self.mqtt.wait_json(f"{self.base}/bridge/info", lambda i: "log_level" in i)
         self.assertEqual(info["log_level"], "warning")
         # -v: debug, whatever the file says
-        loud = self.gateway({}, base=f"{self.base}v", mqtt_ini=f"client_id = {self.base}v\n",
+        loud = self.gateway({}, base=f"{self.base}v", mqtt={"client_id": f"{self.base}v"},
                             extra_ini="[log]\nlevel = error\n")
         self.mqtt.publish(f"{loud.base}/bridge/request/health", "{}")
         wait_until(lambda: "debug: bridge: request health" in loud.log(), 15,

@@ -9,152 +9,36 @@ name) unless told `insecure = true`, authenticate with a password from the INI, 
 environment or a password_file, say clearly why a connection fails, keep retrying
 with backoff, and never publish or log the password or a device secret."""
 import os
-import pwd
-import re
-import secrets
 import socket
-import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import (GATEWAY, SANITIZED, SANITIZER_ENV, SIM_SECRETS, Gateway, Mqtt, Sim,
-                     free_port, wait_port, wait_until)
+from harness import (SIM_SECRETS, TLS_VERIFY_FAILED, Gateway, Mqtt, Pki, Sim, TlsMosquitto,
+                     free_port, mosquitto_passwd, wait_until)
 
 USERNAME = "p2m-gateway"
 # Distinctive, so that a leak anywhere is found by a plain substring search.
 PASSWORD = "TlsPw-4c1e9b!x"
 ENV_PW = "PANDA2MQTT_MQTT_PASSWORD"
-# What a refused TLS handshake must be logged as (OpenSSL's reason text).
-VERIFY_FAILED = re.compile(r"(?im)^(warning|error): mqtt: .*certificate verify failed")
 
 
-def openssl(*args, cwd):
-    run = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True,
-                         timeout=30)
-    if run.returncode != 0:
-        raise AssertionError(f"openssl {' '.join(args)}: {run.stderr}")
-
-
-class Pki:
-    """A CA, a second unrelated CA, and two server certificates signed by the first."""
-
-    EC = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-
-    def __init__(self, d):
-        self.dir = d
-        self.ca = self._ca("ca")
-        self.other_ca = self._ca("otherca")
-        self.server = self._server("server", "DNS:localhost,IP:127.0.0.1")
-        self.server_name_only = self._server("server-name-only", "DNS:localhost")
-        openssl("verify", "-CAfile", self.ca, self.server[0], self.server_name_only[0],
-                cwd=d)
-
-    def _ca(self, name):
-        openssl("req", "-x509", *self.EC, "-keyout", f"{name}.key", "-out", f"{name}.crt",
-                "-days", "2", "-subj", f"/CN=panda2mqtt test {name}",
-                "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=self.dir)
-        return os.path.join(self.dir, f"{name}.crt")
-
-    def _server(self, name, san):
-        with open(os.path.join(self.dir, f"{name}.ext"), "w") as f:
-            f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n"
-                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-        openssl("req", "-new", *self.EC, "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                "-subj", "/CN=localhost", cwd=self.dir)
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-set_serial", str(secrets.randbits(63)), "-days", "2",
-                "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=self.dir)
-        return (os.path.join(self.dir, f"{name}.crt"), os.path.join(self.dir, f"{name}.key"))
-
-
-class TlsBroker:
-    """mosquitto with a TLS listener per server certificate (password required) and a
-    plain anonymous listener for the test's observer. Its log records every connection."""
+class TlsBroker(TlsMosquitto):
+    """The test's mosquitto: a TLS listener per server certificate of pki (full, and
+    name-only), each wanting USERNAME and PASSWORD, and a plain anonymous listener for
+    the test's observer."""
 
     def __init__(self, tmp, pki):
-        self.tls_port, self.name_only_port, self.plain_port = (free_port() for _ in range(3))
-        self.passwd = os.path.join(tmp, "mosquitto.passwd")
-        subprocess.run(["mosquitto_passwd", "-b", "-c", self.passwd, USERNAME, PASSWORD],
-                       check=True, capture_output=True, timeout=30)
-        self.conf = os.path.join(tmp, "mosquitto-tls.conf")
-        self.log = os.path.join(tmp, "mosquitto-tls.log")
-        lines = ["per_listener_settings true", "persistence false", "log_dest stderr",
-                 "log_type error", "log_type warning", "log_type notice",
-                 "log_type information", "connection_messages true",
-                 # started as root, mosquitto would switch to a user that cannot read tmp
-                 f"user {pwd.getpwuid(os.getuid()).pw_name}"]
-        for port, (crt, key) in ((self.tls_port, pki.server),
-                                 (self.name_only_port, pki.server_name_only)):
-            lines += [f"listener {port} 127.0.0.1", f"cafile {pki.ca}", f"certfile {crt}",
-                      f"keyfile {key}", "require_certificate false", "allow_anonymous false",
-                      f"password_file {self.passwd}"]
-        lines += [f"listener {self.plain_port} 127.0.0.1", "allow_anonymous true"]
-        with open(self.conf, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=log,
-                                         stderr=subprocess.STDOUT)
-        for port in (self.tls_port, self.name_only_port, self.plain_port):
-            wait_port(port)
-
-    def text(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
-
-    def connections(self, port, offset=0):
-        """Source ports of the TCP connections accepted on a listener since offset."""
-        return re.findall(rf"New connection from 127\.0\.0\.1:(\d+) on port {port}\.",
-                          self.text()[offset:])
-
-    def tls_attempts(self, port, offset=0):
-        """TLS connection attempts on a listener since offset. mosquitto 2.0 logs a
-        handshake that the client ends early with an alert as "Client connection from
-        ... failed" alone (no "New connection" line, no port): those count too; only a
-        TLS listener can log a TLS alert."""
-        text = self.text()[offset:]
-        return len(self.connections(port, offset)) + len(re.findall(
-            r"Client connection from 127\.0\.0\.1 failed: .*alert", text))
+        self.tls_port, self.name_only_port = free_port(), free_port()
+        passwd = os.path.join(tmp, "mosquitto.passwd")
+        mosquitto_passwd(passwd, USERNAME, PASSWORD)
+        super().__init__(tmp, pki.ca, [(self.tls_port, pki.server),
+                                       (self.name_only_port, pki.server_name_only)],
+                         free_port(), passwd=passwd)
 
     def client_source(self, client_id, offset=0):
-        """Source port of the last MQTT session of client_id with our username, or None."""
-        found = re.findall(rf"New client connected from 127\.0\.0\.1:(\d+) as "
-                           rf"{re.escape(client_id)} \([^)]*u'{re.escape(USERNAME)}'\)",
-                           self.text()[offset:])
-        return found[-1] if found else None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-class TlsGateway(Gateway):
-    """The daemon with its own [mqtt] section (TLS keys); the rest is harness.Gateway."""
-
-    def __init__(self, tmp, mqtt, device_port, base, client_id, env=None):
-        self.tmp = tmp
-        self.base = base
-        self.prefix = "homeassistant"
-        self.client_id = client_id
-        stamp = time.monotonic_ns()
-        self.ini = os.path.join(tmp, f"gw-tls-{stamp}.ini")
-        self.logfile = os.path.join(tmp, f"gw-tls-{stamp}.log")
-        keys = dict({"base_topic": base, "client_id": client_id, "keepalive": 5,
-                     "tls": "true"}, **mqtt)
-        with open(self.ini, "w") as f:
-            f.write("[mqtt]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
-            f.write("\n[discovery]\nmdns = false\n\n[device dev1]\nhost = 127.0.0.1\n"
-                    f"port = {device_port}\nname = TLS heater\nstale_timeout = 4\n"
-                    "refresh_interval = 5\n")
-        os.chmod(self.ini, 0o600)
-        full_env = {k: v for k, v in os.environ.items() if k != ENV_PW}
-        full_env.update(SANITIZER_ENV if SANITIZED else {})
-        full_env.update(env or {})
-        with open(self.logfile, "w") as log:
-            self.proc = subprocess.Popen([GATEWAY, "-c", self.ini, "-v"],
-                                         stdout=subprocess.DEVNULL, stderr=log, env=full_env)
+        """Source of the last MQTT session of client_id with our username, or None."""
+        return super().client_source(client_id, USERNAME, offset)
 
 
 class TlsTestCase(unittest.TestCase):
@@ -177,21 +61,22 @@ class TlsTestCase(unittest.TestCase):
     def tearDown(self):
         try:
             for gw in self.gateways:
-                rc = gw.stop()
-                self.assertEqual(rc, 0, f"gateway exit code {rc}; log:\n{gw.log()[-3000:]}")
-                gw.assert_clean_log(self)
+                gw.assert_stopped_cleanly(self)
         finally:
             self.sim.stop()
             self.mqtt.close()
 
     def gateway(self, env=None, **mqtt):
-        """Start a gateway; mqtt holds [mqtt] keys (host, port, cafile, ...)."""
+        """Start a gateway; mqtt holds [mqtt] keys (host, port, cafile, ...). The password
+        comes from the INI unless env says otherwise: the machine's is never inherited."""
         n = len(self.gateways)
-        base = f"tls{time.monotonic_ns() % 10**9}"
-        mqtt = dict({"host": "localhost", "port": self.broker.tls_port,
-                     "cafile": self.pki.ca, "username": USERNAME}, **mqtt)
-        gw = TlsGateway(self.tmpdir.name, mqtt, self.sim.port, base,
-                        f"p2m-{self._testMethodName[5:25]}-{n}", env)
+        mqtt = dict({"host": "localhost", "client_id": f"p2m-{self._testMethodName[5:25]}-{n}",
+                     "tls": "true", "cafile": self.pki.ca, "username": USERNAME}, **mqtt)
+        gw = Gateway(self.tmpdir.name, self.broker.tls_port,
+                     {"dev1": {"host": "127.0.0.1", "port": self.sim.port, "name": "TLS heater",
+                               "stale_timeout": 4, "refresh_interval": 5}},
+                     base=f"tls{time.monotonic_ns() % 10**9}", mqtt=mqtt,
+                     env=dict({ENV_PW: None}, **(env or {})))
         self.gateways.append(gw)
         return gw
 
@@ -222,7 +107,7 @@ class TlsTestCase(unittest.TestCase):
                           "the broker accepted an MQTT session")
         log = gw.log()
         with self.subTest("the reason is logged as a warning or error"):
-            self.assertRegex(log, VERIFY_FAILED,
+            self.assertRegex(log, TLS_VERIFY_FAILED,
                              f"no warning/error line saying 'certificate verify failed':\n"
                              f"{log[-3000:]}")
         with self.subTest("retried"):

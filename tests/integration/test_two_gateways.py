@@ -27,16 +27,14 @@ class TwoGateways(BrokerTestCase):
     def tearDown(self):
         try:
             for gw in self.gws:
-                rc = gw.stop()
-                self.assertEqual(rc, 0, f"gateway exit code {rc}; log:\n{gw.log()[-3000:]}")
-                gw.assert_clean_log(self)
+                gw.assert_stopped_cleanly(self)
         finally:
             self.sim.stop()
             self.mqtt.close()
 
     def gateway(self, name, client_id, devices):
         gw = Gateway(self.tmpdir.name, self.broker.port, devices, base=f"{name}{self.tag}",
-                     mqtt_ini=f"client_id = {client_id}\n")
+                     mqtt={"client_id": client_id})
         self.gws.append(gw)
         return gw
 

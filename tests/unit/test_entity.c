@@ -1,7 +1,8 @@
 /* test_entity.c - the generic engine (entity.c) and what rests on it: what a merge says
- * changed, which rows depend on it, which topic a row is published on, and that every
- * driver's declared inputs (rows' .inputs, discovery_inputs) are complete: a field left
- * out of a list would leave a published value stale (docs/BENCHMARKS.md). */
+ * changed, which rows depend on it, which topic a row is published on, that every
+ * driver's declared inputs (rows' .inputs, discovery_inputs) are complete (a field left
+ * out of a list would leave a published value stale: docs/BENCHMARKS.md), and merging
+ * itself: frames refused whole or in part, and the caps on what is kept of a device. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static cJSON *fixture(const char *name)
 {
@@ -262,12 +264,316 @@ static void test_topics(void **st)
 				 P2M_TOPIC_STATE);
 }
 
+/* ---- merging: type checks, limits and what is kept across frames ----
+ * The Panda Breath's table serves as the example; nothing here depends on its rows
+ * beyond the fields named. */
+
+static const struct p2m_driver *const drv = &p2m_driver_panda_breath;
+
+/* A snapshot as the official firmware sends it (tests/fixtures/panda_breath: no cal_*
+ * fields, no ptc_heater_status unless faulty, whole degrees). */
+#define SNAPSHOT(fw, work_on, work_mode, isrunning)                                                \
+	"{\"settings\":{\"fw_version\":\"" fw "\",\"work_on\":" work_on                            \
+	",\"work_mode\":" work_mode ",\"isrunning\":" isrunning                                    \
+	",\"set_temp\":40,\"temp\":40,\"custom_temp\":60,"                                         \
+	"\"warehouse_temper\":30},"                                                                \
+	"\"printer\":{\"state\":3,\"sn\":\"01S\",\"access_code\":\"SECRET-AC\","                   \
+	"\"list\":[{\"name\":\"p\",\"access_code\":\"SECRET-LIST\"}]},"                            \
+	"\"wifi\":{\"ssid\":\"Net\",\"password\":\"SECRET-WIFI\"},"                                \
+	"\"ap\":{\"ssid\":\"Panda_Breath_3C84\",\"password\":\"SECRET-AP\",\"on\":0},"             \
+	"\"sta\":{\"ip\":\"10.0.0.5\",\"hostname\":\"PandaBreath\",\"state\":3}}"
+
+static cJSON *device_from(const char *snapshot)
+{
+	cJSON *dev = cJSON_CreateObject();
+	cJSON *frame = cJSON_Parse(snapshot);
+
+	assert_non_null(frame);
+	assert_int_equal(p2m_entity_merge_frame(drv, "t", dev, frame, false), 0);
+	cJSON_Delete(frame);
+	return dev;
+}
+
+static void assert_state_has(const cJSON *dev, const char *key, const char *json)
+{
+	struct p2m_view view = {.dev = dev, .now = 1000000, .read_at = 999000};
+	cJSON *s = p2m_entity_state(drv, &view);
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(s, key);
+	char *v = item ? cJSON_PrintUnformatted(item) : strdup("absent");
+
+	if (strcmp(v, json) != 0)
+		fail_msg("state.%s is %s, expected %s", key, v, json);
+	cJSON_free(v);
+	cJSON_Delete(s);
+}
+
+static void test_pushes_merge(void **st)
+{
+	cJSON *dev = device_from(SNAPSHOT("V1.0.3", "true", "2", "0"));
+	cJSON *push = cJSON_Parse("{\"settings\":{\"warehouse_temper\":31}}");
+
+	(void)st;
+	assert_int_equal(p2m_entity_merge_frame(drv, "t", dev, push, false), 0);
+	assert_state_has(dev, "chamber_temperature", "31");
+	assert_state_has(dev, "target_temperature", "40"); /* untouched */
+	cJSON_Delete(push);
+	cJSON_Delete(dev);
+}
+
+static void test_bad_frames(void **st)
+{
+	static const struct {
+		const char *frame;
+		int problems;
+	} cases[] = {
+	    {"[1,2]", -1},
+	    {"\"settings\"", -1},
+	    {"{\"settings\":{\"cal_warehouse_temp\":\"hot\"}}", 1},
+	    {"{\"settings\":{\"work_on\":\"yes\"}}", 1},
+	    {"{\"settings\":{\"work_on\":7}}", 1},
+	    {"{\"settings\":{\"fw_version\":12}}", 1},
+	    {"{\"settings\":5}", 1},
+	    {"{\"bogus\":{\"a\":1}}", 1},
+	    {"{\"settings\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":1}}}}}}}}}",
+	     -1},
+	};
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cJSON *dev = device_from(SNAPSHOT("V1.0.3", "true", "2", "0"));
+		cJSON *f = cJSON_Parse(cases[i].frame);
+		assert_non_null(f);
+		if (p2m_entity_merge_frame(drv, "t", dev, f, false) != cases[i].problems)
+			fail_msg("case %zu: %s", i, cases[i].frame);
+		/* the good state is unchanged by the bad parts */
+		assert_state_has(dev, "chamber_temperature", "30");
+		assert_state_has(dev, "power", "\"ON\"");
+		assert_state_has(dev, "firmware_version", "\"V1.0.3\"");
+		cJSON_Delete(f);
+		cJSON_Delete(dev);
+	}
+}
+
+static void test_long_string_refused(void **st)
+{
+	cJSON *dev = device_from(SNAPSHOT("V1.0.3", "true", "2", "0"));
+	char *big = malloc(400);
+	char frame[600];
+
+	(void)st;
+	memset(big, 'x', 399);
+	big[399] = '\0';
+	snprintf(frame, sizeof(frame), "{\"sta\":{\"hostname\":\"%s\"}}", big);
+	cJSON *f = cJSON_Parse(frame);
+	assert_int_equal(p2m_entity_merge_frame(drv, "t", dev, f, false), 1);
+	assert_string_equal(p2m_json_field(dev, "sta", "hostname")->valuestring, "PandaBreath");
+	cJSON_Delete(f);
+	free(big);
+	cJSON_Delete(dev);
+}
+
+/* ---- what is kept of a device across frames ---- */
+
+/* Merge one frame given as text; returns the problem count. */
+static int merge_text(cJSON *dev, const char *text)
+{
+	cJSON *f = cJSON_Parse(text);
+	int problems;
+
+	assert_non_null(f);
+	problems = p2m_entity_merge_frame(drv, "t", dev, f, false);
+	cJSON_Delete(f);
+	return problems;
+}
+
+static void assert_bounded(const cJSON *dev)
+{
+	size_t used = p2m_entity_stored_bytes(dev), max = p2m_entity_max_stored(drv);
+
+	if (used > max)
+		fail_msg("state holds %zu bytes, more than the bound of %zu", used, max);
+}
+
+/* The one warning merging text logs (stderr caught in a temporary file). */
+static void merge_logged(cJSON *dev, const char *text, int problems, char *log, size_t len)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	enum p2m_log_level level = p2m_log_get_level();
+	size_t n;
+
+	p2m_log_ratelimit_reset();	 /* each case's first line is written */
+	p2m_log_set_level(P2M_LOG_WARN); /* main() keeps the other tests' warnings quiet */
+	assert_non_null(tmp);
+	assert_true(saved >= 0);
+	fflush(stderr);
+	assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+	assert_int_equal(merge_text(dev, text), problems);
+	fflush(stderr);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	p2m_log_set_level(level);
+	rewind(tmp);
+	n = fread(log, 1, len - 1, tmp);
+	log[n] = '\0';
+	fclose(tmp);
+}
+
+/* A real snapshot takes a small part of what the caps allow: they leave ample room. */
+static void test_real_state_well_within_caps(void **st)
+{
+	cJSON *dev = device_from(SNAPSHOT("V1.0.3", "true", "2", "0"));
+
+	(void)st;
+	assert_true(p2m_entity_stored_bytes(dev) < P2M_MAX_STORED_BYTES / 16);
+	assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(dev, "settings")) <
+		    P2M_MAX_ROOT_MEMBERS / 4);
+	/* the bound is the budget plus a few KiB of roots and table fields */
+	assert_true(p2m_entity_max_stored(drv) > P2M_MAX_STORED_BYTES);
+	assert_true(p2m_entity_max_stored(drv) < P2M_MAX_STORED_BYTES + (size_t)16 * 1024);
+	cJSON_Delete(dev);
+}
+
+/* A device inventing a new member in every frame: the root stops growing at the cap,
+ * while the fields the table reads keep updating, even ones first seen after the cap. */
+static void test_new_members_capped(void **st)
+{
+	cJSON *dev = device_from(SNAPSHOT("V1.0.3", "true", "2", "0"));
+	enum p2m_log_level level = p2m_log_get_level();
+	int refused = 0;
+	char text[160], log[1024];
+
+	(void)st;
+	p2m_log_set_level(P2M_LOG_ERR); /* 10000 warnings are not worth reading */
+	for (int i = 0; i < 10000; i++) {
+		int problems;
+
+		snprintf(text, sizeof(text),
+			 "{\"settings\":{\"junk_%d\":%d,\"warehouse_temper\":%d.5}}", i, i, i % 50);
+		problems = merge_text(dev, text);
+		assert_true(problems == 0 || problems == 1);
+		refused += problems;
+		snprintf(text, sizeof(text), "%d.5", i % 50);
+		if (i % 1000 == 0)
+			assert_state_has(dev, "chamber_temperature", text);
+	}
+	p2m_log_set_level(level);
+	assert_bounded(dev);
+	/* set_temp and temp are not table fields: they count against the cap too */
+	assert_int_equal(refused, 10000 - (P2M_MAX_ROOT_MEMBERS - 2));
+	assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(dev, "settings")) <
+		    P2M_MAX_ROOT_MEMBERS + 20);
+	assert_state_has(dev, "chamber_temperature", "49.5");
+
+	/* members already kept are still updated */
+	assert_int_equal(merge_text(dev, "{\"settings\":{\"junk_0\":\"new\",\"temp\":45}}"), 0);
+	assert_string_equal(p2m_json_field(dev, "settings", "junk_0")->valuestring, "new");
+	/* a table field never reported before is taken even with the root full */
+	assert_int_equal(merge_text(dev, "{\"settings\":{\"hotbedtemp\":70}}"), 0);
+	assert_state_has(dev, "auto_bed_threshold", "70");
+	/* other roots have caps of their own */
+	assert_int_equal(merge_text(dev, "{\"sta\":{\"junk\":1}}"), 0);
+	/* a refused member is one problem; the rest of the frame is merged */
+	merge_logged(dev, "{\"settings\":{\"junk_x\":1,\"work_on\":false}}", 1, log, sizeof(log));
+	assert_non_null(strstr(log, "device t: settings: "));
+	assert_non_null(strstr(log, "junk_x"));
+	assert_state_has(dev, "power", "\"OFF\"");
+	assert_null(p2m_json_field(dev, "settings", "junk_x"));
+	/* many in one frame: the first named, the rest counted on one line */
+	merge_logged(dev, "{\"settings\":{\"junk_y\":1,\"junk_z\":2,\"junk_w\":3}}", 3, log,
+		     sizeof(log));
+	assert_non_null(strstr(log, "'junk_y' ignored"));
+	assert_null(strstr(log, "junk_z"));
+	assert_non_null(strstr(log, "device t: settings: 2 more members ignored"));
+	assert_bounded(dev);
+	cJSON_Delete(dev);
+}
+
+/* Objects are merged into what is kept, so one member can grow frame after frame;
+ * and one frame of small values takes far more memory than its text. Both stop at the
+ * byte cap, while updates that fit and table fields go on. */
+static void test_stored_bytes_capped(void **st)
+{
+	cJSON *dev = device_from(SNAPSHOT("V1.0.3", "true", "2", "0"));
+	enum p2m_log_level level = p2m_log_get_level();
+	char pad[201], text[400], log[1024];
+	int refused = 0;
+
+	(void)st;
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	p2m_log_set_level(P2M_LOG_ERR);
+	for (int i = 0; i < 10000; i++) {
+		snprintf(text, sizeof(text),
+			 "{\"printer\":{\"blob\":{\"k%d\":\"%s\"},\"state\":%d}}", i, pad,
+			 i % 2 ? 3 : 2);
+		refused += merge_text(dev, text);
+	}
+	p2m_log_set_level(level);
+	assert_bounded(dev);
+	assert_true(refused > 8000); /* about 260 B a key: some 1000 fit */
+	assert_state_has(dev, "printer_state", "\"connected\"");
+	/* a smaller value in its place frees the room: new members fit again */
+	assert_int_equal(merge_text(dev, "{\"printer\":{\"blob\":0}}"), 0);
+	assert_true(p2m_entity_stored_bytes(dev) < (size_t)8 * 1024);
+	assert_int_equal(merge_text(dev, "{\"printer\":{\"blob\":{\"a\":1}}}"), 0);
+	/* and objects are still merged, not replaced */
+	assert_int_equal(merge_text(dev, "{\"printer\":{\"blob\":{\"b\":2}}}"), 0);
+	assert_non_null(cJSON_GetObjectItem(p2m_json_field(dev, "printer", "blob"), "a"));
+	assert_non_null(cJSON_GetObjectItem(p2m_json_field(dev, "printer", "blob"), "b"));
+
+	/* one 60 KiB frame of zeros would take some 2 MiB as cJSON: that member is refused */
+	cJSON *fresh = device_from(SNAPSHOT("V1.0.3", "true", "2", "0"));
+	size_t n = 30000, len = 0;
+	char *big = malloc(2 * n + 64);
+
+	assert_non_null(big);
+	len += (size_t)sprintf(big, "{\"wifi\":{\"list\":[0");
+	for (size_t i = 1; i < n; i++)
+		len += (size_t)sprintf(big + len, ",0");
+	sprintf(big + len, "],\"ssid\":\"Net3\"}}");
+	merge_logged(fresh, big, 1, log, sizeof(log));
+	assert_non_null(strstr(log, "device t: wifi.list: "));
+	assert_non_null(strstr(log, "bytes"));
+	assert_string_equal(p2m_json_field(fresh, "wifi", "ssid")->valuestring, "Net3");
+	assert_null(p2m_json_field(fresh, "wifi", "list"));
+	assert_bounded(fresh);
+	free(big);
+	cJSON_Delete(fresh);
+	cJSON_Delete(dev);
+}
+
+/* Member names are capped like string values. */
+static void test_long_name_refused(void **st)
+{
+	cJSON *dev = device_from(SNAPSHOT("V1.0.3", "true", "2", "0"));
+	char name[400], text[600];
+
+	(void)st;
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(text, sizeof(text), "{\"sta\":{\"%s\":1,\"ip\":\"10.0.0.6\"}}", name);
+	assert_int_equal(merge_text(dev, text), 1);
+	snprintf(text, sizeof(text), "{\"sta\":{\"x\":{\"%s\":1}}}", name);
+	assert_int_equal(merge_text(dev, text), 1);
+	assert_null(p2m_json_field(dev, "sta", "x"));
+	assert_state_has(dev, "ip_address", "\"10.0.0.6\"");
+	cJSON_Delete(dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_merge_says_what_changed),
 	    cmocka_unit_test(test_declared_inputs_are_complete),
 	    cmocka_unit_test(test_topics),
+	    cmocka_unit_test(test_pushes_merge),
+	    cmocka_unit_test(test_bad_frames),
+	    cmocka_unit_test(test_long_string_refused),
+	    cmocka_unit_test(test_real_state_well_within_caps),
+	    cmocka_unit_test(test_new_members_capped),
+	    cmocka_unit_test(test_stored_bytes_capped),
+	    cmocka_unit_test(test_long_name_refused),
 	};
 	p2m_log_set_level(P2M_LOG_ERR);
 	return cmocka_run_group_tests_name("entity", tests, NULL, NULL);

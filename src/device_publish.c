@@ -62,6 +62,9 @@ static int publish(struct p2m_device *d, const char *topic, const char *payload,
 
 static void log_limited_v(struct p2m_device *d, enum p2m_log_level level, double period,
 			  const char *kind, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+static void log_limited_v(struct p2m_device *d, enum p2m_log_level level, double period,
+			  const char *kind, const char *fmt, va_list ap)
 {
 	char key[160], line[768];
 	unsigned held = 0;

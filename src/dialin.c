@@ -10,12 +10,12 @@
 #include "dialin.h"
 
 #include "device.h"
+#include "panda2mqtt/dialin_handshake.h"
 #include "panda2mqtt/families.h"
 #include "panda2mqtt/log.h"
 #include "loop.h"
 #include "ws.h"
 
-#include <ctype.h>
 #include <glib.h>
 #include <stdarg.h>
 #include <string.h>
@@ -101,53 +101,27 @@ static void adopt(struct session *s)
 	session_free(s);
 }
 
-static void no_emit(void *ud, cJSON *event)
-{
-	(void)ud;
-	cJSON_Delete(event);
-}
-
-/* The id the handshake gives, through the family's own reading of it. */
-static bool identify(struct session *s, const cJSON *msg)
-{
-	cJSON *frame = NULL, *dev;
-	bool ok;
-
-	if (s->drv->message)
-		s->drv->message(msg, NULL, &frame, no_emit, NULL);
-	else
-		frame = cJSON_Duplicate(msg, true);
-	dev = frame ? frame : cJSON_CreateObject();
-	ok = s->drv->device_id && s->drv->device_id(dev, s->id, sizeof(s->id));
-	cJSON_Delete(dev);
-	return ok;
-}
-
 static void on_session_message(void *ud, const char *text, size_t len)
 {
 	struct session *s = ud;
 	struct p2m_dialin *di = s->di;
 	struct p2m_device *d;
-	cJSON *msg;
 
 	if (s->closing || s->drv) {
 		p2m_debug("dialin: %s: message before the claim was settled; ignored",
 			  p2m_ws_peer(s->ws));
 		return;
 	}
-	msg = cJSON_ParseWithLength(text, len);
-	s->drv = msg ? p2m_family_for_snapshot(msg, true) : NULL;
-	if (!s->drv) {
-		cJSON_Delete(msg);
+	switch (p2m_dialin_identify(text, len, &s->drv, s->id, sizeof(s->id))) {
+	case P2M_HANDSHAKE_UNKNOWN:
 		refuse(s, "its first message is not the handshake of any device family");
 		return;
-	}
-	if (!identify(s, msg)) {
-		cJSON_Delete(msg);
+	case P2M_HANDSHAKE_NO_ID:
 		refuse(s, "its %s handshake carries no usable device_id", s->drv->model);
 		return;
+	case P2M_HANDSHAKE_OK:
+		break;
 	}
-	cJSON_Delete(msg);
 	if (!p2m_dialin_allowed(di->conf, s->drv, s->id)) {
 		refuse(s, "not in [dialin] allow");
 		return;
@@ -236,38 +210,6 @@ static void on_accept(void *ud, struct p2m_ws *ws)
 	p2m_debug("dialin: connection from %s", p2m_ws_peer(ws));
 	if (di->sessions->len > MAX_SESSIONS)
 		refuse(s, "more than %d connections are waiting for their handshake", MAX_SESSIONS);
-}
-
-/* "A1:B2-c3" -> "a1b2c3" */
-static void normalise(const char *in, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *in && o + 1 < len; in++)
-		if (*in != ':' && *in != '-')
-			out[o++] = (char)tolower((unsigned char)*in);
-	out[o] = '\0';
-}
-
-bool p2m_dialin_allowed(const struct p2m_dialin_conf *conf, const struct p2m_driver *drv,
-			const char *id)
-{
-	size_t np = strlen(drv->name);
-	const char *bare = id;
-	char want[P2M_ID_MAX + 1], a[P2M_ID_MAX + 1], b[P2M_ID_MAX + 1];
-
-	if (conf->n_allow == 0)
-		return true;
-	if (strncmp(id, drv->name, np) == 0 && id[np] == '_')
-		bare = id + np + 1;
-	normalise(id, a, sizeof(a));
-	normalise(bare, b, sizeof(b));
-	for (size_t i = 0; i < conf->n_allow; i++) {
-		normalise(conf->allow[i], want, sizeof(want));
-		if (strcmp(want, a) == 0 || strcmp(want, b) == 0)
-			return true;
-	}
-	return false;
 }
 
 struct p2m_dialin *p2m_dialin_new(struct lws_context *lws, const struct p2m_dialin_conf *conf,

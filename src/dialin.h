@@ -36,10 +36,4 @@ struct p2m_dialin *p2m_dialin_new(struct lws_context *lws, const struct p2m_dial
 				  const struct p2m_dialin_callbacks *cb, void *ud);
 void p2m_dialin_free(struct p2m_dialin *di);
 
-/* Does the [dialin] allow list (empty: everyone) admit this device? Entries match the
- * id ("ptalk_a1b2c3d4e5f6") or the part after the family prefix (the MAC, with or
- * without ':' or '-', any case). */
-bool p2m_dialin_allowed(const struct p2m_dialin_conf *conf, const struct p2m_driver *drv,
-			const char *id);
-
 #endif

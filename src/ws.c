@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "resolve.h"
 #include "panda2mqtt/log.h"
+#include "panda2mqtt/dialin_handshake.h"
 
 #include <arpa/inet.h>
 #include <glib.h>
@@ -526,34 +527,24 @@ struct p2m_ws_listener {
 	void *ud;
 };
 
-/* Equal strings, in time that does not depend on where they differ. */
-static bool same_secret(const char *a, const char *b)
-{
-	size_t na = strlen(a), nb = strlen(b);
-	unsigned char d = na != nb;
-
-	for (size_t i = 0; i < na; i++)
-		d |= (unsigned char)(a[i] ^ b[nb ? i % nb : 0]);
-	return d == 0;
-}
-
-/* The token the device presented: "?token=..." in its URL, or "Authorization: Bearer". */
+/* The token the device presented: "?token=..." in its URL, or "Authorization: Bearer"
+ * (p2m_dialin_token_ok decides). */
 static bool token_ok(struct p2m_ws_listener *l, struct lws *wsi)
 {
-	char buf[512];
+	char arg[512], auth[512];
 	const char *got;
-	bool ok = false;
+	bool ok;
 
 	if (!l->o.token)
 		return true;
-	got = lws_get_urlarg_by_name(wsi, "token=", buf, (int)sizeof(buf));
-	if (got) {
-		ok = same_secret(got, l->o.token);
-	} else if (lws_hdr_copy(wsi, buf, (int)sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
-		   strncmp(buf, "Bearer ", 7) == 0) {
-		ok = same_secret(buf + 7, l->o.token);
-	}
-	explicit_bzero(buf, sizeof(buf));
+	got = lws_get_urlarg_by_name(wsi, "token=", arg, (int)sizeof(arg));
+	ok = p2m_dialin_token_ok(
+	    l->o.token, got,
+	    !got && lws_hdr_copy(wsi, auth, (int)sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 0
+		? auth
+		: NULL);
+	explicit_bzero(arg, sizeof(arg));
+	explicit_bzero(auth, sizeof(auth));
 	return ok;
 }
 

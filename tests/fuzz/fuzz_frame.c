@@ -1,110 +1,218 @@
-/* fuzz_frame.c - libFuzzer target: one WebSocket text frame from a device.
+/* fuzz_frame.c - libFuzzer target: one WebSocket text message from a device.
  *
- * The input is the frame's text, as ws.c hands it to device.c. Like device.c's
- * take_frame(), it is parsed, checked with is_snapshot(), merged into a device state
- * (the caps of entity.h apply: depth 8, strings and names 256 bytes, members per root,
- * stored bytes), and the driver's events are derived from the state before and after;
- * then the published state and the discovery payload are built from the result, and
- * the [safety] rules are checked: when the state says the heater is on, the off command
- * must plan and, carried out, switch it off (fuzz_check_safety_off). What is kept of the
- * device must stay within p2m_entity_max_stored(): a frame of small values takes far
- * more memory than its text. Each input is applied to a device that has not reported
- * yet and to one realistic snapshot state (chosen by the input's length, so it is
- * deterministic), then everything is freed.
+ * The input is the message's text, as ws.c hands it to device.c. Like device.c's
+ * on_message(), it is parsed, given to the driver's reply_of() (any frame may be a typed
+ * reply; that hook must take anything), checked with is_snapshot(), and merged
+ * (p2m_entity_merge_frame, with the caps of entity.h: depth 8, strings and names 256
+ * bytes, members per root, stored bytes) into a device state:
+ *  - into a device that has not reported yet, as the first frame of a connection: a
+ *    whole snapshot (driver snapshot_is_whole);
+ *  - into one realistic state (fuzz_device.h; chosen by the input's length, so it is
+ *    deterministic), whole or not (the same way).
+ * Then the driver's events from the state before and after (each must be declared), the
+ * published state with its raw report, and discovery are built, and checked:
+ *  - what is kept of the device stays within p2m_entity_max_stored(): a frame of small
+ *    values takes far more memory than its text, and a whole snapshot must not let a
+ *    device grow its state either;
+ *  - after a whole snapshot, no scalar its roots leave out is kept in them;
+ *  - nothing secret is published (fuzz_check_secrets, fuzz_check_report);
+ *  - discovery: equal inputs (p2m_ha_discovery_inputs, which device_publish.c compares to
+ *    skip rebuilding it) give an equal payload;
+ *  - the [safety] off command still switches a heating device off.
  * The same text is also taken as a PTalk message (a request/reply family that dials in):
  * the driver's message() turns it into a frame, which is merged, bounded, published and
- * named (device_id) the same way, answering a request or none. */
-#include "fuzz_common.h"
+ * named (device_id) the same way, as the handshake of a new device and as the answer to
+ * a request of a known one. */
+#include "fuzz_device.h"
 
 static struct fuzz_fixtures fx;
-static size_t max_stored;
-static const struct p2m_safety safety = {
-    .max_target_temp = 60, .max_chamber_temp = 65, .sensor_fault_cutoff = true};
+static const struct p2m_safety safety = FUZZ_SAFETY;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	fuzz_fixtures_load(&fx);
-	max_stored = p2m_entity_max_stored(&p2m_driver_panda_breath);
+	fuzz_fixtures_load(&fx, &safety);
 	return 0;
 }
 
-static void apply(const cJSON *base, const cJSON *frame)
+static void check_bound(const struct fuzz_dev *d)
 {
-	const struct p2m_driver *drv = &p2m_driver_panda_breath;
-	cJSON *dev = cJSON_Duplicate(base, true);
-	cJSON *before = cJSON_Duplicate(dev, true);
-	const char *fw;
-	char *fw_old;
+	size_t held = p2m_entity_stored_bytes(d->dev), max = p2m_entity_max_stored(d->drv);
 
-	if (!dev || !before)
-		abort();
-	(void)drv->is_snapshot(frame);
-	fw = drv->fw_version(dev);
-	fw_old = fw ? strdup(fw) : NULL;
-	(void)p2m_entity_merge_frame(drv, "fuzz", dev, frame, false);
-	if (p2m_entity_stored_bytes(dev) > max_stored) {
-		fprintf(stderr, "FUZZ PROPERTY FAILED: state holds %zu bytes, bound %zu\n",
-			p2m_entity_stored_bytes(dev), max_stored);
-		abort();
+	if (held > max)
+		fuzz_fail("%s: the state holds %zu bytes, bound %zu", d->drv->name, held, max);
+}
+
+/* After a whole snapshot, a stored root holds no scalar that the frame's root (the last
+ * of that name, which wins) leaves out. */
+static void check_whole(const struct fuzz_dev *d, const cJSON *frame)
+{
+	const cJSON *root, *later, *m;
+
+	cJSON_ArrayForEach(root, frame)
+	{
+		bool last = true;
+
+		for (later = root->next; later && last; later = later->next)
+			last = strcmp(later->string, root->string) != 0;
+		if (!last || !cJSON_IsObject(root) || !fuzz_known_root(d->drv, root->string))
+			continue;
+		cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(d->dev, root->string))
+		{
+			if (!cJSON_IsObject(m) && !cJSON_IsArray(m) &&
+			    !cJSON_GetObjectItemCaseSensitive(root, m->string))
+				fuzz_fail("a whole snapshot without %s.%s leaves it stored",
+					  root->string, m->string);
+		}
 	}
-	if (before->child)
-		drv->events(before, dev, fuzz_drop_event, NULL);
+}
+
+/* What one application of the input is. */
+struct run {
+	const struct fuzz_base *base;
+	const cJSON *frame;
+	bool whole;
+	const cJSON *local, *local_rot;
+	bool disc; /* discovery was built */
+};
+
+/* The same as apply() below with every secret of the base, the held values and the frame
+ * rotated: what is published then. */
+static void rerun_rotated(void *ud, struct fuzz_text *out)
+{
+	const struct run *r = ud;
+	struct fuzz_dev d = r->base->d;
+	cJSON *frame = cJSON_Duplicate(r->frame, true);
+	char *disc = NULL;
+
+	d.dev = cJSON_Duplicate(r->base->rot, true);
+	d.local = r->local_rot;
+	fuzz_taint(d.drv, frame, NULL, NULL);
+	(void)fuzz_take_frame(&d, frame, r->whole);
+	free(fuzz_render(&d, out, NULL, true, r->disc ? &disc : NULL));
+	cJSON_free(disc);
+	cJSON_Delete(frame);
+	cJSON_Delete(d.dev);
+}
+
+/* r->frame taken into a copy of r->base as device.c takes a frame, then published and
+ * checked. */
+static void apply(struct run *r, const uint8_t *data, size_t size)
+{
+	const struct fuzz_base *base = r->base;
+	const struct p2m_driver *drv = base->d.drv;
+	struct fuzz_dev d = fuzz_dev_copy(base, r->local, &safety);
+	struct fuzz_text out = {0};
+	struct fuzz_strs secrets = {0}, held = {0}, clean = {0};
+	const struct fuzz_strs *lists[] = {&base->secrets, &secrets, &fx.local_secrets[0]};
+	const char *fw = drv->fw_version(d.dev);
+	char *fw_old = fw ? strdup(fw) : NULL, *inputs, *disc = NULL;
+	int rc;
+
+	rc = fuzz_take_frame(&d, r->frame, r->whole);
+	check_bound(&d);
+	if (r->whole && drv->snapshot_is_whole && rc >= 0)
+		check_whole(&d, r->frame);
 	/* device.c compares the firmware before and after, and logs a change */
-	fw = drv->fw_version(dev);
+	fw = drv->fw_version(d.dev);
 	if (fw && fw_old)
 		(void)strcmp(fw, fw_old);
 	free(fw_old);
-	fuzz_render(dev, fx.local, &safety);
-	fuzz_check_safety_off(dev, fx.local, &safety);
-	cJSON_Delete(before);
-	cJSON_Delete(dev);
+
+	/* discovery as device_publish.c builds it: when its inputs changed; and for one
+	 * input in 16 also when not, to check that equal inputs give an equal payload */
+	inputs = fuzz_render(&d, &out, base->inputs, fuzz_hash(data, size) % 16 == 0, &disc);
+	r->disc = disc != NULL;
+	if (disc && strcmp(inputs, base->inputs) == 0 && strcmp(disc, base->disc) != 0) {
+		char *key = fuzz_discovery_key(&d);
+		/* open finding: the daemon's inputs collide where they should not */
+		bool open = strcmp(key, base->key) != 0 && !fuzz_strict();
+
+		free(key);
+		if (!open)
+			fuzz_fail("%s: discovery changed, but not its inputs "
+				  "(p2m_ha_discovery_inputs): '%s'",
+				  drv->name, inputs);
+	}
+	fuzz_taint(drv, (cJSON *)r->frame, &secrets, NULL);
+	fuzz_taint(drv, d.dev, &held, &clean);
+	fuzz_check_secrets(drv->name, &out, lists, r->local ? 3 : 2, &clean, rerun_rotated, r, data,
+			   size);
+	fuzz_check_safety_off(&d, fx.off);
+
+	free(secrets.v);
+	free(held.v);
+	free(clean.v);
+	fuzz_text_free(&out);
+	free(inputs);
+	cJSON_free(disc);
+	cJSON_Delete(d.dev);
 }
 
-static void apply_ptalk(const cJSON *msg, size_t size)
+/* A PTalk message: message() turns it into the frame to merge, as device_send.c's
+ * p2m_device_take_message does; the first message of a connection (base: a new device)
+ * and the answer to the status request are the whole state. */
+static void apply_ptalk(const struct fuzz_base *base, const cJSON *msg, const char *request,
+			const uint8_t *data, size_t size)
 {
-	static const char *const requests[] = {NULL, "request_status", "set_volume", "request_ota"};
-	const struct p2m_driver *drv = &p2m_driver_ptalk;
-	const struct p2m_update_view update = {
-	    .latest = "9.9.9", .path = "/nonexistent", .percent = -1};
-	cJSON *dev = cJSON_CreateObject(), *frame = NULL, *state;
-	struct p2m_view v = {.dev = dev, .now = 1e9, .update = &update};
-	char id[P2M_ID_MAX + 1];
+	const struct p2m_driver *drv = base->d.drv;
+	bool first = base == &fx.pt[0];
+	cJSON *frame = NULL;
+	enum p2m_reply reply;
+	struct run r;
 
 	(void)drv->is_snapshot(msg);
-	(void)drv->message(msg, requests[size % 4], &frame, fuzz_drop_event, NULL);
-	if (frame) {
-		(void)p2m_entity_merge_frame(drv, "fuzz", dev, frame, false);
-		if (p2m_entity_stored_bytes(dev) > p2m_entity_max_stored(drv)) {
-			fprintf(stderr, "FUZZ PROPERTY FAILED: ptalk state holds %zu bytes\n",
-				p2m_entity_stored_bytes(dev));
-			abort();
-		}
-	}
-	if (drv->device_id(dev, id, sizeof(id)) &&
-	    (strlen(id) > P2M_ID_MAX ||
-	     strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(id))) {
-		fprintf(stderr, "FUZZ PROPERTY FAILED: ptalk id '%s' is not a valid id\n", id);
-		abort();
-	}
-	(void)drv->fw_version(dev);
-	state = p2m_entity_state(drv, &v);
-	free(cJSON_PrintUnformatted(state));
-	cJSON_Delete(state);
+	reply = drv->message(msg, first ? NULL : request, &frame, fuzz_emit, (void *)drv);
+	if (!frame)
+		return;
+	r = (struct run){.base = base,
+			 .frame = frame,
+			 .whole = first || (reply == P2M_REPLY_OK && request &&
+					    strcmp(request, "request_status") == 0)};
+	apply(&r, data, size);
 	cJSON_Delete(frame);
-	cJSON_Delete(dev);
+}
+
+/* Any frame may be a typed reply ({"response":{"type":T,"ok":N}}): device_send.c asks
+ * reply_of() of every one, and turns a failure into a command_failed event. */
+static void check_reply(const cJSON *frame)
+{
+	const struct p2m_driver *drv = &p2m_driver_panda_breath;
+	const char *type = NULL;
+	bool ok = true;
+
+	if (!drv->reply_of(frame, &type, &ok))
+		return;
+	if (!type)
+		fuzz_fail("reply_of says reply but gives no type");
+	(void)strlen(type);
+	if (!ok && !p2m_event_declared(drv, p2m_event_name(P2M_EV_COMMAND_FAILED)))
+		fuzz_fail("a refused reply's command_failed is not declared");
+}
+
+static void apply_pb(const struct fuzz_base *base, const cJSON *frame, bool whole,
+		     const uint8_t *data, size_t size)
+{
+	struct run r = {base, frame, whole, fx.local[0], fx.local_rot[0], false};
+
+	apply(&r, data, size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const char *const requests[] = {NULL, "request_status", "set_volume", "request_ota"};
 	cJSON *frame = cJSON_ParseWithLength((const char *)data, size);
+	size_t k = size % (FUZZ_N_BASES - 1);
 
 	if (!frame)
 		return 0; /* device.c logs and drops text that is not JSON */
-	apply(fx.bases[0], frame);
-	apply(fx.bases[1 + size % (FUZZ_N_BASES - 1)], frame);
-	apply_ptalk(frame, size);
+	check_reply(frame);
+	(void)p2m_driver_panda_breath.is_snapshot(frame);
+	apply_pb(&fx.pb[0], frame, true, data, size);
+	apply_pb(&fx.pb[1 + k], frame, (size / (FUZZ_N_BASES - 1)) % 2 == 1, data, size);
+	apply_ptalk(&fx.pt[0], frame, NULL, data, size);
+	apply_ptalk(&fx.pt[1], frame, requests[size % 4], data, size);
 	cJSON_Delete(frame);
 	return 0;
 }

@@ -794,10 +794,11 @@ static int finish_printer(struct parse_state *st)
 	struct p2m_config *c = st->cfg;
 	struct p2m_printer_conf *p = &c->printer;
 	struct p2m_bambu_virtual_conf *b = &c->bambu_virtual;
-	char key[64];
 
 	if (p->enabled) {
 		for (int i = 0; i < P2M_SRC_COUNT; i++) {
+			char key[64];
+
 			snprintf(key, sizeof(key), "%s_path", src_names[i]);
 			if (p->src[i].path && !p->src[i].topic)
 				return fail(st, key_line(st, SEC_PRINTER, key), "printer", key,

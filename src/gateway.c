@@ -53,6 +53,7 @@ struct p2m_gateway {
 	guint ready_idle;
 	guint reload_idle;
 	struct p2m_config *pending; /* read and checked, applied by the next reload_idle */
+	bool applying;		    /* in apply(): a reload that comes now waits its turn */
 	gint64 broker_lost_at;	    /* monotonic; 0 while connected */
 	bool controller_tripped;
 	int exit_code;
@@ -350,15 +351,21 @@ static void apply(struct p2m_gateway *gw, struct p2m_config *nxt)
 	g_free(status);
 }
 
+/* apply() can turn the loop (an [mqtt] change waits for the old session's "offline" to
+ * be acknowledged), and a SIGHUP or a reload request read then is applied after it,
+ * never inside it: the configuration and the session it is replacing are half done. */
 static gboolean on_reload(gpointer data)
 {
 	struct p2m_gateway *gw = data;
-	struct p2m_config *nxt = gw->pending;
+	struct p2m_config *nxt;
 
 	gw->reload_idle = 0;
-	gw->pending = NULL;
-	if (nxt)
+	gw->applying = true;
+	while ((nxt = gw->pending)) {
+		gw->pending = NULL;
 		apply(gw, nxt);
+	}
+	gw->applying = false;
 	return G_SOURCE_REMOVE;
 }
 
@@ -392,7 +399,7 @@ static int request_reload(void *ud, cJSON **data, char *err, size_t errlen)
 	}
 	free_config(gw->pending); /* two in a row: the newer wins */
 	gw->pending = nxt;
-	if (!gw->reload_idle)
+	if (!gw->reload_idle && !gw->applying) /* else the running apply's loop takes it */
 		gw->reload_idle = g_idle_add(on_reload, gw);
 	return 0;
 }

@@ -234,12 +234,9 @@ static void test_ratelimit_budget(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_levels_and_format),
-	    cmocka_unit_test(test_level_names),
-	    cmocka_unit_test(test_journal_stream_matches),
-	    cmocka_unit_test(test_prefixes),
-	    cmocka_unit_test(test_ratelimit_per_key),
-	    cmocka_unit_test(test_ratelimit_budget),
+	    cmocka_unit_test(test_levels_and_format),	   cmocka_unit_test(test_level_names),
+	    cmocka_unit_test(test_journal_stream_matches), cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_ratelimit_per_key),	   cmocka_unit_test(test_ratelimit_budget),
 	};
 
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);

@@ -1,122 +1,17 @@
-"""Running panda2mqtt as a service people trust (docs/SERVICE.md): reloading without
-dropping links, systemd readiness and watchdog, the gateway as a Home Assistant device,
-the request/response API on MQTT, forgetting devices that are gone, and logs journald
-understands.
-
-A real mosquitto per class, the simulator (tools/panda2mqtt-sim) as devices, PTalk
-simulators dialling in; every wait is bounded (harness.wait_until). The simulator logs
-every WebSocket connection it accepts ("client N connected from"): counting those proves
-that a device's link survived a reload (no new connection).
+"""Running panda2mqtt as a service people trust (docs/SERVICE.md), the process side:
+reloading without dropping links (SIGHUP, the reload request), systemd readiness, status
+and watchdog, and logs journald understands. The bridge device, the request API and
+forgetting devices: test_service_bridge.py.
 """
 import json
 import os
-import re
 import signal
 import socket
-import sys
-import threading
 import time
 import unittest
 
-import ha_schema
-from harness import (Avahi, BrokerTestCase, Gateway, Mqtt, Sim, free_port, wait_until)
-from test_dialin import DEV as PTALK, PTalk, TOKEN
-
-MACS = ("0A0000000001", "0A0000000002", "0A0000000003", "0A0000000004")
-# No snapshot re-reads (a re-read is a second, short connection at the simulator): every
-# connection the simulator counts is then a (re)connection of the device's link.
-LINK_ONLY = {"stale_timeout": 6, "refresh_interval": 0}
-
-
-def connects(sim):
-    """WebSocket connections the simulator has accepted so far."""
-    with open(sim.stderr, errors="replace") as f:
-        return len(re.findall(r"client \d+ connected from", f.read()))
-
-
-def device(sim, **opts):
-    return dict({"host": "127.0.0.1", "port": sim.port}, **LINK_ONLY, **opts)
-
-
-def speak(sim, temp):
-    """Make the device send a frame that changes its state (a chamber temperature)."""
-    sim.control("push " + json.dumps({"settings": {"warehouse_temper": temp}}))
-
-
-class ServiceCase(BrokerTestCase):
-    """Gateways, simulators and PTalks made by the test, all stopped at its end."""
-
-    def setUp(self):
-        self.base = f"p2m{time.monotonic_ns() % 10**9}"
-        self.mqtt = Mqtt(self.broker.port)
-        self.sims, self.ptalks, self.gws = [], [], []
-
-    def tearDown(self):
-        outcome = getattr(self, "_outcome", None)
-        result = getattr(outcome, "result", None)
-        if result is not None and any(t is self for t, _ in result.failures + result.errors):
-            for gw in self.gws:  # what the gateway said, next to the failure
-                print(f"\n--- {gw.logfile}\n{gw.log()[-4000:]}", file=sys.stderr)
-        try:
-            for gw in self.gws:
-                rc = gw.stop()
-                self.assertEqual(rc, 0, f"gateway exit code {rc}; log:\n{gw.log()[-3000:]}")
-                gw.assert_clean_log(self)
-        finally:
-            for p in self.sims + self.ptalks:
-                p.stop()
-            self.mqtt.close()
-
-    def sim(self, mac=MACS[0], **kw):
-        sim = Sim(self.tmpdir.name, extra=("--mac", mac), **kw)
-        self.sims.append(sim)
-        return sim
-
-    def ptalk(self, port, **kw):
-        p = PTalk(self.tmpdir.name, port, **kw)
-        self.ptalks.append(p)
-        return p
-
-    def gateway(self, devices, **kw):
-        """A gateway, once its session is up: the broker has its subscriptions when its
-        bridge/state says online (it subscribes first), so requests reach it."""
-        kw.setdefault("base", self.base)
-        t0 = time.monotonic()
-        gw = Gateway(self.tmpdir.name, self.broker.port, devices, **kw)
-        self.gws.append(gw)
-        self.mqtt.wait(f"{gw.base}/bridge/state", lambda p: p == "online", since=t0)
-        return gw
-
-    # topics
-    def t(self, dev, suffix=""):
-        return f"{self.base}/{dev}{suffix}"
-
-    def disc(self, dev):
-        return f"homeassistant/device/{dev}/config"
-
-    def wait_empty(self, topic, since, timeout=20):
-        """An empty payload on topic after since (a retained message deleted). Not
-        Mqtt.wait: its match returns the payload, and "" reads as no match."""
-        wait_until(lambda: any(p == "" and at >= since for _, p, _, at in self.mqtt.on(topic)),
-                   timeout, what=f"an empty payload on {topic}")
-
-    def wait_online(self, dev, since=0.0, timeout=20):
-        self.mqtt.wait(self.t(dev, "/availability"), lambda p: p == "online", timeout, since)
-
-    def request(self, verb, payload, since=None, retain=False, timeout=15):
-        """Publish a request and return its response (the first after it was sent)."""
-        t0 = time.monotonic() if since is None else since
-        body = payload if isinstance(payload, str) else json.dumps(payload)
-        self.mqtt.publish(f"{self.base}/bridge/request/{verb}", body, retain=retain)
-        return self.mqtt.wait_json(f"{self.base}/bridge/response/{verb}", timeout=timeout,
-                                   since=t0)
-
-    def info(self):
-        return self.mqtt.last_json(f"{self.base}/bridge/info")
-
-    def info_ids(self):
-        info = self.info()
-        return sorted(d["id"] for d in info["devices"]) if info else None
+from harness import free_port, wait_until
+from service_case import MACS, NotifySocket, ServiceCase, connects, device, speak
 
 
 class Reload(ServiceCase):
@@ -220,6 +115,43 @@ class Reload(ServiceCase):
         with open(self.broker.log) as f:
             self.assertIn(f"other{self.base}", f.read())  # the new client id
 
+    def test_a_reload_during_a_reload_waits_its_turn(self):
+        """An [mqtt] change ends the old session first: the loop turns while the broker
+        acknowledges its "offline" (up to 2 s), and a second SIGHUP can come then. It is
+        applied after the first, never inside it. A paused broker holds the first reload
+        in that wait."""
+        sim = self.sim()
+        gw = self.gateway({"dev1": device(sim)})
+        self.wait_online("dev1")
+        t0 = time.monotonic()
+        gw.rewrite({"dev1": device(sim)}, mqtt={"client_id": f"first{self.base}"})
+        self.broker.pause()
+        try:
+            gw.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: "reload: [mqtt] changed" in gw.log(), 15,
+                       what="the first reload ending the session")
+            gw.rewrite({"dev1": device(sim, name="Second")},
+                       mqtt={"client_id": f"second{self.base}"})
+            gw.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: gw.log().count("received Hangup") == 2, 15,
+                       what="the second SIGHUP read")
+        finally:
+            self.broker.resume()
+        wait_until(lambda: gw.log().count("reload: done") == 2, 30, what="both reloads done")
+        log = gw.log()
+        first_change = log.index("reload: [mqtt] changed")
+        first_done = log.index("reload: done")
+        self.assertLess(log.index("received Hangup", first_change), first_done,
+                        "the second SIGHUP came after the first reload: nothing was tested")
+        self.assertGreater(log.index("reload: [mqtt] changed", first_change + 1), first_done,
+                           "the second reload ran inside the first")
+        self.mqtt.wait_json(self.disc("dev1"), lambda d: d["device"]["name"] == "Second",
+                            timeout=30, since=t0)
+        self.wait_online("dev1", since=t0, timeout=30)
+        with open(self.broker.log) as f:
+            self.assertIn(f"second{self.base}", f.read())
+        self.assertTrue(gw.alive())
+
     def test_safety_change_applies_at_once(self):
         sim = self.sim()
         gw = self.gateway({"dev1": device(sim)})
@@ -268,42 +200,32 @@ class Reload(ServiceCase):
         self.mqtt.publish(topic, "", retain=True)  # gone from the broker
 
 
-class NotifySocket:
-    """The service manager's end of sd_notify: an AF_UNIX datagram socket."""
+def blocked_opening_fifo(pid):
+    """Is the process asleep in open() of a FIFO (waiting for a writer)? Where the kernel
+    hides wait channels (wchan "0"), asleep is all that can be seen."""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read().strip()
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    if wchan in ("", "0"):
+        return state == "S"
+    return wchan in ("wait_for_partner", "fifo_open")
 
-    def __init__(self, tmp):
-        self.path = os.path.join(tmp, f"notify-{time.monotonic_ns()}.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.messages = []  # (monotonic, text)
-        self.lock = threading.Lock()
-        self.running = True
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
 
-    def _read(self):
-        while self.running:
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.messages.append((time.monotonic(), data.decode("utf-8", "replace")))
-
-    def since(self, t0, word):
-        """The messages from t0 on with a line that is (or starts with) word."""
-        with self.lock:
-            return [(at, m) for at, m in self.messages
-                    if at >= t0 and any(line.startswith(word) for line in m.split("\n"))]
-
-    def close(self):
-        self.running = False
-        self.thread.join(5)
-        self.sock.close()
-        os.unlink(self.path)
+def unblock(path, text):
+    """Write text to the FIFO at path if a reader waits on it (else nothing to do)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader; not a FIFO any more: a file took its place
+        return
+    try:
+        os.set_blocking(fd, True)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 class Systemd(ServiceCase):
@@ -327,16 +249,9 @@ class Systemd(ServiceCase):
         wait_until(lambda: len(notify.since(t0, "WATCHDOG=1")) >= 4, 10,
                    what="four watchdog pings")
 
-        # a frozen loop sends no pings (systemd would kill and restart it) ...
-        gw.proc.send_signal(signal.SIGSTOP)
-        stopped = time.monotonic() + 0.2  # one may be on its way
-        time.sleep(2.5)  # the window in which no ping may come: not a wait for one
-        self.assertEqual(notify.since(stopped, "WATCHDOG=1"), [],
-                         "pings from a stopped process")
-        # ... and they resume when it runs again
-        t1 = time.monotonic()
-        gw.proc.send_signal(signal.SIGCONT)
-        wait_until(lambda: notify.since(t1, "WATCHDOG=1"), 10, what="pings after SIGCONT")
+        self.frozen_loop_sends_no_pings(gw, notify)
+        gw.rewrite({"dev1": device(sim)})  # a file again
+        self.assertEqual(connects(sim), 1, "the device's link did not survive the freeze")
 
         t2 = time.monotonic()
         gw.proc.send_signal(signal.SIGHUP)
@@ -350,6 +265,42 @@ class Systemd(ServiceCase):
         self.assertEqual(gw.stop(), 0)
         wait_until(lambda: notify.since(t3, "STOPPING=1"), 5, what="STOPPING=1")
 
+    def frozen_loop_sends_no_pings(self, gw, notify):
+        """A loop that hangs stops the pings, so systemd kills and restarts the daemon.
+        The loop is frozen for real while the process runs on: the file a reload reads
+        is made a FIFO that nobody writes, and the loop blocks opening it (the blocking
+        call a bug could make). Pings from anything but the loop (a thread, a signal
+        handler) would go on; a stopped process (SIGSTOP) would prove nothing."""
+        with open(gw.ini) as f:
+            text = f.read()
+        fifo = gw.ini + ".fifo"
+        os.mkfifo(fifo, 0o600)
+        os.replace(fifo, gw.ini)
+        pid = gw.proc.pid
+        gw.proc.send_signal(signal.SIGHUP)
+        try:
+            wait_until(lambda: "received Hangup; reloading" in gw.log(), 15,
+                       what="the reload started")
+            wait_until(lambda: blocked_opening_fifo(pid), 15,
+                       what="the loop blocked opening the FIFO")
+            mark = notify.mark()  # what follows it in the socket was sent after this
+            # The window in which no ping may come (2.5 periods of WatchdogSec=1 s;
+            # systemd gives up after one): watched, not a wait for something.
+            window_end = time.monotonic() + 2.5
+            while time.monotonic() < window_end:
+                self.assertTrue(blocked_opening_fifo(pid), "the loop went on")
+                self.assertEqual(notify.after(mark, "WATCHDOG=1"), [],
+                                 "a ping while the loop was frozen")
+                time.sleep(0.1)
+            self.assertTrue(gw.alive())
+            self.assertEqual(notify.after(mark, "WATCHDOG=1"), [])
+        finally:
+            unblock(gw.ini, text)  # never leave a frozen gateway to tearDown
+        # it turns again: the reload it was in finishes, and the pings resume
+        wait_until(lambda: notify.after(mark, "READY=1"), 15, what="READY=1 after the freeze")
+        wait_until(lambda: notify.after(mark, "WATCHDOG=1"), 10, what="pings after the freeze")
+        wait_until(lambda: gw.log().count("reload: done") == 1, 15, what="the reload done")
+
     def test_without_watchdog_usec_no_pings(self):
         notify = NotifySocket(self.tmpdir.name)
         self.addCleanup(notify.close)
@@ -358,291 +309,6 @@ class Systemd(ServiceCase):
         wait_until(lambda: notify.since(t0, "READY=1"), 15, what="READY=1")
         self.mqtt.wait(f"{self.base}/bridge/info")
         self.assertEqual(notify.since(t0, "WATCHDOG=1"), [])
-
-
-class BridgeDevice(ServiceCase):
-    """The gateway as a Home Assistant device: <prefix>/device/<base>_bridge/config."""
-
-    def test_bridge_discovery_is_valid_and_unique_per_base_topic(self):
-        sim = self.sim()
-        self.gateway({"dev1": device(sim)})
-        other = f"{self.base}b"
-        self.gateway({}, base=other, mqtt={"client_id": other})
-        self.wait_online("dev1")
-        disc = self.mqtt.wait_json(self.disc(f"{self.base}_bridge"))
-        self.assertEqual(ha_schema.validate_device_discovery(disc), [])
-        comps = disc["components"]
-        self.assertEqual(sorted(comps), ["connection_state", "devices_online", "devices_total",
-                                         "log_level", "mdns_browse", "reload", "version"])
-        self.assertEqual(comps["connection_state"]["state_topic"], f"{self.base}/bridge/state")
-        self.assertEqual(comps["mdns_browse"], {"platform": "button"})  # mdns is off
-        self.assertEqual(comps["log_level"]["command_topic"],
-                         f"{self.base}/bridge/request/log_level")
-        info = self.mqtt.wait_json(f"{self.base}/bridge/info",
-                                   lambda i: i["devices_online"] == 1)
-        self.assertEqual((info["devices_total"], info["log_level"]), (1, "debug"))  # -v
-        # a second gateway (another base topic) is another device, no id shared
-        disc2 = self.mqtt.wait_json(self.disc(f"{other}_bridge"))
-        self.assertEqual(ha_schema.validate_device_discovery(disc2), [])
-        self.assertNotEqual(disc["device"]["identifiers"], disc2["device"]["identifiers"])
-        ids = {c["unique_id"] for c in comps.values() if "unique_id" in c}
-        ids2 = {c["unique_id"] for c in disc2["components"].values() if "unique_id" in c}
-        self.assertEqual(ids & ids2, set())
-        # sent again when Home Assistant comes online
-        t0 = time.monotonic()
-        self.mqtt.publish("homeassistant/status", "online")
-        self.mqtt.wait(self.disc(f"{self.base}_bridge"), since=t0)
-
-    def test_log_level_select_changes_logging_at_run_time(self):
-        sim = self.sim()
-        gw = self.gateway({"dev1": device(sim)}, verbose=False)
-        self.wait_online("dev1")
-        disc = self.mqtt.wait_json(self.disc(f"{self.base}_bridge"))
-        select = disc["components"]["log_level"]
-        self.assertEqual(select["options"], ["error", "warning", "info", "debug"])
-
-        def choose(option):  # what Home Assistant publishes for the select
-            t0 = time.monotonic()
-            self.mqtt.publish(select["command_topic"],
-                              select["command_template"].replace("{{ value }}", option))
-            r = self.mqtt.wait_json(f"{self.base}/bridge/response/log_level", since=t0)
-            self.assertEqual(r, {"status": "ok", "data": {"value": option}})
-            self.mqtt.wait_json(f"{self.base}/bridge/info",
-                                lambda i: i["log_level"] == option, since=t0)
-        self.assertNotIn("debug:", gw.log())
-        choose("debug")
-        self.request("health", {})  # "debug: bridge: request health"
-        wait_until(lambda: "debug:" in gw.log(), 10, what="debug lines")
-        choose("warning")
-        mark = len(gw.log())
-        t0 = time.monotonic()
-        self.mqtt.publish("homeassistant/status", "online")  # logs an info line
-        self.mqtt.wait(self.disc(f"{self.base}_bridge"), since=t0)
-        self.request("health", {})
-        self.request("log_level", {"value": "loud"})  # a warning line
-        wait_until(lambda: "warning: bridge: request log_level refused" in gw.log()[mark:], 10,
-                   what="the warning")
-        self.assertNotIn("info:", gw.log()[mark:])
-        self.assertNotIn("debug:", gw.log()[mark:])
-
-    def test_browse_button_needs_mdns(self):
-        self.gateway({})
-        r = self.request("mdns/browse", {"transaction": "b"})
-        self.assertEqual(r, {"status": "error", "data": {}, "error": "[discovery] mdns is off",
-                             "transaction": "b"})
-
-
-SECRET_PW = "Health-Secret-pw-4c1e"
-
-
-class Api(ServiceCase):
-    """<base>/bridge/request/<verb>: health, bad input, device/remove of a configured
-    device."""
-
-    def test_health(self):
-        sim = self.sim()
-        port = free_port()
-        gw = self.gateway({"dev1": device(sim)},
-                          mqtt={"username": "u", "password": SECRET_PW},
-                          extra_ini=f"[dialin]\nport = {port}\nlisten = 127.0.0.1\n"
-                                    f"token = {TOKEN}\n")
-        self.wait_online("dev1")
-        self.mqtt.wait(self.t("dev1"))
-        r = self.request("health", {"transaction": "h"})
-        self.assertEqual((r["status"], r["transaction"]), ("ok", "h"))
-        h = r["data"]
-        self.assertGreaterEqual(h["uptime_s"], 0)
-        self.assertGreater(h["memory"]["rss_kib"], 1000)
-        self.assertEqual(h["mqtt"], {"connected": True})
-        self.assertEqual(h["gone"], [])
-        (d,) = h["devices"]
-        self.assertEqual((d["id"], d["source"], d["online"], d["links"], d["reconnects"]),
-                         ("dev1", "config", True, 1, 0))
-        self.assertGreater(d["frames"], 0)
-        self.assertGreater(d["publishes"], 0)
-        self.assertIsNone(d["last_error"])
-        # a dropped link: a reconnect, and why it went
-        sim.control("drop")
-        wait_until(lambda: self.request("health", {})["data"]["devices"][0]["reconnects"] == 1,
-                   20, interval=0.5, what="the reconnect counted")
-        d = self.request("health", {})["data"]["devices"][0]
-        self.assertIsInstance(d["last_error"], str)
-        # no secret anywhere
-        for topic, payload, _, _ in self.mqtt.all_payloads():
-            for secret in (SECRET_PW, TOKEN):
-                self.assertNotIn(secret, payload, topic)
-        self.assertNotIn(SECRET_PW, gw.log())
-        self.assertNotIn(TOKEN, gw.log())
-
-    def test_bad_requests_are_answered_and_logged_sparingly(self):
-        gw = self.gateway({}, verbose=False)
-        self.mqtt.wait(f"{self.base}/bridge/info")
-        cases = [
-            ("health", "not json", "not JSON"),
-            ("health", "[1]", "must be a JSON object"),
-            ("health", "x" * 5000, "larger than 4096 bytes"),
-            ("device/remove", json.dumps({"id": 5, "transaction": "t5"}), "must be a string"),
-            ("device/remove", json.dumps({"id": "../x"}), "'id' must be"),
-            ("log_level", json.dumps({"value": ["debug"]}), "must be a string"),
-            ("restart", "{}", "unknown request"),
-            ("health/deeper/levels", "{}", "unknown request"),
-            ("health", json.dumps({"transaction": {"a": 1}}), "'transaction' must be"),
-            ("health", "\xff\xfe", "not JSON"),
-        ]
-        for verb, payload, error in cases:
-            r = self.request(verb, payload)
-            self.assertEqual(r["status"], "error", (verb, payload))
-            self.assertIn(error, r["error"], (verb, payload))
-        self.assertEqual(self.request("device/remove", {"id": 5, "transaction": "t5"})
-                         ["transaction"], "t5")
-        # a flood: every request answered, a few log lines, the gateway unmoved
-        t0 = time.monotonic()
-        for i in range(300):
-            self.mqtt.publish(f"{self.base}/bridge/request/health", f"junk {i}")
-        wait_until(lambda: len([m for m in self.mqtt.on(f"{self.base}/bridge/response/health")
-                                if m[3] >= t0]) >= 300, 30, what="300 responses")
-        refused = gw.log().count("refused: the payload is not JSON")
-        self.assertLessEqual(refused, 5, "the refusals are rate-limited")
-        # a verb too long to answer on: logged, no response, no harm
-        self.mqtt.publish(f"{self.base}/bridge/request/{'v' * 100}", "{}")
-        r = self.request("health", {"transaction": "after"})
-        self.assertEqual((r["status"], r["transaction"]), ("ok", "after"))
-        self.assertTrue(gw.alive())
-
-    def test_configured_devices_are_not_removed(self):
-        sim = self.sim()
-        self.gateway({"dev1": device(sim)})
-        self.wait_online("dev1")
-        r = self.request("device/remove", {"id": "dev1", "transaction": "abc"})
-        self.assertEqual(r, {"status": "error", "data": {}, "transaction": "abc",
-                             "error": "configured devices are removed from the configuration"})
-        r = self.request("device/remove", {"id": "nosuch"})
-        self.assertEqual((r["status"], r["error"]), ("error", "no such device"))
-        self.assertEqual(self.mqtt.last(self.t("dev1", "/availability")), "online")
-
-
-class Forget(ServiceCase):
-    """Found and dialled-in devices are forgotten on request or after [discovery]
-    forget_after days offline, and served again when seen again; configured ones never."""
-
-    def dialin_gateway(self, devices=None, **kw):
-        self.port = free_port()
-        ini = (f"[dialin]\nport = {self.port}\nlisten = 127.0.0.1\ntoken = {TOKEN}\n")
-        gw = self.gateway(devices or {}, extra_ini=ini, **kw)
-        wait_until(lambda: "dialin: devices may connect" in gw.log(), 10,
-                   what="the dialin endpoint")
-        return gw
-
-    def assert_withdrawn(self, dev, since):
-        for suffix in ("", "/details", "/availability"):
-            self.wait_empty(self.t(dev, suffix), since)
-        self.wait_empty(self.disc(dev), since, timeout=30)
-
-    def test_forget_button_withdraws_a_dialin_device_until_it_dials_in_again(self):
-        gw = self.dialin_gateway()
-        pt = self.ptalk(self.port)
-        self.wait_online(PTALK)
-        disc = self.mqtt.wait_json(self.disc(PTALK), lambda d: "forget" in d["components"])
-        self.assertEqual(ha_schema.validate_device_discovery(disc), [])
-        button = disc["components"]["forget"]
-        self.assertEqual(button["availability"], [{"topic": f"{self.base}/bridge/state"}])
-        pt.stop()
-        self.mqtt.wait(self.t(PTALK, "/availability"), lambda p: p == "offline")
-        # pressed in Home Assistant: its payload on its command topic
-        t0 = time.monotonic()
-        self.mqtt.publish(button["command_topic"], button["payload_press"])
-        r = self.mqtt.wait_json(f"{self.base}/bridge/response/device/remove", since=t0)
-        self.assertEqual(r, {"status": "ok", "data": {"id": PTALK}})
-        self.assert_withdrawn(PTALK, t0)
-        wait_until(lambda: self.info_ids() == [], 10, what="bridge/info without it")
-        self.assertIn(f"device {PTALK}: forgotten (asked to)", gw.log())
-        r = self.request("device/remove", {"id": PTALK})
-        self.assertEqual((r["status"], r["error"]), ("error", "no such device"))
-        # seen again: served again
-        t1 = time.monotonic()
-        self.ptalk(self.port)
-        self.wait_online(PTALK, since=t1)
-        self.mqtt.wait_json(self.disc(PTALK), lambda d: "forget" in d["components"], since=t1)
-
-    def test_forget_after_withdraws_found_devices_only(self):
-        sim = self.sim()
-        # 0.0001 days: 8.64 s offline
-        gw = self.dialin_gateway({"dev1": device(sim)}, discovery={"forget_after": "0.0001"})
-        pt = self.ptalk(self.port)
-        self.wait_online(PTALK)
-        self.wait_online("dev1")
-        t0 = time.monotonic()
-        pt.stop()
-        sim.stop()
-        self.mqtt.wait(self.t(PTALK, "/availability"), lambda p: p == "offline", since=t0)
-        self.mqtt.wait(self.t("dev1", "/availability"), lambda p: p == "offline", since=t0)
-        self.assert_withdrawn(PTALK, t0)
-        forgotten = time.monotonic()
-        self.assertGreaterEqual(forgotten - t0, 8.0, "forgotten before forget_after")
-        self.assertIn(f"device {PTALK}: forgotten (offline for [discovery] forget_after = "
-                      "0.0001 day(s))", gw.log())
-        # the configured device, offline as long, stays
-        self.assertNotEqual(self.mqtt.last(self.disc("dev1")), "")
-        self.assertEqual(self.mqtt.last(self.t("dev1", "/availability")), "offline")
-        self.assertNotIn("device dev1: forgotten", gw.log())
-        wait_until(lambda: self.info_ids() == ["dev1"], 10, what="bridge/info with dev1 only")
-
-    def test_devices_of_an_earlier_run_can_be_forgotten(self):
-        first = self.dialin_gateway()
-        pt = self.ptalk(self.port)
-        self.wait_online(PTALK)
-        pt.stop()
-        self.assertEqual(first.stop(), 0)
-        self.mqtt.wait(self.t(PTALK, "/availability"), lambda p: p == "offline")
-        # a new run that does not serve it: the broker still holds its entities
-        self.gateway({})
-        wait_until(lambda: self.request("health", {})["data"]["gone"] == [PTALK], 20,
-                   interval=0.5, what="the earlier run's device noticed")
-        t0 = time.monotonic()
-        r = self.request("device/remove", {"id": PTALK, "transaction": 1})
-        self.assertEqual(r, {"status": "ok", "data": {"id": PTALK}, "transaction": 1})
-        self.assert_withdrawn(PTALK, t0)
-        self.assertEqual(self.request("health", {})["data"]["gone"], [])
-
-
-class Rebrowse(ServiceCase):
-    """A found device that was forgotten is found again when the bridge's "Search for
-    devices" button (mdns/browse) browses DNS-SD from scratch. Needs avahi-daemon."""
-
-    @classmethod
-    def setUpClass(cls):
-        why = Avahi.up()
-        if why:
-            raise unittest.SkipTest(f"avahi-daemon cannot run here: {why}")
-        super().setUpClass()
-
-    def test_forgotten_found_device_comes_back_on_browse(self):
-        tag = os.urandom(3).hex()
-        mac = "0B" + os.urandom(5).hex().upper()
-        dev = f"panda_breath_{mac.lower()}"
-        # announcing itself; a name and MAC of this test's own (test_mdns.py)
-        self.sims.append(Sim(self.tmpdir.name, extra=("--mac", mac, "--mdns", f"Panda {tag}",
-                                                      "--hostname", f"Panda-{tag}")))
-        gw = self.gateway({}, mdns=True)
-        self.wait_online(dev, timeout=40)
-        disc = self.mqtt.wait_json(self.disc(dev), lambda d: "forget" in d["components"])
-        self.assertEqual(ha_schema.validate_device_discovery(disc), [])
-        bridge = self.mqtt.wait_json(self.disc(f"{self.base}_bridge"))
-        button = bridge["components"]["mdns_browse"]
-        self.assertEqual(button["command_topic"], f"{self.base}/bridge/request/mdns/browse")
-        t0 = time.monotonic()
-        r = self.request("device/remove", {"id": dev})
-        self.assertEqual(r["status"], "ok")
-        self.wait_empty(self.disc(dev), t0)
-        wait_until(lambda: dev not in (self.info_ids() or []), 10, what="bridge/info without it")
-        # pressed: browsing from scratch finds it again
-        t1 = time.monotonic()
-        self.mqtt.publish(button["command_topic"], button["payload_press"])
-        r = self.mqtt.wait_json(f"{self.base}/bridge/response/mdns/browse", since=t1)
-        self.assertEqual(r, {"status": "ok", "data": {}})
-        self.wait_online(dev, since=t1, timeout=40)
-        self.mqtt.wait_json(self.disc(dev), lambda d: "forget" in d["components"], since=t1)
-        self.assertIn("mdns: browsing again from scratch", gw.log())
 
 
 class Logs(ServiceCase):

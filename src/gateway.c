@@ -167,6 +167,9 @@ static bool on_availability(struct p2m_gateway *gw, const char *rest, size_t len
 		return true;
 	memcpy(id, rest, (size_t)(slash - rest));
 	id[slash - rest] = '\0';
+	/* not a device id (config.c): nothing this gateway could have published */
+	if (!id[0] || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(id))
+		return true;
 	if (strcmp(id, "bridge") != 0 && !(pc->enabled && strcmp(id, pc->id) == 0))
 		p2m_registry_note_retained(gw->registry, id);
 	return true;

@@ -266,6 +266,11 @@ class Forget(ServiceCase):
         pt.stop()
         self.assertEqual(first.stop(), 0)
         self.mqtt.wait(self.t(PTALK, "/availability"), lambda p: p == "offline")
+        # beside it, retained availability under ids no gateway could have used (under
+        # this test's own base topic, in this class's broker)
+        for junk in ("Not An Id", "", "x" * 33):
+            self.mqtt.publish(self.t(junk, "/availability"), "offline", retain=True)
+            self.mqtt.wait(self.t(junk, "/availability"), lambda p: p == "offline")
         # a new run that does not serve it: the broker still holds its entities
         self.gateway({})
         wait_until(lambda: self.request("health", {})["data"]["gone"] == [PTALK], 20,

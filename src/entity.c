@@ -1,11 +1,13 @@
 /* entity.c - see entity.h. The checks here are driven by the rows alone: a field
  * that some row reads must have the type that row expects; fields no row reads are
- * kept as reported (they appear in the published raw state, secrets removed). */
+ * kept as reported, within the caps (the published report takes only what an allow-list
+ * names: p2m_entity_report). */
 #include "panda2mqtt/entity.h"
 
 #include "panda2mqtt/json_util.h"
 #include "panda2mqtt/log.h"
 
+#include <glib.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -176,20 +178,51 @@ cJSON *p2m_entity_read(const struct p2m_entity *e, const struct p2m_view *v)
 	return e->read ? e->read(e, v) : read_generic(e, v);
 }
 
+/* Which row reads root.field, indexed per driver on first use: the merge asks this for
+ * every member of every frame, and walking the table with strcmp was the largest single
+ * cost of taking a frame (docs/BENCHMARKS.md). Drivers are static and there is one
+ * thread, so an index lives as long as the process. Keys are "root" 0x1f "field"; where
+ * two rows read the same field, the first in table order wins, as in a walk. */
+static GHashTable *row_index(const struct p2m_driver *d)
+{
+	static GHashTable *by_driver;
+	GHashTable *idx;
+
+	if (!by_driver)
+		by_driver = g_hash_table_new(g_direct_hash, g_direct_equal);
+	idx = g_hash_table_lookup(by_driver, d);
+	if (idx)
+		return idx;
+	idx = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	for (size_t i = d->n_entities; i-- > 0;) {
+		const struct p2m_entity *e = &d->entities[i];
+
+		if (!e->root)
+			continue;
+		if (e->fallback)
+			g_hash_table_replace(idx, g_strconcat(e->root, "\x1f", e->fallback, NULL),
+					     (gpointer)e);
+		if (e->field)
+			g_hash_table_replace(idx, g_strconcat(e->root, "\x1f", e->field, NULL),
+					     (gpointer)e);
+	}
+	g_hash_table_insert(by_driver, (gpointer)d, idx);
+	return idx;
+}
+
 /* The row that reads root.field (as its field or its fallback), if any. */
 static const struct p2m_entity *row_reading(const struct p2m_driver *d, const char *root,
 					    const char *field)
 {
-	for (size_t i = 0; i < d->n_entities; i++) {
-		const struct p2m_entity *e = &d->entities[i];
+	char key[2 * P2M_MAX_STRING_BYTES + 2];
+	size_t nr = strlen(root), nf = strlen(field);
 
-		if (!e->root || strcmp(e->root, root) != 0)
-			continue;
-		if ((e->field && strcmp(e->field, field) == 0) ||
-		    (e->fallback && strcmp(e->fallback, field) == 0))
-			return e;
-	}
-	return NULL;
+	if (nr + nf + 2 > sizeof(key))
+		return NULL; /* longer than any name a table can hold */
+	memcpy(key, root, nr);
+	key[nr] = '\x1f';
+	memcpy(key + nr + 1, field, nf + 1);
+	return g_hash_table_lookup(row_index(d), key);
 }
 
 static bool known_root(const struct p2m_driver *d, const char *root)

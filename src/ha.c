@@ -421,39 +421,47 @@ bool p2m_ha_discovery_depends(const struct p2m_driver *d, const struct p2m_chang
 
 /* Every varying input of p2m_ha_discovery in one string; the rest comes from the table
  * and the configuration, which do not change while the gateway runs. */
+/* One input, so that no two different lists of inputs make the same string: its length
+ * first, then its bytes (whatever bytes a device puts in a name); "-" when absent, which
+ * no length-prefixed string starts with. */
+static void add_input(GString *s, const char *v)
+{
+	if (!v) {
+		g_string_append_c(s, '-');
+		return;
+	}
+	g_string_append_printf(s, "%zu:", strlen(v));
+	g_string_append(s, v);
+}
+
 char *p2m_ha_discovery_inputs(const struct p2m_driver *d, const struct p2m_ha_device *dev)
 {
-	char *s = g_strdup_printf("%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%d",
-				  dev->fw_version ? dev->fw_version : "",
-				  dev->host ? dev->host : "", dev->port, dev->name ? dev->name : "",
-				  dev->mac ? dev->mac : "", dev->forget);
-	size_t len = strlen(s), cap = len + d->n_entities + 2;
+	GString *s = g_string_sized_new(256);
 
-	s = g_realloc(s, cap);
+	add_input(s, dev->fw_version);
+	add_input(s, dev->host);
+	g_string_append_printf(s, "%d:", dev->port);
+	add_input(s, dev->name);
+	add_input(s, dev->mac);
+	g_string_append_printf(s, "%d:", dev->forget); /* a Forget button or not */
 	/* which optional rows are published */
-	s[len++] = '\x1f';
 	for (size_t i = 0; i < d->n_entities; i++)
-		s[len++] = p2m_entity_visible(d, &d->entities[i], dev->view) ? '1' : '0';
-	s[len] = '\0';
+		g_string_append_c(s, p2m_entity_visible(d, &d->entities[i], dev->view) ? '1' : '0');
+	/* each row's options, their number first */
 	for (size_t i = 0; i < d->n_entities; i++) {
 		const struct p2m_entity *e = &d->entities[i];
 		const char *buf[P2M_MAX_OPTIONS];
 		const char *const *options;
+		size_t n = 0;
 
 		if (!e->options_fn || e->platform == P2M_NONE)
 			continue;
 		options = p2m_entity_options(e, dev->view, buf, P2M_MAX_OPTIONS);
-		for (size_t j = 0; options && options[j]; j++) {
-			size_t n = strlen(options[j]);
-
-			while (len + n + 2 > cap) {
-				cap *= 2;
-				s = g_realloc(s, cap);
-			}
-			s[len++] = j ? '\x1e' : '\x1f';
-			memcpy(s + len, options[j], n + 1);
-			len += n;
-		}
+		while (options && options[n])
+			n++;
+		g_string_append_printf(s, "%zu#", n);
+		for (size_t j = 0; j < n; j++)
+			add_input(s, options[j]);
 	}
-	return s;
+	return g_string_free(s, FALSE);
 }

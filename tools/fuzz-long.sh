@@ -15,21 +15,27 @@
 # Past findings (tests/fuzz/crashes/<target>-*.bin) are replayed first, as in CI (an open
 # one, tests/fuzz/crashes/OPEN, that no longer fails strictly is only reported here).
 #
-# Usage: tools/fuzz-long.sh [-n RUNS] [TARGET...]
+# Usage: tools/fuzz-long.sh [-n RUNS] [-j JOBS] [TARGET...]
 #   -n RUNS   executions per target (default 10000000)
+#   -j JOBS   processes per target (default 1; more: libFuzzer's -fork=JOBS, whose
+#             children share the corpus; for a slow target on an otherwise idle machine.
+#             The fork mode reports no peak RSS, and its seed coverage is measured by a
+#             separate pass over the starting corpus)
 #   TARGET    frame command config moonraker dialin printer (default: all)
 # Environment: P2M_FUZZ_BUILD_DIR (default build-fuzz), P2M_FUZZ_LONG_DIR (work
 # directory, default a new one under ${TMPDIR:-/var/tmp}), P2M_FUZZ_NICE (default 10),
 # P2M_FUZZ_NO_MERGE=1 (leave the committed corpus alone).
-# One process at a time: on a 2-core machine the other core stays free.
+# One process at a time by default: on a 2-core machine the other core stays free.
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 runs=10000000
-while getopts n: opt; do
+jobs=1
+while getopts n:j: opt; do
 	case $opt in
 	n) runs=$OPTARG ;;
+	j) jobs=$OPTARG ;;
 	*)
 		sed -n 's/^# Usage: //p' "$0" >&2
 		exit 2
@@ -37,9 +43,9 @@ while getopts n: opt; do
 	esac
 done
 shift $((OPTIND - 1))
-case $runs in
+case $runs$jobs in
 '' | *[!0-9]*)
-	echo "fuzz-long: -n takes a number" >&2
+	echo "fuzz-long: -n and -j take numbers" >&2
 	exit 2
 	;;
 esac
@@ -132,21 +138,46 @@ for t in $targets; do
 		fi
 	done
 
+	if [ "$jobs" -gt 1 ]; then
+		# the seeds' coverage, as the single-process run's INITED line gives it
+		(cd "$d/run" && "$bin" -runs=0 -max_len=65536 -rss_limit_mb=2048 "$d/corpus") \
+			>"$d/seeds.log" 2>&1
+	fi
 	start=$(date +%s)
 	set +e
-	(cd "$d/run" && nice -n "$nice" "$bin" -runs="$runs" -max_len=65536 -rss_limit_mb=2048 \
-		-timeout=10 -dict="$dict" -print_final_stats=1 -artifact_prefix="$d/artifacts/" \
-		"$d/corpus") >"$d/run.log" 2>&1
+	if [ "$jobs" -gt 1 ]; then
+		(cd "$d/run" && nice -n "$nice" "$bin" -fork="$jobs" -runs="$runs" -max_len=65536 \
+			-rss_limit_mb=2048 -timeout=10 -dict="$dict" -artifact_prefix="$d/artifacts/" \
+			"$d/corpus") >"$d/run.log" 2>&1
+	else
+		(cd "$d/run" && nice -n "$nice" "$bin" -runs="$runs" -max_len=65536 -rss_limit_mb=2048 \
+			-timeout=10 -dict="$dict" -print_final_stats=1 -artifact_prefix="$d/artifacts/" \
+			"$d/corpus") >"$d/run.log" 2>&1
+	fi
 	rc=$?
 	set -e
 	secs=$(($(date +%s) - start))
-	execs=$(stat_of "$d/run.log" number_of_executed_units)
-	speed=$(stat_of "$d/run.log" average_exec_per_sec)
-	added=$(stat_of "$d/run.log" new_units_added)
-	rss=$(stat_of "$d/run.log" peak_rss_mb)
-	seeds_cov=$(cov_of "$d/run.log" INITED)
-	end_cov=$(cov_of "$d/run.log" DONE)
 	after=$(size_of "$d/corpus")
+	if [ "$jobs" -gt 1 ]; then
+		# "#EXECS: cov: C ft: F corp: N exec/s ..." per finished job
+		last=$(grep -E '^#[0-9]+: cov: ' "$d/run.log" | tail -n 1 || true)
+		execs=$(echo "$last" | sed -n 's/^#\([0-9]*\):.*/\1/p')
+		speed=$((${execs:-0} / (secs > 0 ? secs : 1)))
+		added=$((${after%%/*} - ${before%%/*}))
+		rss="?"
+		seeds_cov=$(cov_of "$d/seeds.log" INITED)
+		# the fork mode's own "cov" is not edges: replay the corpus the run ended with
+		(cd "$d/run" && "$bin" -runs=0 -max_len=65536 -rss_limit_mb=2048 "$d/corpus") \
+			>"$d/end.log" 2>&1
+		end_cov=$(cov_of "$d/end.log" INITED)
+	else
+		execs=$(stat_of "$d/run.log" number_of_executed_units)
+		speed=$(stat_of "$d/run.log" average_exec_per_sec)
+		added=$(stat_of "$d/run.log" new_units_added)
+		rss=$(stat_of "$d/run.log" peak_rss_mb)
+		seeds_cov=$(cov_of "$d/run.log" INITED)
+		end_cov=$(cov_of "$d/run.log" DONE)
+	fi
 	time_s=$(printf '%dh%02dm%02ds' $((secs / 3600)) $((secs % 3600 / 60)) $((secs % 60)))
 
 	if [ "$rc" -ne 0 ]; then
@@ -184,7 +215,7 @@ done
 echo
 cat "$summary"
 echo
-echo "fuzz-long: $runs executions per target, one target at a time (nice -n $nice); work directory $work"
+echo "fuzz-long: $runs executions per target, one target at a time, $jobs process(es) each (nice -n $nice); work directory $work"
 if [ -n "$failed" ]; then
 	echo "fuzz-long: FAILED:$failed" >&2
 	exit 1

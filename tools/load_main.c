@@ -29,6 +29,7 @@
  * that own the rest, and the thread they run on.
  */
 #include "load.h"
+#include "panda2mqtt/json_util.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -261,6 +262,7 @@ int main(int argc, char **argv)
 {
 	int rc = 1;
 
+	p2m_json_init(); /* cJSON on GLib's allocator, as in the gateway */
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	lws_set_log_level(LLL_ERR, NULL);

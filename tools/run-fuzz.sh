@@ -84,7 +84,7 @@ fuzz_$t: FAILED replaying tests/fuzz/crashes (log: $work/$t.replay.log)"
 		if (cd "$work/$t/run" && P2M_FUZZ_STRICT=1 "$bin" -timeout=10 -rss_limit_mb=512 \
 			"$root/tests/fuzz/crashes/$f") >"$work/$t.open.log" 2>&1; then
 			echo "run-fuzz: $t: the open finding $f no longer fails: remove it from" \
-				"tests/fuzz/crashes/OPEN and its exemption (fuzz_strict)" >&2
+				"tests/fuzz/crashes/OPEN and its exemption (P2M_FUZZ_STRICT)" >&2
 			failed="$failed $t"
 			summary="$summary
 fuzz_$t: FAILED: the open finding $f is fixed; update tests/fuzz/crashes/OPEN"

@@ -169,6 +169,7 @@ int sim_klipper_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 {
 	unsigned char buf[LWS_PRE + 512];
 	int n;
+	char *grown;
 
 	(void)user;
 	if (wsi != K.wsi && reason != LWS_CALLBACK_WSI_DESTROY)
@@ -215,7 +216,12 @@ int sim_klipper_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 			K.rx_len = 0;
 		if (K.rx_len + len > 65536)
 			return -1;
-		K.rx = realloc(K.rx, K.rx_len + len + 1);
+		grown = realloc(K.rx, K.rx_len + len + 1);
+		if (!grown) {
+			fprintf(stderr, SIM_NAME ": out of memory\n");
+			abort();
+		}
+		K.rx = grown;
 		memcpy(K.rx + K.rx_len, in, len);
 		K.rx_len += len;
 		if (lws_is_final_fragment(wsi))

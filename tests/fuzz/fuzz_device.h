@@ -556,68 +556,6 @@ static inline char *fuzz_render(const struct fuzz_dev *d, struct fuzz_text *out,
 	return inputs;
 }
 
-/* P2M_FUZZ_STRICT=1: no exemption for open findings (tests/fuzz/crashes/OPEN), to see
- * whether they still reproduce. */
-static inline bool fuzz_strict(void)
-{
-	static int strict = -1;
-
-	if (strict < 0) {
-		const char *v = getenv("P2M_FUZZ_STRICT");
-		strict = v && *v == '1';
-	}
-	return strict == 1;
-}
-
-FUZZ_HELPER void fuzz_key_add(struct fuzz_text *t, const char *s)
-{
-	char len[32];
-
-	if (!s) {
-		fuzz_text_add(t, "-");
-		return;
-	}
-	snprintf(len, sizeof(len), "%zu:", strlen(s));
-	fuzz_text_add(t, len);
-	fuzz_text_add(t, s);
-}
-
-/* What p2m_ha_discovery_inputs takes from a device, written so that different inputs
- * never give the same string (lengths before strings, NULL apart from ""): where this
- * differs and the daemon's inputs do not, the daemon's encoding is what collides (open
- * finding frame-discovery-inputs-*, tests/fuzz/crashes/OPEN). Caller frees. */
-static inline char *fuzz_discovery_key(const struct fuzz_dev *d)
-{
-	const struct p2m_driver *drv = d->drv;
-	struct p2m_view view = fuzz_view(d);
-	struct fuzz_text t = {0};
-	char mac[32];
-	const char *own = drv->display_name ? drv->display_name(d->dev) : NULL;
-
-	fuzz_key_add(&t, drv->fw_version(d->dev));
-	fuzz_key_add(&t, own ? own : drv->model);
-	fuzz_key_add(&t,
-		     drv->mac_address && drv->mac_address(d->dev, mac, sizeof(mac)) ? mac : NULL);
-	for (size_t i = 0; i < drv->n_entities; i++) {
-		const struct p2m_entity *e = &drv->entities[i];
-		const char *buf[P2M_MAX_OPTIONS];
-		const char *const *o;
-
-		fuzz_text_add(&t, p2m_entity_visible(drv, e, &view) ? "1" : "0");
-		if (!e->options_fn || e->platform == P2M_NONE)
-			continue;
-		o = p2m_entity_options(e, &view, buf, P2M_MAX_OPTIONS);
-		for (size_t j = 0; o && o[j]; j++)
-			fuzz_key_add(&t, o[j]);
-		fuzz_text_add(&t, "|");
-	}
-	/* the NUL-separated buffer as one string: NULs become a byte no key holds alone */
-	for (size_t i = 0; i + 1 < t.len; i++)
-		if (!t.buf[i])
-			t.buf[i] = '\n';
-	return t.buf ? t.buf : strdup("");
-}
-
 /* Merge a frame as device.c's p2m_device_take_frame does, with the driver's events from
  * the state before and after (checked by fuzz_emit). Returns what the merge returns. */
 static inline int fuzz_take_frame(struct fuzz_dev *d, const cJSON *frame, bool whole)
@@ -700,7 +638,6 @@ struct fuzz_base {
 	cJSON *rot;		  /* the state with its secrets rotated (fuzz_taint) */
 	struct fuzz_strs secrets; /* its strings that may never be published */
 	char *inputs, *disc;	  /* its discovery inputs and payload */
-	char *key;		  /* fuzz_discovery_key */
 };
 
 struct fuzz_fixtures {
@@ -728,7 +665,6 @@ static inline void fuzz_base_load(struct fuzz_base *b, const struct p2m_driver *
 	b->rot = cJSON_Duplicate(b->d.dev, true);
 	fuzz_taint(drv, b->rot, NULL, NULL);
 	b->inputs = fuzz_render(&b->d, NULL, NULL, true, &b->disc);
-	b->key = fuzz_discovery_key(&b->d);
 }
 
 /* The PTalk's state after a message: its frame (message()), merged. */

@@ -166,7 +166,7 @@ class TestPTalk(DialinTestCase):
         self.mqtt.publish(self.t("/set/volume"), "75")
         self.mqtt.publish(self.t("/set"), json.dumps({"brightness": 40,
                                                       "device_name": "Living room"}))
-        state = self.wait_state(lambda s: s["volume"] == 75 and s["brightness"] == 40
+        self.wait_state(lambda s: s["volume"] == 75 and s["brightness"] == 40
                                 and s["device_name"] == "Living room")
         # the device's own report, on a topic of its own, follows at the next re-read
         report = self.mqtt.wait_json(self.t("/report"), lambda r: r["ptalk"]["volume"] == 75,

@@ -7,7 +7,7 @@ import json
 import time
 import unittest
 
-from harness import GatewayTestCase, SIM_SECRETS, wait_until
+from harness import GatewayTestCase, SIM_SECRETS
 import ha_schema
 
 

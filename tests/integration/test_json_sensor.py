@@ -148,7 +148,7 @@ class Found(JsonSensorTestCase):
             f"homeassistant/device/{dev_id}/config", lambda d: True, 15))
         self.assertEqual(ha_schema.validate_device_discovery(disc), [])
         self.assertEqual(disc["device"]["name"], "JSON sensor")  # it names itself nothing
-        self.assertIn(f"looking for devices (_http._tcp, _json-sensor._tcp)", self.gw.log())
+        self.assertIn("looking for devices (_http._tcp, _json-sensor._tcp)", self.gw.log())
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ class MdnsTest(RecoveryChecks, unittest.TestCase):
         self.prefix = f"ha{self.tag}"
         self.mqtt = Mqtt(self.broker.port)
         self.stoppers = []
+        self.own_ids = set()  # the devices this test's simulators are
         self.gw = None
 
     def tearDown(self):
@@ -81,6 +82,7 @@ class MdnsTest(RecoveryChecks, unittest.TestCase):
                   extra=["--mac", mac, "--mdns", f"Panda {self.tag} {label}",
                          "--hostname", f"Panda-{self.tag}-{label}", *extra])
         self.stoppers.append(sim.stop)
+        self.own_ids.add(f"panda_breath_{mac.lower()}")
         return sim, f"panda_breath_{mac.lower()}"
 
     def gateway(self, devices=None, sanitizer_env=None):
@@ -107,16 +109,23 @@ class MdnsTest(RecoveryChecks, unittest.TestCase):
         return self.with_log(lambda: self.mqtt.wait_json(f"{self.base}/bridge/info", pred,
                                                          timeout))
 
-    def ids_in_info(self, info):
-        return [d["id"] for d in info["devices"]]
+    def ids_in_info(self, info, configured=()):
+        """The devices in bridge/info that this test made (its simulators' and the
+        configured ones): avahi-daemon is machine-wide, so the gateway may also serve
+        simulators that other tests announce at the same time."""
+        return [d["id"] for d in info["devices"]
+                if d["id"] in self.own_ids or d["id"] in configured]
 
     def discovery_topics(self):
-        """Devices' discovery topics whose latest payload is a config (not a removal);
-        not the gateway's own device (docs/SERVICE.md)."""
+        """Discovery topics whose latest payload is a config (not a removal) of a device
+        of this test: avahi-daemon is machine-wide, so the gateway also finds simulators
+        that other tests (another test class under ctest -j, another checkout's run)
+        announce at the same time; everything this test announces carries its tag. Not
+        the gateway's own device (docs/SERVICE.md)."""
         last = {t: p for t, p, _, _ in self.mqtt.all_payloads()
                 if t.startswith(f"{self.prefix}/device/")
                 and t != f"{self.prefix}/device/{self.base}_bridge/config"}
-        return sorted(t for t, p in last.items() if p)
+        return sorted(t for t, p in last.items() if p and self.tag in p)
 
     def warnings(self):
         return [line for line in self.gw.log().splitlines() if line.startswith("warning:")]
@@ -266,8 +275,9 @@ class MdnsTest(RecoveryChecks, unittest.TestCase):
         # The browse finds the same heater: it is served once, as the configured device.
         time.sleep(3)
         info = self.mqtt.last_json(f"{self.base}/bridge/info")
-        self.assertEqual([d["id"] for d in info["devices"]], ["garage"], info)
-        self.assertEqual(info["devices"][0]["source"], "config")
+        self.assertEqual(self.ids_in_info(info, configured=("garage",)), ["garage"], info)
+        self.assertEqual([d["source"] for d in info["devices"] if d["id"] == "garage"],
+                         ["config"])
         self.assertEqual(self.discovery_topics(), [f"{self.prefix}/device/garage/config"])
 
 

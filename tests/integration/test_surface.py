@@ -7,7 +7,7 @@ import re
 import time
 import unittest
 
-from harness import GatewayTestCase, SIM_SECRETS, Sim, wait_until
+from harness import GatewayTestCase
 import ha_schema
 
 EXPECTED_COMPONENTS = {

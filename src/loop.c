@@ -63,6 +63,17 @@ static gboolean uv_source_dispatch(GSource *s, GSourceFunc cb, gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* GLib "blocks" a source that may not recurse while it is dispatched: it takes the
+ * source's descriptors out of the poll set and puts them back afterwards, and putting
+ * them back signals the context's wakeup eventfd, so every dispatch cost a write() and,
+ * at the next iteration, a read() and often a poll() more (strace in docs/BENCHMARKS.md).
+ * Nothing here runs the main loop from inside a dispatch, so letting the two busy
+ * sources (libuv's and the broker's socket) "recurse" changes nothing else. */
+static void never_blocked(GSource *s)
+{
+	g_source_set_can_recurse(s, TRUE);
+}
+
 static GSourceFuncs uv_source_funcs = {
     .prepare = uv_source_prepare,
     .check = uv_source_check,
@@ -81,6 +92,7 @@ struct lws_context *p2m_loop_lws_new(const struct lws_protocols *protocols)
 	uvl.source = g_source_new(&uv_source_funcs, sizeof(struct uv_gsource));
 	uvl.fd_tag = g_source_add_unix_fd(uvl.source, uv_backend_fd(&uvl.uv), G_IO_IN);
 	g_source_set_name(uvl.source, "libuv");
+	never_blocked(uvl.source);
 	g_source_attach(uvl.source, NULL);
 
 	memset(&info, 0, sizeof(info));
@@ -262,8 +274,14 @@ void p2m_mosq_watch_update(struct p2m_mosq_watch *w)
 	}
 	w->fd = fd;
 	w->cond = cond;
-	if (fd >= 0)
-		w->source = g_unix_fd_add(fd, cond, on_fd, w);
+	if (fd >= 0) {
+		GSource *s = g_unix_fd_source_new(fd, cond);
+
+		g_source_set_callback(s, (GSourceFunc)(void (*)(void))on_fd, w, NULL);
+		never_blocked(s);
+		w->source = g_source_attach(s, NULL);
+		g_source_unref(s);
+	}
 }
 
 struct p2m_mosq_watch *p2m_mosq_watch_new(struct mosquitto *mosq)

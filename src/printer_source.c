@@ -318,7 +318,7 @@ static bool feed_plain(struct p2m_printer_source *s, int i, const char *topic, c
 		p2m_warn("printer: %s: not a temperature; ignored", topic);
 		cJSON_Delete(v);
 		return false;
-	} else if (v->valuedouble < -50 || v->valuedouble > 1000) {
+	} else if (v->valuedouble < P2M_PRINTER_TEMP_MIN || v->valuedouble > P2M_PRINTER_TEMP_MAX) {
 		p2m_warn("printer: %s: %g °C is not a plausible temperature; ignored", topic,
 			 v->valuedouble);
 		cJSON_Delete(v);
@@ -369,6 +369,14 @@ static bool number(const cJSON *print, const char *field, double *out)
 	return true;
 }
 
+/* A Bambu report's temperature is kept as sent (the merge logs one out of the table's
+ * range, report_min/report_max): here it only counts when plausible. */
+static bool temperature(const cJSON *print, const char *field, double *out)
+{
+	return number(print, field, out) && *out >= P2M_PRINTER_TEMP_MIN &&
+	       *out <= P2M_PRINTER_TEMP_MAX;
+}
+
 void p2m_printer_source_status(const struct p2m_printer_source *s, struct p2m_printer_status *out)
 {
 	const cJSON *print = print_root(s);
@@ -376,10 +384,10 @@ void p2m_printer_source_status(const struct p2m_printer_source *s, struct p2m_pr
 	double pct = 0;
 
 	memset(out, 0, sizeof(*out));
-	out->has_bed = number(print, "bed_temper", &out->bed);
-	out->has_bed_target = number(print, "bed_target_temper", &out->bed_target);
-	out->has_nozzle = number(print, "nozzle_temper", &out->nozzle);
-	out->has_nozzle_target = number(print, "nozzle_target_temper", &out->nozzle_target);
+	out->has_bed = temperature(print, "bed_temper", &out->bed);
+	out->has_bed_target = temperature(print, "bed_target_temper", &out->bed_target);
+	out->has_nozzle = temperature(print, "nozzle_temper", &out->nozzle);
+	out->has_nozzle_target = temperature(print, "nozzle_target_temper", &out->nozzle_target);
 	out->state =
 	    cJSON_IsString(st) ? p2m_print_state_parse(st->valuestring) : P2M_PRINT_UNKNOWN;
 	if (number(print, "mc_percent", &pct) && pct >= 0 && pct <= 100)

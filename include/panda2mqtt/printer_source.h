@@ -21,6 +21,10 @@
 
 /* Largest source message read; Bambu's full reports are some 5-15 KiB. */
 #define P2M_PRINTER_MAX_PAYLOAD ((size_t)64 * 1024)
+/* A printer temperature outside this range (°C) is no reading: it is logged and treated
+ * as unknown, whichever source brought it (the device's Auto mode heats on the bed's). */
+#define P2M_PRINTER_TEMP_MIN (-50.0)
+#define P2M_PRINTER_TEMP_MAX 1000.0
 
 enum p2m_print_state {
 	P2M_PRINT_UNKNOWN, /* nothing (valid) reported yet */

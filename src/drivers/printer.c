@@ -10,7 +10,8 @@
 
 #define TEMP_SENSOR                                                                                \
 	.platform = P2M_SENSOR, .vtype = P2M_V_NUMBER, .device_class = "temperature",              \
-	.unit = "°C", .state_class = "measurement", .root = "print"
+	.unit = "°C", .state_class = "measurement", .root = "print",                               \
+	.report_min = P2M_PRINTER_TEMP_MIN, .report_max = P2M_PRINTER_TEMP_MAX
 
 static const struct p2m_entity printer_entities[] = {
     {.key = "print_state",

@@ -248,6 +248,18 @@ static void test_source_bambu_merge(void **state)
 	print = cJSON_GetObjectItem(p2m_printer_source_report(s), "print");
 	assert_null(cJSON_GetObjectItem(print, "ams")); /* only what the table reads */
 	assert_null(cJSON_GetObjectItem(print, "command"));
+	/* a bed at 6e23 °C (found by fuzz_printer) is no reading: the device's Auto mode
+	 * must not heat on it, and the virtual Moonraker reports no bed */
+	assert_true(feed(s, "device/SN/report", "{\"print\":{\"bed_temper\":6.11e23}}"));
+	p2m_printer_source_status(s, &st);
+	assert_false(st.has_bed);
+	assert_true(st.has_bed_target && st.bed_target == 60);
+	assert_true(feed(s, "device/SN/report", "{\"print\":{\"bed_temper\":55}}"));
+	p2m_printer_source_status(s, &st);
+	assert_true(st.has_bed && st.bed == 55);
+	assert_true(feed(s, "device/SN/report", "{\"print\":{\"bed_temper\":-273}}"));
+	p2m_printer_source_status(s, &st);
+	assert_false(st.has_bed);
 	p2m_printer_source_free(s);
 	p2m_config_free(&c);
 }

@@ -67,9 +67,10 @@ struct p2m_device {
 	 * (p2m_ha_discovery_inputs; "" for the empty payload that withdraws it). A state
 	 * held back by [device] debounce, and its timer. */
 	guint64 state_hash[P2M_TOPICS], report_hash;
-	/* What each topic says, kept to be updated row by row: only the rows whose inputs
-	 * changed are read again (row_dirty); a topic is built anew (topic_full) after a
-	 * whole snapshot or a command. */
+	/* What the main topic says, kept to be updated row by row: only the rows whose
+	 * inputs changed are read again (row_dirty); a topic is built anew (topic_full)
+	 * after a whole snapshot or a command, and the other topics every time one of
+	 * their rows changed (NULL in between). */
 	cJSON *topic_state[P2M_TOPICS];
 	bool state_dirty[P2M_TOPICS];
 	bool topic_full[P2M_TOPICS];

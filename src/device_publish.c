@@ -208,6 +208,13 @@ static void publish_state_now(struct p2m_device *d, bool force)
 		if (d->topic_state[t]->child || d->state_hash[t])
 			publish_changed(d, d->t_state[t], d->topic_state[t], &d->state_hash[t],
 					force);
+		/* Only the main topic changes with every reading, so only its object is worth
+		 * its memory (some 3 KiB a device); the settings and diagnostics are built
+		 * anew the rare time one of them changes (docs/BENCHMARKS.md). */
+		if (t != P2M_TOPIC_STATE) {
+			cJSON_Delete(d->topic_state[t]);
+			d->topic_state[t] = NULL;
+		}
 	}
 }
 

@@ -27,6 +27,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <glib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <mosquitto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -62,6 +65,7 @@ struct p2m_mqtt {
 	guint retry_timer;
 	guint watchdog;
 	int backoff;
+	gint64 burst_at; /* the last large publish (discovery), while a trim is due */
 };
 
 static void schedule_retry(struct p2m_mqtt *m, bool failed);
@@ -190,11 +194,31 @@ static void schedule_retry(struct p2m_mqtt *m, bool failed)
  * is one whose socket libmosquitto closed without telling (a failed TLS handshake: 2.0.11
  * returns MOSQ_ERR_TLS from loop_read and never calls on_disconnect; on_log has said
  * why). */
+/* Discovery goes out in bursts (start-up, Home Assistant's birth, a reload): some 12 KiB
+ * a device, each copy held by libmosquitto until the broker acknowledges it. Freed, that
+ * peak stays in the process (glibc keeps freed heap pages among the live ones), and
+ * the resident memory of a 500-device gateway is then the burst's, not what it uses
+ * (docs/BENCHMARKS.md). A few seconds after the last large publish the free pages go
+ * back to the system. */
+#define BURST_BYTES    4096
+#define BURST_QUIET_US (3 * G_USEC_PER_SEC)
+
+static void trim_after_burst(struct p2m_mqtt *m)
+{
+	if (!m->burst_at || g_get_monotonic_time() - m->burst_at < BURST_QUIET_US)
+		return;
+	m->burst_at = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static gboolean on_watchdog(gpointer data)
 {
 	struct p2m_mqtt *m = data;
 	bool late = g_get_monotonic_time() - m->attempt_started > CONNECT_TIMEOUT_US;
 
+	trim_after_burst(m);
 	if (!m->attempting || m->connected || m->retry_timer)
 		return G_SOURCE_CONTINUE;
 	if (m->resolving) {
@@ -465,11 +489,15 @@ bool p2m_mqtt_connected(const struct p2m_mqtt *m)
 
 int p2m_mqtt_publish(struct p2m_mqtt *m, const char *topic, const char *payload, bool retain)
 {
+	size_t len;
 	int rc;
 
 	if (!m->connected)
 		return -1;
-	rc = mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, 1, retain);
+	len = strlen(payload);
+	if (len >= BURST_BYTES)
+		m->burst_at = g_get_monotonic_time();
+	rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, 1, retain);
 	p2m_mosq_watch_update(m->watch);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		p2m_warn("mqtt: publish to %s failed: %s", topic, mosquitto_strerror(rc));

@@ -68,6 +68,7 @@ enum section {
 	SEC_BAMBU_VIRTUAL,
 	SEC_DIALIN,
 	SEC_FIRMWARE,
+	SEC_LOG,
 	SEC_DEVICE,
 	SEC_COUNT
 };
@@ -87,6 +88,7 @@ enum kind {
 	K_SERIAL,  /* printer serial: 1..32 of A-Z a-z 0-9 (it becomes a topic level) */
 	K_FAMILY,  /* a device family's name: [a-z0-9_]; which exist is the caller's check
 		      (p2m_config_check_families): the core does not know the drivers */
+	K_LEVEL,   /* a log level's name (log.h), stored as its enum p2m_log_level */
 };
 
 /* What a key's offset is relative to. */
@@ -155,6 +157,12 @@ static const struct key_def mqtt_keys[] = {
 
 static const struct key_def discovery_keys[] = {
     {"mdns", K_BOOL, CFG(discovery.mdns), 0, 0, 0, "true"},
+    /* days; fractions too (tests wait seconds, not days) */
+    {"forget_after", K_DOUBLE, CFG(discovery.forget_after), 0, 36500, 0, NULL},
+};
+
+static const struct key_def log_keys[] = {
+    {"level", K_LEVEL, CFG(log.level), 0, 0, 0, "info"},
 };
 
 static const struct key_def safety_keys[] = {
@@ -234,6 +242,7 @@ static const struct section_def sections[SEC_COUNT] = {
     [SEC_BAMBU_VIRTUAL] = {"bambu_virtual", bambu_virtual_keys, ARRAY_LEN(bambu_virtual_keys)},
     [SEC_DIALIN] = {"dialin", dialin_keys, ARRAY_LEN(dialin_keys)},
     [SEC_FIRMWARE] = {"firmware", firmware_keys, ARRAY_LEN(firmware_keys)},
+    [SEC_LOG] = {"log", log_keys, ARRAY_LEN(log_keys)},
     [SEC_DEVICE] = {"device", device_keys, ARRAY_LEN(device_keys)},
 };
 
@@ -375,7 +384,7 @@ static int enter_section(struct parse_state *st, const char *line, size_t n)
 	}
 	return fail(st, st->lineno, name, NULL,
 		    "unknown section; expected [mqtt], [discovery], [safety], [printer], "
-		    "[moonraker], [bambu_virtual], [dialin], [firmware] or [device <id>]");
+		    "[moonraker], [bambu_virtual], [dialin], [firmware], [log] or [device <id>]");
 }
 
 /* ---- the reader inih pulls lines from (see the comment at the top) ------------------ */
@@ -573,6 +582,16 @@ static int set_value(struct parse_state *st, const struct key_def *kd, const cha
 				    "'%s' is not a boolean; use true/false, yes/no, on/off or 1/0",
 				    (kd->flags & F_SECRET) ? "(value not shown)" : value);
 		return 1;
+	case K_LEVEL: {
+		enum p2m_log_level level;
+
+		if (!p2m_log_level_parse(value, &level))
+			return fail(st, st->lineno, sect, key,
+				    "'%s' is not a log level; use error, warning, info or debug",
+				    value);
+		*(int *)slot(st, kd) = (int)level;
+		return 1;
+	}
 	case K_STRING:
 	case K_TOPIC:
 	case K_PATH:
@@ -781,10 +800,11 @@ static int finish_printer(struct parse_state *st)
 	struct p2m_config *c = st->cfg;
 	struct p2m_printer_conf *p = &c->printer;
 	struct p2m_bambu_virtual_conf *b = &c->bambu_virtual;
-	char key[64];
 
 	if (p->enabled) {
 		for (int i = 0; i < P2M_SRC_COUNT; i++) {
+			char key[64];
+
 			snprintf(key, sizeof(key), "%s_path", src_names[i]);
 			if (p->src[i].path && !p->src[i].topic)
 				return fail(st, key_line(st, SEC_PRINTER, key), "printer", key,
@@ -883,13 +903,24 @@ static void finish(struct parse_state *st)
 	struct p2m_config *c = st->cfg;
 	struct p2m_mqtt_conf *m = &c->mqtt;
 	const char *env = getenv(P2M_ENV_MQTT_PASSWORD);
+	char *bridge = p2m_config_bridge_id(c);
 
 	for (size_t i = 0; i < c->n_devices; i++) {
 		struct p2m_device_conf *d = &c->devices[i];
 		char section[sizeof("device ") + P2M_ID_MAX];
 
 		snprintf(section, sizeof(section), "device %s", d->id);
+		/* its topics and Home Assistant device would be the gateway's own (bridge.c) */
+		if (strcmp(d->id, bridge) == 0) {
+			fail(st, d->line, section, NULL,
+			     "'%s' is the gateway's own Home Assistant device id (base_topic + "
+			     "\"_bridge\"); choose another",
+			     d->id);
+			g_free(bridge);
+			return;
+		}
 		if (!d->host && !c->discovery.mdns && !c->dialin.port) {
+			g_free(bridge);
 			fail(st, d->line, section, NULL,
 			     "missing required key 'host' (a device without one must be found "
 			     "by [discovery] mdns, which is off, or dial in to [dialin], which "
@@ -897,6 +928,7 @@ static void finish(struct parse_state *st)
 			return;
 		}
 	}
+	g_free(bridge);
 	/* Legal MQTT, but RabbitMQ's MQTT plugin delivers a '.' as '/' (docs/BROKERS.md):
 	 * Home Assistant would then listen on topics nothing is published to. */
 	if (strchr(m->base_topic, '.') || strchr(m->discovery_prefix, '.'))
@@ -934,7 +966,7 @@ static void finish(struct parse_state *st)
 
 static bool is_string_kind(enum kind k)
 {
-	return k != K_INT && k != K_DOUBLE && k != K_BOOL;
+	return k != K_INT && k != K_DOUBLE && k != K_BOOL && k != K_LEVEL;
 }
 
 /* Each key's default (key_def.def) into the struct at base. */
@@ -956,6 +988,13 @@ static void apply_defaults(void *base, const struct key_def *keys, size_t n)
 		case K_BOOL:
 			parse_bool(kd->def, (bool *)at);
 			break;
+		case K_LEVEL: {
+			enum p2m_log_level level = P2M_LOG_INFO;
+
+			p2m_log_level_parse(kd->def, &level);
+			*(int *)at = (int)level;
+			break;
+		}
 		default:
 			*(char **)at = g_strdup(kd->def);
 		}
@@ -1007,6 +1046,88 @@ const struct p2m_device_conf *p2m_config_device(const struct p2m_config *cfg, co
 		if (strcmp(cfg->devices[i].id, id) == 0)
 			return &cfg->devices[i];
 	return NULL;
+}
+
+char *p2m_config_bridge_id(const struct p2m_config *cfg)
+{
+	char *id = g_strdup_printf("%s_bridge", cfg->mqtt.base_topic);
+
+	/* a topic level may hold '/' and more; a discovery node id only these */
+	for (char *p = id; *p; p++)
+		if (!g_ascii_isalnum(*p) && *p != '_' && *p != '-')
+			*p = '_';
+	return id;
+}
+
+/* ---- comparing two configurations (a reload) --------------------------------------- */
+
+static bool str_equal(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Do the keys of the structs at a and b hold different values? Keys that only say where
+ * a value came from (password_file, token_file) are skipped: the value read is compared
+ * where it is stored. */
+static bool keys_differ(const void *a, const void *b, const struct key_def *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct key_def *kd = &keys[i];
+		const char *pa = (const char *)a + kd->offset, *pb = (const char *)b + kd->offset;
+		bool same;
+
+		if (kd->target == T_STATE)
+			continue;
+		switch (kd->kind) {
+		case K_INT:
+		case K_LEVEL:
+			same = *(const int *)(const void *)pa == *(const int *)(const void *)pb;
+			break;
+		case K_DOUBLE:
+			same = !isless(*(const double *)(const void *)pa,
+				       *(const double *)(const void *)pb) &&
+			       !isgreater(*(const double *)(const void *)pa,
+					  *(const double *)(const void *)pb);
+			break;
+		case K_BOOL:
+			same = *(const bool *)pa == *(const bool *)pb;
+			break;
+		default:
+			same = str_equal(*(char *const *)(const void *)pa,
+					 *(char *const *)(const void *)pb);
+		}
+		if (!same)
+			return true;
+	}
+	return false;
+}
+
+bool p2m_config_section_differs(const struct p2m_config *a, const struct p2m_config *b,
+				const char *section)
+{
+	for (int s = SEC_NONE + 1; s < SEC_COUNT; s++) {
+		if (s == SEC_DEVICE || strcmp(sections[s].name, section) != 0)
+			continue;
+		if (keys_differ(a, b, sections[s].keys, sections[s].n_keys))
+			return true;
+		/* what is derived from the keys or the section's presence */
+		if (s == SEC_PRINTER)
+			return a->printer.enabled != b->printer.enabled;
+		if (s == SEC_DIALIN) {
+			if (a->dialin.n_allow != b->dialin.n_allow)
+				return true;
+			for (size_t i = 0; i < a->dialin.n_allow; i++)
+				if (strcmp(a->dialin.allow[i], b->dialin.allow[i]) != 0)
+					return true;
+		}
+		return false;
+	}
+	return true; /* no such section: nothing can be assumed the same */
+}
+
+bool p2m_config_device_differs(const struct p2m_device_conf *a, const struct p2m_device_conf *b)
+{
+	return !str_equal(a->id, b->id) || keys_differ(a, b, device_keys, ARRAY_LEN(device_keys));
 }
 
 static void set_defaults(struct p2m_config *c)

@@ -123,6 +123,7 @@ static void on_open(void *ud)
 	p2m_info("device %s: connected to ws://%s:%d%s", d->conf->id, d->host, d->port,
 		 d->driver->ws_path);
 	d->first_frame = true;
+	d->links++;
 }
 
 static void on_message(void *ud, const char *text, size_t len)
@@ -132,6 +133,7 @@ static void on_message(void *ud, const char *text, size_t len)
 	cJSON *frame;
 
 	d->first_frame = false;
+	d->frames++;
 	if (d->retired)
 		return;
 	frame = p2m_device_parse(d, text, len, snapshot);
@@ -183,6 +185,8 @@ static void on_close(void *ud, bool was_open, const char *why)
 		p2m_device_update_done(d); /* the device restarts to install it */
 	p2m_device_ota_link_lost(d);
 	p2m_device_send_reset(d);
+	g_free(d->last_error);
+	d->last_error = g_strdup(why);
 	if (d->retired)
 		return;
 	if (d->driver->dials_in)
@@ -260,6 +264,7 @@ struct p2m_device *p2m_device_new(const struct p2m_device_env *env,
 	d->update.percent = -1;
 	for (size_t i = 0; i < driver->n_entities; i++)
 		d->has_update |= driver->entities[i].platform == P2M_UPDATE;
+	d->offline_since = g_get_monotonic_time();
 	p2m_device_reread_start(d);
 	if (driver->dials_in) {
 		p2m_info("device %s: %s, connected from %s", conf->id, driver->model,
@@ -302,6 +307,7 @@ void p2m_device_attach(struct p2m_device *d, struct p2m_ws *ws, const char *firs
 	p2m_ws_set_callbacks(ws, d->log_name, &cb, d, d->conf->stale_timeout);
 	p2m_info("device %s: connected from %s", d->conf->id, peer);
 	d->first_frame = true;
+	d->links++;
 	on_message(d, first, len);
 	/* the handshake is not the whole state (no volume, no uptime): ask for the rest */
 	if (d->driver->status_request)
@@ -341,6 +347,16 @@ bool p2m_device_hw_id(const struct p2m_device *d, char *buf, size_t len)
 	return d->driver->device_id && d->dev->child && d->driver->device_id(d->dev, buf, len);
 }
 
+const char *p2m_device_host(const struct p2m_device *d)
+{
+	return d->host;
+}
+
+int p2m_device_port(const struct p2m_device *d)
+{
+	return d->port;
+}
+
 bool p2m_device_at(const struct p2m_device *d, const char *host, int port)
 {
 	return d->host && strcmp(d->host, host) == 0 && d->port == port;
@@ -349,6 +365,25 @@ bool p2m_device_at(const struct p2m_device *d, const char *host, int port)
 bool p2m_device_is_online(const struct p2m_device *d)
 {
 	return d->online;
+}
+
+gint64 p2m_device_offline_since(const struct p2m_device *d)
+{
+	return d->online ? 0 : d->offline_since;
+}
+
+void p2m_device_set_conf(struct p2m_device *d, const struct p2m_device_conf *conf)
+{
+	d->conf = conf;
+}
+
+void p2m_device_safety_changed(struct p2m_device *d)
+{
+	if (d->retired || !d->dev->child)
+		return;
+	p2m_device_check_safety(d, true);
+	/* the caps are not among the discovery inputs (they never change otherwise) */
+	p2m_device_update_discovery(d, true);
 }
 
 void p2m_device_free(struct p2m_device *d)
@@ -368,6 +403,7 @@ void p2m_device_free(struct p2m_device *d)
 		g_source_remove(d->debounce_timer);
 	g_free(d->discovery_inputs);
 	g_free(d->offered);
+	g_free(d->last_error);
 	g_free(d->host);
 	for (int t = 0; t < P2M_TOPICS; t++)
 		g_free(d->t_state[t]);

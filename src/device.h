@@ -15,6 +15,7 @@
 #include "panda2mqtt/driver.h"
 
 #include <cjson/cJSON.h>
+#include <glib.h>
 #include <libwebsockets.h>
 
 struct p2m_device;
@@ -56,11 +57,24 @@ void p2m_device_set_address(struct p2m_device *d, const char *host, int port);
 void p2m_device_attach(struct p2m_device *d, struct p2m_ws *ws, const char *first, size_t len);
 /* Its current link (NULL: none). */
 struct p2m_ws *p2m_device_link(const struct p2m_device *d);
+/* Where it is dialled, or where it connected from (NULL: a .local name not resolved
+ * yet), and the port (0 for one that dials in). */
+const char *p2m_device_host(const struct p2m_device *d);
+int p2m_device_port(const struct p2m_device *d);
 /* Is the device dialled at host:port? */
 bool p2m_device_at(const struct p2m_device *d, const char *host, int port);
 /* The id its driver derives from what it reported (the MAC); false before it has. */
 bool p2m_device_hw_id(const struct p2m_device *d, char *buf, size_t len);
 bool p2m_device_is_online(const struct p2m_device *d);
+/* Since when it has been offline (monotonic microseconds; it is offline from its
+ * creation until it first speaks); 0 while online. */
+gint64 p2m_device_offline_since(const struct p2m_device *d);
+/* A reload found its [device] section unchanged: conf (equal to the one it has, in the
+ * new configuration) replaces it; the link and everything else stay. */
+void p2m_device_set_conf(struct p2m_device *d, const struct p2m_device_conf *conf);
+/* The [safety] settings changed (env->safety): check the rules against the state now,
+ * and send discovery again (the caps are the entities' maximums). */
+void p2m_device_safety_changed(struct p2m_device *d);
 
 const char *p2m_device_id(const struct p2m_device *d);
 const struct p2m_driver *p2m_device_driver(const struct p2m_device *d);
@@ -74,9 +88,13 @@ void p2m_device_republish_state(struct p2m_device *d);
 void p2m_device_publish_discovery(struct p2m_device *d);
 /* Mark offline on MQTT (shutdown). */
 void p2m_device_publish_offline(struct p2m_device *d);
-/* Remove it from MQTT and Home Assistant (a duplicate being dropped); it publishes
- * nothing more. */
+/* Remove it from MQTT and Home Assistant (a duplicate being dropped, a device forgotten);
+ * it publishes nothing more. */
 void p2m_device_withdraw(struct p2m_device *d);
+/* The same for a device id the gateway does not serve (retained topics left by an
+ * earlier run): empty retained payloads on its discovery, state, report and
+ * availability topics. */
+void p2m_device_withdraw_id(struct p2m_mqtt *m, const struct p2m_config *cfg, const char *id);
 
 /* A command object from <base>/<id>/set (or built from set/<field>). Rejections are
  * logged and published as events; nothing is sent unless all of it is valid. */
@@ -89,5 +107,7 @@ void p2m_device_reject(struct p2m_device *d, const char *field, const char *reas
 
 /* For bridge/info. */
 cJSON *p2m_device_info(const struct p2m_device *d);
+/* For the health request: counters and the last link error; no secrets. */
+cJSON *p2m_device_health(const struct p2m_device *d);
 
 #endif

@@ -56,6 +56,14 @@ struct p2m_device {
 	bool retired;	    /* a duplicate of another device: publishes nothing more */
 	int failures;
 
+	/* For the health request (bridge_api.c): links opened (dialled or accepted), messages
+	 * in, publishes made, why the link last failed; since when it is offline
+	 * (monotonic us; 0 while online), for [discovery] forget_after. */
+	unsigned links;
+	guint64 frames, publishes;
+	char *last_error;
+	gint64 offline_since;
+
 	/* device_publish.c: a 64-bit hash of the last state and report published, not the
 	 * payloads (docs/BENCHMARKS.md); 0: none yet. What the last discovery was made from
 	 * (p2m_ha_discovery_inputs; "" for the empty payload that withdraws it). A state

@@ -72,9 +72,12 @@ static const char *device_name(const struct p2m_device *d)
 	return own ? own : d->driver->model;
 }
 
-static void publish(struct p2m_device *d, const char *topic, const char *payload, bool retain)
+static int publish(struct p2m_device *d, const char *topic, const char *payload, bool retain)
 {
-	p2m_mqtt_publish(d->env->mqtt, topic, payload, retain);
+	if (p2m_mqtt_publish(d->env->mqtt, topic, payload, retain) != 0)
+		return -1;
+	d->publishes++;
+	return 0;
 }
 
 static void log_limited_v(struct p2m_device *d, enum p2m_log_level level, double period,
@@ -172,7 +175,7 @@ static void publish_changed(struct p2m_device *d, const char *topic, const cJSON
 	const char *payload = p2m_json_print_buffered(v);
 	guint64 h = payload_hash(payload);
 
-	if ((force || h != *last) && p2m_mqtt_publish(d->env->mqtt, topic, payload, true) == 0)
+	if ((force || h != *last) && publish(d, topic, payload, true) == 0)
 		*last = h;
 }
 
@@ -325,6 +328,7 @@ void p2m_device_update_discovery(struct p2m_device *d, bool force)
 	    .port = d->driver->dials_in ? 0 : d->port,
 	    .safety = &d->env->safety,
 	    .view = &v,
+	    .forget = !d->conf->host,
 	};
 	char *inputs, *payload;
 
@@ -350,7 +354,7 @@ void p2m_device_update_discovery(struct p2m_device *d, bool force)
 	}
 	/* Inputs kept only once that payload is out: a failed publish is retried at the
 	 * next frame. */
-	if (p2m_mqtt_publish(d->env->mqtt, d->t_discovery, payload, true) == 0) {
+	if (publish(d, d->t_discovery, payload, true) == 0) {
 		g_free(d->discovery_inputs);
 		d->discovery_inputs = inputs;
 	} else {
@@ -394,6 +398,27 @@ void p2m_device_publish_offline(struct p2m_device *d)
 		publish(d, d->t_avail, "offline", true);
 }
 
+void p2m_device_withdraw_id(struct p2m_mqtt *m, const struct p2m_config *cfg, const char *id)
+{
+	const char *base = cfg->mqtt.base_topic;
+	char *t = p2m_ha_discovery_topic(cfg->mqtt.discovery_prefix, id);
+
+	/* the topics p2m_device_new names, in the order p2m_device_withdraw empties them */
+	p2m_mqtt_publish(m, t, "", true);
+	g_free(t);
+	for (int i = 0; i < P2M_TOPICS; i++) {
+		t = g_strdup_printf("%s/%s%s", base, id, p2m_topic_suffix((enum p2m_topic)i));
+		p2m_mqtt_publish(m, t, "", true);
+		g_free(t);
+	}
+	t = g_strdup_printf("%s/%s/report", base, id);
+	p2m_mqtt_publish(m, t, "", true);
+	g_free(t);
+	t = g_strdup_printf("%s/%s/availability", base, id);
+	p2m_mqtt_publish(m, t, "", true);
+	g_free(t);
+}
+
 void p2m_device_withdraw(struct p2m_device *d)
 {
 	d->retired = true;
@@ -410,6 +435,7 @@ void p2m_device_set_online(struct p2m_device *d, bool online)
 	if (d->online == online)
 		return;
 	d->online = online;
+	d->offline_since = online ? 0 : g_get_monotonic_time();
 	publish(d, d->t_avail, online ? "online" : "offline", true);
 	if (d->env->changed)
 		d->env->changed(d->env->ud);
@@ -437,5 +463,31 @@ cJSON *p2m_device_info(const struct p2m_device *d)
 		cJSON_AddStringToObject(o, "fw_version", fw);
 	else
 		cJSON_AddNullToObject(o, "fw_version");
+	return o;
+}
+
+cJSON *p2m_device_health(const struct p2m_device *d)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "id", d->conf->id);
+	cJSON_AddStringToObject(o, "source",
+				d->driver->dials_in ? "dialin"
+				: d->conf->host	    ? "config"
+						    : "mdns");
+	cJSON_AddBoolToObject(o, "online", d->online);
+	if (!d->online) {
+		gint64 offline_s = (g_get_monotonic_time() - d->offline_since) / G_USEC_PER_SEC;
+
+		cJSON_AddNumberToObject(o, "offline_s", (double)offline_s);
+	}
+	cJSON_AddNumberToObject(o, "links", d->links);
+	cJSON_AddNumberToObject(o, "reconnects", d->links > 1 ? d->links - 1 : 0);
+	cJSON_AddNumberToObject(o, "frames", (double)d->frames);
+	cJSON_AddNumberToObject(o, "publishes", (double)d->publishes);
+	if (d->last_error)
+		cJSON_AddStringToObject(o, "last_error", d->last_error);
+	else
+		cJSON_AddNullToObject(o, "last_error");
 	return o;
 }

@@ -286,6 +286,12 @@ void p2m_dnssd_probe_resolve_host(struct p2m_dnssd_probe *disc, const char *host
 	p2m_mdns_resolve_host(disc->mdns, host);
 }
 
+void p2m_dnssd_probe_rebrowse(struct p2m_dnssd_probe *disc)
+{
+	/* mdns.c reports each service gone (its candidate goes) and then found again */
+	p2m_mdns_restart(disc->mdns);
+}
+
 void p2m_dnssd_probe_free(struct p2m_dnssd_probe *disc)
 {
 	if (!disc)

@@ -40,6 +40,10 @@ struct p2m_dnssd_probe *p2m_dnssd_probe_new(struct lws_context *lws, bool browse
 
 void p2m_dnssd_probe_resolve_host(struct p2m_dnssd_probe *disc, const char *host);
 
+/* Browse DNS-SD again from scratch: every service present is probed again, and a device
+ * among them reported found again (one that was forgotten comes back). */
+void p2m_dnssd_probe_rebrowse(struct p2m_dnssd_probe *disc);
+
 void p2m_dnssd_probe_free(struct p2m_dnssd_probe *disc);
 
 #endif

@@ -215,6 +215,8 @@ static cJSON *component(const struct p2m_driver *d, const struct p2m_entity *e,
 	return c;
 }
 
+static cJSON *forget_button(const struct p2m_ha_device *dev);
+
 cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *dev)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -263,6 +265,141 @@ cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *
 			continue; /* never reported; or no value left under the [safety] cap */
 		cJSON_AddItemToObject(components, e->key, component(d, e, dev));
 	}
+	if (dev->forget)
+		cJSON_AddItemToObject(components, "forget", forget_button(dev));
+	return root;
+}
+
+/* A button publishing payload on <base>/bridge/request/<verb>. */
+static cJSON *request_button(const char *unique_id, const char *name, const char *icon,
+			     const char *base, const char *verb, const char *payload)
+{
+	cJSON *c = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(c, "platform", "button");
+	cJSON_AddStringToObject(c, "unique_id", unique_id);
+	cJSON_AddStringToObject(c, "name", name);
+	cJSON_AddStringToObject(c, "entity_category", "config");
+	cJSON_AddStringToObject(c, "icon", icon);
+	add_owned(c, "command_topic", fmt("%s/bridge/request/%s", base, verb));
+	cJSON_AddStringToObject(c, "payload_press", payload);
+	return c;
+}
+
+/* Available whenever the gateway is: a device that is gone (offline) is the one worth
+ * forgetting, so the device's own availability must not disable the button. */
+static void bridge_availability(cJSON *c, const char *base)
+{
+	cJSON *a = cJSON_AddArrayToObject(c, "availability"), *t = cJSON_CreateObject();
+
+	add_owned(t, "topic", fmt("%s/bridge/state", base));
+	cJSON_AddItemToArray(a, t);
+}
+
+static cJSON *forget_button(const struct p2m_ha_device *dev)
+{
+	char *uid = fmt("panda2mqtt_%s_forget", dev->id);
+	char *payload = fmt("{\"id\":\"%s\"}", dev->id); /* ids need no JSON escaping */
+	cJSON *c = request_button(uid, "Forget", "mdi:delete-outline", dev->base_topic,
+				  "device/remove", payload);
+
+	bridge_availability(c, dev->base_topic);
+	g_free(uid);
+	g_free(payload);
+	return c;
+}
+
+static cJSON *bridge_component(const struct p2m_ha_bridge *b, const char *platform, const char *key,
+			       const char *name)
+{
+	cJSON *c = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(c, "platform", platform);
+	add_owned(c, "unique_id", fmt("panda2mqtt_%s_%s", b->id, key));
+	cJSON_AddStringToObject(c, "name", name);
+	return c;
+}
+
+/* A value of bridge/info (publish_info in bridge.c). */
+static cJSON *bridge_info_sensor(const struct p2m_ha_bridge *b, const char *key, const char *name,
+				 const char *icon)
+{
+	cJSON *c = bridge_component(b, "sensor", key, name);
+
+	add_owned(c, "state_topic", fmt("%s/bridge/info", b->base_topic));
+	add_owned(c, "value_template", fmt("{{ value_json.%s }}", key));
+	cJSON_AddStringToObject(c, "icon", icon);
+	bridge_availability(c, b->base_topic);
+	return c;
+}
+
+cJSON *p2m_ha_bridge_discovery(const struct p2m_ha_bridge *b)
+{
+	static const char *const levels[] = {"error", "warning", "info", "debug", NULL};
+	cJSON *root = cJSON_CreateObject();
+	cJSON *device = cJSON_AddObjectToObject(root, "device");
+	cJSON *origin = cJSON_AddObjectToObject(root, "origin");
+	cJSON *comps = cJSON_AddObjectToObject(root, "components");
+	cJSON *c;
+	char *s;
+
+	s = fmt("panda2mqtt_%s", b->id);
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(device, "identifiers"), cJSON_CreateString(s));
+	g_free(s);
+	add_owned(device, "name", fmt("panda2mqtt bridge (%s)", b->base_topic));
+	cJSON_AddStringToObject(device, "manufacturer", "panda2mqtt");
+	cJSON_AddStringToObject(device, "model", "Bridge");
+	cJSON_AddStringToObject(device, "sw_version", P2M_VERSION);
+	cJSON_AddStringToObject(origin, "name", "panda2mqtt");
+	cJSON_AddStringToObject(origin, "sw_version", P2M_VERSION);
+
+	/* No availability of its own: offline is what it shows. */
+	c = bridge_component(b, "binary_sensor", "connection_state", "Connection state");
+	cJSON_AddStringToObject(c, "device_class", "connectivity");
+	cJSON_AddStringToObject(c, "entity_category", "diagnostic");
+	add_owned(c, "state_topic", fmt("%s/bridge/state", b->base_topic));
+	cJSON_AddStringToObject(c, "payload_on", "online");
+	cJSON_AddStringToObject(c, "payload_off", "offline");
+	cJSON_AddItemToObject(comps, "connection_state", c);
+
+	c = bridge_info_sensor(b, "version", "Version", "mdi:information-outline");
+	cJSON_AddStringToObject(c, "entity_category", "diagnostic");
+	cJSON_AddItemToObject(comps, "version", c);
+	c = bridge_info_sensor(b, "devices_online", "Devices online", "mdi:lan-connect");
+	cJSON_AddStringToObject(c, "state_class", "measurement");
+	cJSON_AddItemToObject(comps, "devices_online", c);
+	c = bridge_info_sensor(b, "devices_total", "Devices", "mdi:devices");
+	cJSON_AddStringToObject(c, "state_class", "measurement");
+	cJSON_AddItemToObject(comps, "devices_total", c);
+
+	c = bridge_component(b, "select", "log_level", "Log level");
+	cJSON_AddStringToObject(c, "entity_category", "config");
+	cJSON_AddStringToObject(c, "icon", "mdi:format-list-bulleted");
+	add_owned(c, "state_topic", fmt("%s/bridge/info", b->base_topic));
+	cJSON_AddStringToObject(c, "value_template", "{{ value_json.log_level }}");
+	add_owned(c, "command_topic", fmt("%s/bridge/request/log_level", b->base_topic));
+	cJSON_AddStringToObject(c, "command_template", "{\"value\": \"{{ value }}\"}");
+	add_list(c, "options", levels);
+	bridge_availability(c, b->base_topic);
+	cJSON_AddItemToObject(comps, "log_level", c);
+
+	s = fmt("panda2mqtt_%s_reload", b->id);
+	c = request_button(s, "Reload configuration", "mdi:reload", b->base_topic, "reload", "{}");
+	g_free(s);
+	bridge_availability(c, b->base_topic);
+	cJSON_AddItemToObject(comps, "reload", c);
+	if (b->browse) {
+		s = fmt("panda2mqtt_%s_mdns_browse", b->id);
+		c = request_button(s, "Search for devices", "mdi:magnify", b->base_topic,
+				   "mdns/browse", "{}");
+		g_free(s);
+		bridge_availability(c, b->base_topic);
+	} else {
+		/* a component with its platform alone: Home Assistant removes the entity */
+		c = cJSON_CreateObject();
+		cJSON_AddStringToObject(c, "platform", "button");
+	}
+	cJSON_AddItemToObject(comps, "mdns_browse", c);
 	return root;
 }
 
@@ -306,6 +443,7 @@ char *p2m_ha_discovery_inputs(const struct p2m_driver *d, const struct p2m_ha_de
 	g_string_append_printf(s, "%d:", dev->port);
 	add_input(s, dev->name);
 	add_input(s, dev->mac);
+	g_string_append_printf(s, "%d:", dev->forget); /* a Forget button or not */
 	/* which optional rows are published */
 	for (size_t i = 0; i < d->n_entities; i++)
 		g_string_append_c(s, p2m_entity_visible(d, &d->entities[i], dev->view) ? '1' : '0');

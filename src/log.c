@@ -1,12 +1,21 @@
 /* log.c - see log.h. Writes whole lines with one fprintf so that records from
- * the one thread never interleave, and flushes because stderr may be a pipe. */
+ * the one thread never interleave, and flushes because stderr may be a pipe.
+ *
+ * The journal: systemd sets JOURNAL_STREAM to the device and inode of the stream it
+ * connected to standard error; journald reads a leading "<N>" of each line as its
+ * syslog priority (sd-daemon(3)), which makes journalctl -p warning show the warnings
+ * and errors only. Anywhere else (a terminal, the add-on's s6 log, a test's file) the
+ * lines stay as they were. */
 #include "panda2mqtt/log.h"
 
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The rate limiter's table: bounded, whatever the input invents as keys. Beyond the
  * per-key limit, all rate-limited lines together share a budget (a burst, then a few a
@@ -17,6 +26,10 @@
 
 static enum p2m_log_level max_level = P2M_LOG_INFO;
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
+/* LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG (syslog.h), as sd-daemon.h's SD_ERR...
+ * prefixes write them */
+static const char *const journal_prefix[] = {"<3>", "<4>", "<6>", "<7>"};
+static bool to_journal;
 
 void p2m_log_set_level(enum p2m_log_level max)
 {
@@ -26,6 +39,47 @@ void p2m_log_set_level(enum p2m_log_level max)
 enum p2m_log_level p2m_log_get_level(void)
 {
 	return max_level;
+}
+
+const char *p2m_log_level_name(enum p2m_log_level level)
+{
+	return (unsigned)level <= P2M_LOG_DEBUG ? level_names[level] : "?";
+}
+
+bool p2m_log_level_parse(const char *name, enum p2m_log_level *out)
+{
+	for (int i = P2M_LOG_ERR; i <= P2M_LOG_DEBUG; i++) {
+		if (name && strcmp(name, level_names[i]) == 0) {
+			*out = (enum p2m_log_level)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool p2m_log_journal_stream_matches(const char *env, unsigned long long dev, unsigned long long ino)
+{
+	unsigned long long d, i;
+	int used = 0;
+
+	if (!env || sscanf(env, "%llu:%llu%n", &d, &i, &used) != 2 || env[used] != '\0')
+		return false;
+	return d == dev && i == ino;
+}
+
+void p2m_log_detect_journal(void)
+{
+	struct stat sb;
+
+	to_journal =
+	    fstat(STDERR_FILENO, &sb) == 0 &&
+	    p2m_log_journal_stream_matches(getenv("JOURNAL_STREAM"), (unsigned long long)sb.st_dev,
+					   (unsigned long long)sb.st_ino);
+}
+
+void p2m_log_set_journal(bool on)
+{
+	to_journal = on;
 }
 
 void p2m_log(enum p2m_log_level level, const char *fmt, ...)
@@ -38,7 +92,8 @@ void p2m_log(enum p2m_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: %s\n", level_names[level], line);
+	fprintf(stderr, "%s%s: %s\n", to_journal ? journal_prefix[level] : "", level_names[level],
+		line);
 	fflush(stderr);
 }
 

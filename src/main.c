@@ -21,14 +21,15 @@ static void usage(FILE *out)
 		"Bridge BIQU Panda Breath chamber heaters to Home Assistant over MQTT.\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default %s)\n"
-		"  -v, --verbose       log debug detail (repeatable; -v is enough)\n"
+		"  -v, --verbose       log debug detail, whatever [log] level says\n"
 		"      --check-config  read and check the configuration, connect nowhere,\n"
 		"                      exit 0 if it is valid and 1 if not\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n"
 		"\n"
 		"The MQTT password may also come from the environment variable %s.\n"
-		"Logs go to standard error. See panda2mqtt.ini(5) and the README.\n",
+		"Logs go to standard error. SIGHUP reloads the configuration.\n"
+		"See panda2mqtt(8), panda2mqtt.ini(5) and the README.\n",
 		P2M_DEFAULT_CONFIG_PATH, P2M_ENV_MQTT_PASSWORD);
 }
 
@@ -44,15 +45,16 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = P2M_DEFAULT_CONFIG_PATH;
-	bool check = false;
+	bool check = false, verbose = false;
 	struct p2m_config cfg;
 	char err[512];
 	int c, rc;
 
-	p2m_json_init(); /* before anything allocates a cJSON */
+	p2m_json_init();	  /* before anything allocates a cJSON */
+	p2m_log_detect_journal(); /* before the first line */
 
-	/* Stop signals are taken through a signalfd on the loop (gateway.c); block them from
-	 * the very start so that one arriving during start-up is not fatal. */
+	/* Stop and reload signals are taken through a signalfd on the loop (gateway.c); block
+	 * them from the very start so that one arriving during start-up is not fatal. */
 	sigset_t stop;
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
@@ -66,6 +68,7 @@ int main(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'v':
+			verbose = true;
 			p2m_log_set_level(P2M_LOG_DEBUG);
 			break;
 		case OPT_CHECK:
@@ -109,8 +112,10 @@ int main(int argc, char **argv)
 		p2m_config_free(&cfg);
 		return 0;
 	}
+	if (!verbose)
+		p2m_log_set_level((enum p2m_log_level)cfg.log.level);
 	mosquitto_lib_init();
-	rc = p2m_gateway_run(&cfg);
+	rc = p2m_gateway_run(&cfg, path, verbose);
 	mosquitto_lib_cleanup();
 	p2m_config_free(&cfg);
 	return rc;

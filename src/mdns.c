@@ -469,6 +469,12 @@ void p2m_mdns_resolve_host(struct p2m_mdns *m, const char *host)
 		start_host_lookup(h);
 }
 
+void p2m_mdns_restart(struct p2m_mdns *m)
+{
+	/* from an idle callback: the caller may be inside one of ours */
+	schedule_restart(m, 0);
+}
+
 void p2m_mdns_free(struct p2m_mdns *m)
 {
 	if (!m)

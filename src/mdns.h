@@ -37,6 +37,11 @@ struct p2m_mdns *p2m_mdns_new(const char *const *types, const struct p2m_mdns_ca
  * daemon is not there yet. Asking again while a lookup runs does nothing. */
 void p2m_mdns_resolve_host(struct p2m_mdns *m, const char *host);
 
+/* Browse from scratch (a user asked: a device was forgotten, or the network changed):
+ * every service is reported gone, the client is made anew, and every service present
+ * is reported again. Host lookups under way are asked again. */
+void p2m_mdns_restart(struct p2m_mdns *m);
+
 void p2m_mdns_free(struct p2m_mdns *m);
 
 #endif

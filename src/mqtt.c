@@ -373,21 +373,18 @@ static SSL_CTX *tls_context(const struct p2m_mqtt_conf *conf)
 	return ctx;
 }
 
-struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf, const struct p2m_mqtt_callbacks *cb,
-			      void *ud)
+/* The client for m->conf: protocol, Will, credentials, TLS, callbacks. -1 (logged) when
+ * it cannot be made. */
+static int make_client(struct p2m_mqtt *m)
 {
-	struct p2m_mqtt *m = g_new0(struct p2m_mqtt, 1);
+	const struct p2m_mqtt_conf *conf = m->conf;
 
-	m->conf = conf;
-	m->cb = *cb;
-	m->ud = ud;
-	m->subs = g_ptr_array_new_with_free_func(g_free);
+	g_free(m->state_topic);
 	m->state_topic = g_strdup_printf("%s/bridge/state", conf->base_topic);
 	m->mosq = mosquitto_new(conf->client_id, true, m);
 	if (!m->mosq) {
 		p2m_err("mqtt: cannot create client: %s", strerror(errno));
-		p2m_mqtt_free(m);
-		return NULL;
+		return -1;
 	}
 	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
 	/* Small messages, sent as they happen: without this, Nagle holds a state publish
@@ -409,8 +406,7 @@ struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf, const struct p2m
 		if (rc != MOSQ_ERR_SUCCESS) {
 			p2m_err("mqtt: TLS set-up failed: %s", mosquitto_strerror(rc));
 			ERR_clear_error();
-			p2m_mqtt_free(m);
-			return NULL;
+			return -1;
 		}
 	}
 	mosquitto_connect_callback_set(m->mosq, on_connect);
@@ -418,7 +414,57 @@ struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf, const struct p2m
 	mosquitto_message_callback_set(m->mosq, on_message);
 	mosquitto_publish_callback_set(m->mosq, on_publish);
 	mosquitto_log_callback_set(m->mosq, on_log);
+	return 0;
+}
+
+struct p2m_mqtt *p2m_mqtt_new(const struct p2m_mqtt_conf *conf, const struct p2m_mqtt_callbacks *cb,
+			      void *ud)
+{
+	struct p2m_mqtt *m = g_new0(struct p2m_mqtt, 1);
+
+	m->conf = conf;
+	m->cb = *cb;
+	m->ud = ud;
+	m->subs = g_ptr_array_new_with_free_func(g_free);
+	if (make_client(m) != 0) {
+		p2m_mqtt_free(m);
+		return NULL;
+	}
 	return m;
+}
+
+/* The session's parts that belong to one client; the subscriptions stay. */
+static void drop_client(struct p2m_mqtt *m)
+{
+	if (m->retry_timer)
+		g_source_remove(m->retry_timer);
+	if (m->watchdog)
+		g_source_remove(m->watchdog);
+	m->retry_timer = m->watchdog = 0;
+	p2m_mosq_watch_free(m->watch);
+	m->watch = NULL;
+	if (m->mosq)
+		mosquitto_destroy(m->mosq);
+	m->mosq = NULL;
+	p2m_lookup_cancel(m->lookup);
+	m->lookup = NULL;
+	p2m_mdns_free(m->mdns);
+	m->mdns = NULL;
+}
+
+int p2m_mqtt_renew(struct p2m_mqtt *m)
+{
+	drop_client(m);
+	m->resolving = m->connected = m->stopping = m->closed = false;
+	m->last_acked = m->attempting = m->resolve_warned = false;
+	m->addr[0] = '\0';
+	m->failures = 0;
+	m->naddrs = 0;
+	m->backoff = 0;
+	m->last_mid = 0;
+	if (make_client(m) != 0)
+		return -1;
+	return p2m_mqtt_start(m);
 }
 
 void p2m_mqtt_add_subscription(struct p2m_mqtt *m, const char *pattern)
@@ -502,16 +548,8 @@ void p2m_mqtt_free(struct p2m_mqtt *m)
 {
 	if (!m)
 		return;
-	if (m->retry_timer)
-		g_source_remove(m->retry_timer);
-	if (m->watchdog)
-		g_source_remove(m->watchdog);
-	p2m_mosq_watch_free(m->watch);
-	if (m->mosq)
-		mosquitto_destroy(m->mosq);
+	drop_client(m);
 	g_ptr_array_free(m->subs, TRUE);
 	g_free(m->state_topic);
-	p2m_lookup_cancel(m->lookup);
-	p2m_mdns_free(m->mdns);
 	g_free(m);
 }

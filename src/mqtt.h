@@ -43,6 +43,11 @@ void p2m_mqtt_republish_online(struct p2m_mqtt *m);
  * (at most timeout_ms). */
 void p2m_mqtt_shutdown(struct p2m_mqtt *m, int timeout_ms);
 
+/* After p2m_mqtt_shutdown, when the settings it points to have changed (a reload): a new
+ * client with them (same subscriptions) starts connecting. -1 (logged) when the client
+ * cannot be made (TLS set-up). */
+int p2m_mqtt_renew(struct p2m_mqtt *m);
+
 void p2m_mqtt_free(struct p2m_mqtt *m);
 
 #endif

@@ -7,6 +7,7 @@ set -eu
 PACKAGES="build-essential cmake pkg-config
 libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmosquitto-dev libcjson-dev
 libavahi-client-dev libavahi-glib-dev libinih-dev libglib2.0-dev libssl-dev libc-ares-dev
+libsystemd-dev
 libcmocka-dev mosquitto mosquitto-clients python3 python3-paho-mqtt python3-websockets jq python3-yaml
 openssl
 dbus avahi-daemon avahi-utils

@@ -100,6 +100,14 @@ unit=/lib/systemd/system/panda2mqtt.service
 [ -f "$unit" ] || fail "no $unit"
 grep -qx 'ExecStart=/usr/sbin/panda2mqtt -c /etc/panda2mqtt/panda2mqtt.ini' "$unit" ||
 	fail "unit ExecStart differs"
+# a service that says when it is ready, reloads on systemctl reload, and is watched
+grep -qx 'Type=notify' "$unit" || fail "unit is not Type=notify"
+grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit" || fail "unit has no ExecReload"
+grep -q '^WatchdogSec=' "$unit" || fail "unit has no WatchdogSec"
+# sd_notify comes from libsystemd: built with it, or Type=notify would never start
+objdump -p /usr/sbin/panda2mqtt 2>/dev/null | grep -q 'NEEDED *libsystemd\.so' ||
+	ldd /usr/sbin/panda2mqtt | grep -q libsystemd ||
+	fail "the daemon is not linked with libsystemd (Type=notify needs sd_notify)"
 for m in man8/panda2mqtt.8 man8/panda2mqtt-bambu-setup.8 man5/panda2mqtt.ini.5 man1/panda2mqtt-sim.1; do
 	[ -f "/usr/share/man/$m.gz" ] || fail "no man page $m"
 done
@@ -182,6 +190,18 @@ done
 ok "device available over the simulator's WebSocket"
 kill -0 "$daemon" 2>/dev/null || fail "the daemon died"
 if grep -q "$pw" "$work/daemon.log"; then fail "the daemon logged the MQTT password"; fi
+
+# what systemctl reload does (ExecReload): SIGHUP to the daemon (runuser's child)
+child=$(pgrep -P "$daemon" || true)
+[ -n "$child" ] || fail "no daemon process under runuser $daemon"
+kill -HUP "$child"
+for _ in $(seq 100); do
+	grep -q "reload: done" "$work/daemon.log" && break
+	sleep 0.1
+done
+grep -q "reload: done" "$work/daemon.log" || fail "SIGHUP did not reload the configuration"
+kill -0 "$child" 2>/dev/null || fail "the daemon stopped on SIGHUP"
+ok "SIGHUP (systemctl reload) reloads the configuration; the daemon keeps running"
 
 log "stopping"
 # SIGTERM to the daemon itself (runuser's child): runuser then passes on its status.

@@ -141,7 +141,14 @@ struct p2m_config {
 	struct p2m_mqtt_conf mqtt;
 	struct {
 		bool mdns; /* default true */
+		/* days a device found by mdns or dialled in may stay offline before it is
+		 * forgotten (its entities withdrawn); 0 = never (default), fractions
+		 * allowed; configured devices are never forgotten */
+		double forget_after;
 	} discovery;
+	struct {
+		int level; /* enum p2m_log_level (log.h); default info */
+	} log;
 	struct p2m_safety safety;
 	struct p2m_dialin_conf dialin;
 	struct p2m_firmware_conf firmware;
@@ -176,5 +183,20 @@ void p2m_config_device_defaults(struct p2m_device_conf *d);
 
 /* The [device] section with this id, or NULL. */
 const struct p2m_device_conf *p2m_config_device(const struct p2m_config *cfg, const char *id);
+
+/* The id of the gateway's own Home Assistant device: base_topic with every character
+ * other than A-Z a-z 0-9 _ - made '_', then "_bridge" (one per base topic, so two
+ * gateways on a broker differ: docs/SCALING.md). No [device] may take it. Caller frees
+ * with g_free. */
+char *p2m_config_bridge_id(const struct p2m_config *cfg);
+
+/* For a reload: do two configurations hold different values in this section ("mqtt",
+ * "discovery", "safety", "dialin", "printer", "moonraker", "bambu_virtual", "log"; true
+ * for any other name)? Values as loaded are compared: a password read from
+ * password_file equals the same password written in the file. */
+bool p2m_config_section_differs(const struct p2m_config *a, const struct p2m_config *b,
+				const char *section);
+/* Do two [device] sections differ in id or any key? */
+bool p2m_config_device_differs(const struct p2m_device_conf *a, const struct p2m_device_conf *b);
 
 #endif

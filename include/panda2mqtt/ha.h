@@ -1,7 +1,9 @@
-/* ha.h - Home Assistant MQTT discovery built from a driver's entity table.
+/* ha.h - Home Assistant MQTT discovery built from a driver's entity table, and the
+ * gateway's own device.
  *
  * Owns: the device-based discovery payload (<prefix>/device/<id>/config): device and
- * origin blocks, availability, and one component per table row.
+ * origin blocks, availability, one component per table row, and the "Forget" button of
+ * a device the gateway was not configured with; the bridge device's payload.
  * Does not own: publishing, or when to (gateway.c re-sends on homeassistant/status). */
 #ifndef PANDA2MQTT_HA_H
 #define PANDA2MQTT_HA_H
@@ -22,6 +24,9 @@ struct p2m_ha_device {
 	int port;
 	const struct p2m_safety *safety; /* caps heater targets */
 	const struct p2m_view *view;	 /* for options that come from the device */
+	/* found on the network or dialled in: a "Forget" button that asks the gateway
+	 * (<base>/bridge/request/device/remove) to withdraw it */
+	bool forget;
 };
 
 cJSON *p2m_ha_discovery(const struct p2m_driver *d, const struct p2m_ha_device *dev);
@@ -35,6 +40,18 @@ char *p2m_ha_discovery_inputs(const struct p2m_driver *d, const struct p2m_ha_de
 /* May these changes of the device's state change its discovery? (driver.h:
  * discovery_inputs, the options_fn rows' inputs, optional rows.) */
 bool p2m_ha_discovery_depends(const struct p2m_driver *d, const struct p2m_changes *c);
+
+/* The gateway itself as a Home Assistant device (zigbee2mqtt's "Bridge"): connection
+ * state, version, devices online and total, the log level, buttons to reload the
+ * configuration and (browse: [discovery] mdns on) to browse DNS-SD again. Everything is
+ * read from <base>/bridge/state and <base>/bridge/info; commands are requests to the
+ * bridge API (api.h). */
+struct p2m_ha_bridge {
+	const char *id;		/* p2m_config_bridge_id() */
+	const char *base_topic; /* e.g. "panda2mqtt" */
+	bool browse;
+};
+cJSON *p2m_ha_bridge_discovery(const struct p2m_ha_bridge *b);
 
 /* "<prefix>/device/<id>/config"; caller frees with g_free. */
 char *p2m_ha_discovery_topic(const char *prefix, const char *id);

@@ -223,6 +223,28 @@ class ConfigGenTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("dialin_token", r.stderr)
 
+    def test_log_level_and_forget_after(self):
+        r = self.generate(self.options())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("[log]\nlevel = info\n", self.ini())  # the default
+        self.assertNotIn("forget_after", self.ini())
+        for level in ("error", "warning", "debug"):
+            r = self.generate(self.options(log_level=level, forget_after=0.5))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(f"[log]\nlevel = {level}\n", self.ini())
+            self.assertIn("[discovery]\nmdns = true\nforget_after = 0.5\n", self.ini())
+            self.check_config()
+        r = self.generate(self.options(forget_after=30))
+        self.assertIn("forget_after = 30\n", self.ini())
+        self.check_config()
+        for name, opts in {"log level": {"log_level": "trace"},
+                           "negative days": {"forget_after": -1},
+                           "days as text": {"forget_after": "30"}}.items():
+            with self.subTest(name):
+                r = self.generate(self.options(**opts))
+                self.assertEqual(r.returncode, 1, name)
+                self.assertIn("panda2mqtt-addon-config:", r.stderr)
+
     def test_no_devices_is_valid(self):
         r = self.generate(self.options(devices=[]))
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -273,7 +295,9 @@ bashio::exit.nok() {{ echo "FATAL: $*"; exit 1; }}
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         args = (self.dir / "args").read_text().split("\n")
-        self.assertEqual(args[:3], ["-c", str(self.out / "panda2mqtt.ini"), "-v"])
+        # the level goes in the INI, where the bridge's select can change it at run time
+        self.assertEqual(args[:3], ["-c", str(self.out / "panda2mqtt.ini"), ""])
+        self.assertIn("[log]\nlevel = debug\n", self.ini())
         self.assertNotIn(SECRET, "".join(args) + r.stdout + r.stderr)
         self.assertFalse((self.out / "mqtt-service.json").exists())
         self.assertIn("host = core-mosquitto\n", self.ini())

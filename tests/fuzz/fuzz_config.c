@@ -16,7 +16,9 @@
  * (password, token; config.c's F_SECRET) written in the text; a configuration that loads
  * holds every value within the range config.h documents (the rest of the daemon relies
  * on that: a [safety] max_drying_hours of 0 would refuse every drying run, a
- * max_chamber_temp not above max_target_temp would trip on an allowed target). */
+ * max_chamber_temp not above max_target_temp would trip on an allowed target); and the
+ * same text loaded again compares equal in every section and device (what a reload of
+ * an unchanged file compares to keep every device's link). */
 #include "fuzz_common.h"
 
 #include "panda2mqtt/config.h"
@@ -110,6 +112,9 @@ static void check_err_hides_secrets(const char *text, const char *err)
 	}
 }
 
+static const char *const sections[] = {"mqtt",	    "discovery",     "safety", "printer",
+				       "moonraker", "bambu_virtual", "dialin", "log"};
+
 static void check_ranges(const struct p2m_config *c)
 {
 	const struct p2m_safety *s = &c->safety;
@@ -152,7 +157,29 @@ static void check_ranges(const struct p2m_config *c)
 		RANGE(d->refresh_interval == 0 ||
 		      (d->refresh_interval >= 5 && d->refresh_interval <= 86400));
 	}
+	RANGE(c->discovery.forget_after >= 0 && c->discovery.forget_after <= 36500);
+	RANGE(c->log.level >= P2M_LOG_ERR && c->log.level <= P2M_LOG_DEBUG);
 #undef RANGE
+}
+
+/* A reload of an unchanged file: the text loaded again compares equal, section by
+ * section and device by device (else every device would be reconnected). */
+static void check_reload_same(const struct p2m_config *c, const char *text)
+{
+	struct p2m_config again;
+	char err[512];
+
+	if (p2m_config_load_string(&again, text, "fuzz.ini", err, sizeof(err)) != 0)
+		fuzz_fail("the same text loaded once and refused the second time: %s", err);
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (p2m_config_section_differs(c, &again, sections[i]))
+			fuzz_fail("[%s] differs from itself loaded again", sections[i]);
+	if (again.n_devices != c->n_devices)
+		fuzz_fail("%zu devices, then %zu", c->n_devices, again.n_devices);
+	for (size_t i = 0; i < c->n_devices; i++)
+		if (p2m_config_device_differs(&c->devices[i], &again.devices[i]))
+			fuzz_fail("[device %s] differs from itself loaded again", c->devices[i].id);
+	p2m_config_free(&again);
 }
 
 static bool names_special_files(const uint8_t *data, size_t size)
@@ -185,8 +212,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fail("a configuration refused without a reason");
 	if (rc != 0)
 		check_err_hides_secrets(text, err);
-	else
+	else {
 		check_ranges(&cfg);
+		check_reload_same(&cfg, text);
+	}
 	p2m_config_free(&cfg);
 	free(text);
 	return 0;

@@ -364,26 +364,18 @@ class Gateway:
 
     def __init__(self, tmp, broker_port, devices, base="panda2mqtt", prefix="homeassistant",
                  extra_ini="", verbose=True, mdns=False, sanitizer_env=None, mqtt=None,
-                 env=None, wrap=()):
+                 env=None, wrap=(), logfile=None, discovery=None):
+        """logfile: where stderr goes (default a new file in tmp; an existing one is
+        truncated, keeping its inode); discovery: more [discovery] keys."""
         self.tmp = tmp
-        keys = dict({"host": "127.0.0.1", "port": broker_port, "base_topic": base,
-                     "discovery_prefix": prefix, "keepalive": 5}, **(mqtt or {}))
-        self.base = keys["base_topic"]
-        self.prefix = keys["discovery_prefix"]
-        self.client_id = keys.get("client_id", "panda2mqtt")
+        self.broker_port = broker_port
+        self.base = base
+        self.prefix = prefix
+        self.mqtt_keys, self.mdns = {}, False
         stamp = time.monotonic_ns()
         self.ini = os.path.join(tmp, f"gw-{stamp}.ini")
-        self.logfile = os.path.join(tmp, f"gw-{stamp}.log")
-        with open(self.ini, "w") as f:
-            f.write("[mqtt]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
-                    + f"\n[discovery]\nmdns = {'true' if mdns else 'false'}\n\n")
-            for dev_id, opts in devices.items():
-                f.write(f"[device {dev_id}]\n")
-                for k, v in opts.items():
-                    f.write(f"{k} = {v}\n")
-                f.write("\n")
-            f.write(extra_ini)
-        os.chmod(self.ini, 0o600)
+        self.logfile = logfile or os.path.join(tmp, f"gw-{stamp}.log")
+        self.rewrite(devices, extra_ini=extra_ini, mdns=mdns, mqtt=mqtt, discovery=discovery)
         full_env = dict(os.environ, **((sanitizer_env or SANITIZER_ENV) if SANITIZED else {}))
         for k, v in (env or {}).items():
             if v is None:
@@ -394,6 +386,31 @@ class Gateway:
         with open(self.logfile, "w") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log,
                                          env=full_env)
+
+    def rewrite(self, devices, extra_ini="", mdns=None, mqtt=None, discovery=None):
+        """Write the INI file (again: a reload reads it, SIGHUP or bridge/request/reload).
+        mqtt, mdns: as in the constructor, the last file's when None; discovery: more
+        [discovery] keys."""
+        self.mqtt_keys = self.mqtt_keys if mqtt is None else mqtt
+        self.mdns = self.mdns if mdns is None else mdns
+        keys = dict({"host": "127.0.0.1", "port": self.broker_port, "base_topic": self.base,
+                     "discovery_prefix": self.prefix, "keepalive": 5}, **self.mqtt_keys)
+        self.base = keys["base_topic"]
+        self.prefix = keys["discovery_prefix"]
+        self.client_id = keys.get("client_id", "panda2mqtt")
+        disc = dict({"mdns": "true" if self.mdns else "false"}, **(discovery or {}))
+        with open(self.ini + ".new", "w") as f:
+            f.write("[mqtt]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
+                    + "\n[discovery]\n" + "".join(f"{k} = {v}\n" for k, v in disc.items())
+                    + "\n")
+            for dev_id, opts in devices.items():
+                f.write(f"[device {dev_id}]\n")
+                for k, v in opts.items():
+                    f.write(f"{k} = {v}\n")
+                f.write("\n")
+            f.write(extra_ini)
+        os.chmod(self.ini + ".new", 0o600)
+        os.replace(self.ini + ".new", self.ini)  # never half a file for a reload to read
 
     def log(self):
         with open(self.logfile, errors="replace") as f:

@@ -139,7 +139,8 @@ class TestPTalk(DialinTestCase):
             "volume": "number", "brightness": "number", "device_name": "text",
             "battery": "sensor", "connectivity": "sensor", "firmware_version": "sensor",
             "uptime": "sensor", "mac_address": "sensor", "reboot": "button",
-            "firmware_update": "update", "event": "event"})
+            "firmware_update": "update", "event": "event",
+            "forget": "button"})  # a device that dials in can be forgotten (SERVICE.md)
         self.assertEqual((comps["volume"]["min"], comps["volume"]["max"]), (0, 100))
         # the handshake, then the whole state from request_status
         state = self.wait_state(lambda s: s["volume"] is not None)

@@ -120,9 +120,11 @@ class MdnsTest(RecoveryChecks, unittest.TestCase):
         """Discovery topics whose latest payload is a config (not a removal) of a device
         of this test: avahi-daemon is machine-wide, so the gateway also finds simulators
         that other tests (another test class under ctest -j, another checkout's run)
-        announce at the same time; everything this test announces carries its tag."""
+        announce at the same time; everything this test announces carries its tag. Not
+        the gateway's own device (docs/SERVICE.md)."""
         last = {t: p for t, p, _, _ in self.mqtt.all_payloads()
-                if t.startswith(f"{self.prefix}/device/")}
+                if t.startswith(f"{self.prefix}/device/")
+                and t != f"{self.prefix}/device/{self.base}_bridge/config"}
         return sorted(t for t, p in last.items() if p and self.tag in p)
 
     def warnings(self):

@@ -8,6 +8,7 @@
 #include "panda2mqtt/families.h"
 #include "panda2mqtt/ha.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,9 +169,92 @@ static void test_switch_select_sensor(void **st)
 	cJSON_Delete(d);
 }
 
+/* A device found on the network or dialled in gets a "Forget" button that asks the
+ * bridge to withdraw it; it stays pressable while the device is offline. */
+static void test_forget_button(void **st)
+{
+	struct p2m_ha_device found = dev;
+	cJSON *d = p2m_ha_discovery(&p2m_driver_panda_breath, &dev), *c, *avail;
+	char *a, *b;
+
+	(void)st;
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "components"), "forget"));
+	cJSON_Delete(d);
+	found.forget = true;
+	d = p2m_ha_discovery(&p2m_driver_panda_breath, &found);
+	c = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "components"), "forget");
+	assert_non_null(c);
+	assert_string_equal(str(c, "platform"), "button");
+	assert_string_equal(str(c, "unique_id"), "panda2mqtt_garage_forget");
+	assert_string_equal(str(c, "entity_category"), "config");
+	assert_string_equal(str(c, "command_topic"), "p2m/bridge/request/device/remove");
+	assert_string_equal(str(c, "payload_press"), "{\"id\":\"garage\"}");
+	avail = cJSON_GetObjectItem(c, "availability");
+	assert_int_equal(cJSON_GetArraySize(avail), 1);
+	assert_string_equal(str(cJSON_GetArrayItem(avail, 0), "topic"), "p2m/bridge/state");
+	cJSON_Delete(d);
+	/* the button is part of what decides whether discovery is sent again */
+	a = p2m_ha_discovery_inputs(&p2m_driver_panda_breath, &dev);
+	b = p2m_ha_discovery_inputs(&p2m_driver_panda_breath, &found);
+	assert_string_not_equal(a, b);
+	free(a);
+	free(b);
+}
+
+static void test_bridge_device(void **st)
+{
+	const struct p2m_ha_bridge br = {.id = "p2m_bridge", .base_topic = "p2m", .browse = true};
+	cJSON *d = p2m_ha_bridge_discovery(&br), *comps = cJSON_GetObjectItem(d, "components");
+	const cJSON *c;
+	static const char *const keys[] = {"connection_state", "version",   "devices_online",
+					   "devices_total",    "log_level", "reload",
+					   "mdns_browse"};
+
+	(void)st;
+	assert_string_equal(
+	    cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "device"), "identifiers"),
+			       0)
+		->valuestring,
+	    "panda2mqtt_p2m_bridge");
+	assert_null(cJSON_GetObjectItem(d, "availability")); /* per component */
+	assert_int_equal(cJSON_GetArraySize(comps), 7);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char want[64];
+
+		c = cJSON_GetObjectItem(comps, keys[i]);
+		assert_non_null(c);
+		snprintf(want, sizeof(want), "panda2mqtt_p2m_bridge_%s", keys[i]);
+		assert_string_equal(str(c, "unique_id"), want);
+		/* offline is what the connection state shows; the rest is unavailable then */
+		assert_int_equal(cJSON_GetObjectItem(c, "availability") != NULL,
+				 strcmp(keys[i], "connection_state") != 0);
+	}
+	c = cJSON_GetObjectItem(comps, "connection_state");
+	assert_string_equal(str(c, "state_topic"), "p2m/bridge/state");
+	assert_string_equal(str(c, "payload_on"), "online");
+	c = cJSON_GetObjectItem(comps, "log_level");
+	assert_string_equal(str(c, "command_topic"), "p2m/bridge/request/log_level");
+	assert_string_equal(str(c, "command_template"), "{\"value\": \"{{ value }}\"}");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c, "options")), 4);
+	c = cJSON_GetObjectItem(comps, "mdns_browse");
+	assert_string_equal(str(c, "command_topic"), "p2m/bridge/request/mdns/browse");
+	assert_string_equal(str(c, "payload_press"), "{}");
+	cJSON_Delete(d);
+
+	/* mdns off: the button is removed (a component with its platform only) */
+	d = p2m_ha_bridge_discovery(&(const struct p2m_ha_bridge){
+	    .id = "p2m_bridge", .base_topic = "p2m", .browse = false});
+	c = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "components"), "mdns_browse");
+	assert_int_equal(cJSON_GetArraySize(c), 1);
+	assert_string_equal(str(c, "platform"), "button");
+	cJSON_Delete(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_forget_button),
+	    cmocka_unit_test(test_bridge_device),
 	    cmocka_unit_test(test_topic),
 	    cmocka_unit_test(test_device_origin_availability),
 	    cmocka_unit_test(test_components_from_rows),

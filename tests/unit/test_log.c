@@ -1,6 +1,8 @@
 /* test_log.c - log records (log.c): the "LEVEL: message" line on stderr, the verbosity
- * threshold, and the rate limiter that keeps input repeated at will (a bad field in
- * every push, a flood of commands) from flooding the log, per key and all keys together. */
+ * threshold, the level names, the journal's priority prefixes (only when standard error is
+ * the stream JOURNAL_STREAM names), and the rate limiter that keeps input repeated at will
+ * (a bad field in every push, a flood of commands) from flooding the log, per key and all
+ * keys together. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,7 +11,9 @@
 #include "panda2mqtt/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +75,85 @@ static void test_levels_and_format(void **st)
 	captured(a_long_line, out, sizeof(out));
 	assert_int_equal(strlen(out), strlen("warning: ") + 1023 + 1);
 	assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+}
+
+static void test_level_names(void **state)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+	enum p2m_log_level level;
+
+	(void)state;
+	for (int i = P2M_LOG_ERR; i <= P2M_LOG_DEBUG; i++) {
+		assert_string_equal(p2m_log_level_name((enum p2m_log_level)i), names[i]);
+		assert_true(p2m_log_level_parse(names[i], &level));
+		assert_int_equal(level, i);
+	}
+	assert_false(p2m_log_level_parse("warn", &level));
+	assert_false(p2m_log_level_parse("Info", &level));
+	assert_false(p2m_log_level_parse("", &level));
+	assert_false(p2m_log_level_parse(NULL, &level));
+	assert_string_equal(p2m_log_level_name((enum p2m_log_level)9), "?");
+}
+
+static void test_journal_stream_matches(void **state)
+{
+	(void)state;
+	assert_true(p2m_log_journal_stream_matches("8:12345", 8, 12345));
+	assert_true(p2m_log_journal_stream_matches("2049:18446744073709551615", 2049,
+						   18446744073709551615ULL));
+	assert_false(p2m_log_journal_stream_matches("8:12345", 8, 12346));
+	assert_false(p2m_log_journal_stream_matches("9:12345", 8, 12345));
+	assert_false(p2m_log_journal_stream_matches(NULL, 8, 12345));
+	assert_false(p2m_log_journal_stream_matches("", 8, 12345));
+	assert_false(p2m_log_journal_stream_matches("8", 8, 12345));
+	assert_false(p2m_log_journal_stream_matches("8:12345x", 8, 12345));
+	assert_false(p2m_log_journal_stream_matches("8:12345:1", 8, 12345));
+	assert_false(p2m_log_journal_stream_matches("a:b", 8, 12345));
+}
+
+static void four_lines(void)
+{
+	p2m_log_set_level(P2M_LOG_DEBUG);
+	p2m_err("e %d", 1);
+	p2m_warn("w");
+	p2m_info("i");
+	p2m_debug("d");
+	p2m_log_set_level(P2M_LOG_INFO);
+	p2m_debug("hidden");
+}
+
+static void detect_then_log(void)
+{
+	struct stat sb;
+	char env[64];
+
+	fstat(STDERR_FILENO, &sb);
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)sb.st_dev,
+		 (unsigned long long)sb.st_ino);
+	setenv("JOURNAL_STREAM", env, 1);
+	p2m_log_detect_journal();
+	p2m_info("to the journal");
+	/* the variable inherited by a process whose stderr is elsewhere: no prefix */
+	setenv("JOURNAL_STREAM", "1:1", 1);
+	p2m_log_detect_journal();
+	p2m_info("not to the journal");
+	unsetenv("JOURNAL_STREAM");
+	p2m_log_detect_journal();
+}
+
+static void test_prefixes(void **state)
+{
+	char out[512];
+
+	(void)state;
+	captured(four_lines, out, sizeof(out));
+	assert_string_equal(out, "error: e 1\nwarning: w\ninfo: i\ndebug: d\n");
+	p2m_log_set_journal(true);
+	captured(four_lines, out, sizeof(out));
+	p2m_log_set_journal(false);
+	assert_string_equal(out, "<3>error: e 1\n<4>warning: w\n<6>info: i\n<7>debug: d\n");
+	captured(detect_then_log, out, sizeof(out));
+	assert_string_equal(out, "<6>info: to the journal\ninfo: not to the journal\n");
 }
 
 static void sleep_s(double s)
@@ -151,9 +234,9 @@ static void test_ratelimit_budget(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_levels_and_format),
-	    cmocka_unit_test(test_ratelimit_per_key),
-	    cmocka_unit_test(test_ratelimit_budget),
+	    cmocka_unit_test(test_levels_and_format),	   cmocka_unit_test(test_level_names),
+	    cmocka_unit_test(test_journal_stream_matches), cmocka_unit_test(test_prefixes),
+	    cmocka_unit_test(test_ratelimit_per_key),	   cmocka_unit_test(test_ratelimit_budget),
 	};
 
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);

@@ -3,6 +3,7 @@
  * type and size before it is used, and no part of a bad request is acted on. */
 #include "panda2mqtt/api.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,6 +69,9 @@ static int take_transaction(const cJSON *obj, struct p2m_api_request *req, char 
 			    P2M_API_MAX_TRANSACTION);
 	if (!cJSON_IsString(t) && !cJSON_IsNumber(t))
 		return fail(err, errlen, "'transaction' must be a string or a number");
+	/* 1e999 reads as infinity, which JSON cannot write back: echoed, it would be null */
+	if (cJSON_IsNumber(t) && !isfinite(t->valuedouble))
+		return fail(err, errlen, "'transaction' is a number too large to echo");
 	req->transaction = cJSON_Duplicate(t, false);
 	return 0;
 }

@@ -21,7 +21,7 @@
 #             children share the corpus; for a slow target on an otherwise idle machine.
 #             The fork mode reports no peak RSS, and its seed coverage is measured by a
 #             separate pass over the starting corpus)
-#   TARGET    frame command config moonraker dialin printer (default: all)
+#   TARGET    frame command config moonraker dialin printer api esp_image (default: all)
 # Environment: P2M_FUZZ_BUILD_DIR (default build-fuzz), P2M_FUZZ_LONG_DIR (work
 # directory, default a new one under ${TMPDIR:-/var/tmp}), P2M_FUZZ_NICE (default 10),
 # P2M_FUZZ_NO_MERGE=1 (leave the committed corpus alone).
@@ -49,7 +49,7 @@ case $runs$jobs in
 	exit 2
 	;;
 esac
-targets=${*:-frame command config moonraker dialin printer}
+targets=${*:-frame command config moonraker dialin printer api esp_image}
 build=${P2M_FUZZ_BUILD_DIR:-build-fuzz}
 nice=${P2M_FUZZ_NICE:-10}
 work=${P2M_FUZZ_LONG_DIR:-$(mktemp -d "${TMPDIR:-/var/tmp}/p2m-fuzz-long.XXXXXX")}

@@ -11,7 +11,7 @@
 # and its path printed. Needs clang and libclang-rt-14-dev (tools/install-deps.sh).
 # Usage: tools/run-fuzz.sh [SECONDS]   (default 60 per target)
 # Environment: P2M_FUZZ_BUILD_DIR (default build-fuzz), P2M_FUZZ_TARGETS (default
-# "frame command config moonraker dialin printer"), P2M_FUZZ_KEEP=1 keeps the work
+# "frame command config moonraker dialin printer api esp_image"), P2M_FUZZ_KEEP=1 keeps the work
 # directory even on success.
 set -eu
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ case $seconds in
 	;;
 esac
 build=${P2M_FUZZ_BUILD_DIR:-build-fuzz}
-targets=${P2M_FUZZ_TARGETS:-frame command config moonraker dialin printer}
+targets=${P2M_FUZZ_TARGETS:-frame command config moonraker dialin printer api esp_image}
 
 cc=$(command -v clang || command -v clang-14 || true)
 if [ -z "$cc" ]; then

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The whole test suite on a fresh Debian machine: install, build twice (plain and
 # ASan+UBSan), then run the unit tests on both builds and every test on the sanitized one
-# (with the RabbitMQ cluster and aedes tests of tests/brokers), then fuzz the three parsers
+# (with the RabbitMQ cluster and aedes tests of tests/brokers), then fuzz every parser
 # for a short while (tools/run-fuzz.sh), then the Debian package (tools/test-package.sh),
 # the arm64 package under qemu-user (tools/test-cross.sh) and the add-on image
 # (tools/test-addon-image.sh).
@@ -23,7 +23,7 @@ cmake --build build-asan -j "$jobs"
 ctest --test-dir build --output-on-failure -R '^unit\.'
 ctest --test-dir build-asan --output-on-failure -j "$jobs"
 
-# libFuzzer (clang, ASan+UBSan) on the frame, command and configuration parsers, from the
+# libFuzzer (clang, ASan+UBSan) on every parser of outside input (tests/fuzz), from the
 # seed corpus in tests/fuzz; P2M_FUZZ_SECONDS per target.
 tools/run-fuzz.sh "${P2M_FUZZ_SECONDS:-60}"
 

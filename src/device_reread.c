@@ -26,11 +26,10 @@
 
 static bool same_value(const cJSON *a, const cJSON *b)
 {
-	double x, y;
-
 	if ((cJSON_IsBool(a) || cJSON_IsNumber(a)) && (cJSON_IsBool(b) || cJSON_IsNumber(b))) {
-		x = cJSON_IsBool(a) ? cJSON_IsTrue(a) : a->valuedouble;
-		y = cJSON_IsBool(b) ? cJSON_IsTrue(b) : b->valuedouble;
+		double x = cJSON_IsBool(a) ? cJSON_IsTrue(a) : a->valuedouble;
+		double y = cJSON_IsBool(b) ? cJSON_IsTrue(b) : b->valuedouble;
+
 		return fabs(x - y) < 1e-9;
 	}
 	return cJSON_Compare(a, b, true);

@@ -191,7 +191,6 @@ void p2m_device_take_reply(struct p2m_device *d, const cJSON *frame)
 	const char *type = NULL;
 	struct p2m_request *mine = NULL;
 	bool ok = false;
-	cJSON *e;
 
 	if (!d->driver->reply_of || !d->driver->reply_of(frame, &type, &ok))
 		return;
@@ -213,7 +212,8 @@ void p2m_device_take_reply(struct p2m_device *d, const cJSON *frame)
 	} else {
 		p2m_device_warn_limited(d, "refused", "the device refused %s%s", type,
 					mine ? "" : " (asked by another client)");
-		e = p2m_device_event(P2M_EV_COMMAND_FAILED);
+		cJSON *e = p2m_device_event(P2M_EV_COMMAND_FAILED);
+
 		cJSON_AddStringToObject(e, "command", type);
 		cJSON_AddStringToObject(e, "status", "failed");
 		cJSON_AddBoolToObject(e, "sent_by_gateway", mine != NULL);

@@ -85,9 +85,9 @@ void p2m_esp_check_free(struct p2m_esp_check *c)
 
 __attribute__((format(printf, 2, 3))) static int bad(struct p2m_esp_check *c, const char *fmt, ...)
 {
-	va_list ap;
-
 	if (!c->err[0]) {
+		va_list ap;
+
 		va_start(ap, fmt);
 		vsnprintf(c->err, sizeof(c->err), fmt, ap);
 		va_end(ap);

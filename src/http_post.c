@@ -90,7 +90,6 @@ static int add_headers(struct p2m_http_post *p, struct lws *wsi, unsigned char *
 		       unsigned char *end)
 {
 	char len[24];
-	char name[64];
 	int sndbuf = SEND_BUFFER;
 	lws_sockfd_type fd = lws_get_socket_fd(wsi);
 
@@ -104,6 +103,8 @@ static int add_headers(struct p2m_http_post *p, struct lws *wsi, unsigned char *
 					 (const unsigned char *)len, (int)strlen(len), pos, end))
 		return -1;
 	if (p->o.header) {
+		char name[64];
+
 		snprintf(name, sizeof(name), "%s:", p->o.header);
 		if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
 						(const unsigned char *)p->o.header_value,
@@ -247,10 +248,11 @@ static void connect_to(struct p2m_http_post *p, const char *addr)
 static void on_lookup(void *ud, const char *const *addrs, size_t n, const char *error)
 {
 	struct p2m_http_post *p = ud;
-	char why[160];
 
 	p->lookup = NULL;
 	if (!n) {
+		char why[160];
+
 		snprintf(why, sizeof(why), "cannot resolve %s: %s", p->o.host, error);
 		set_why(p, why);
 		finish(p);

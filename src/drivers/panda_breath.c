@@ -319,7 +319,6 @@ static cJSON *pb_read_heater_fault(const struct p2m_entity *e, const struct p2m_
 static cJSON *pb_read_action(const struct p2m_entity *e, const struct p2m_view *v)
 {
 	const cJSON *chamber = p2m_json_field(v->dev, "settings", "warehouse_temper");
-	cJSON *target;
 	const char *action = "idle";
 	int mode = pb_current_mode(v->dev);
 
@@ -333,7 +332,8 @@ static cJSON *pb_read_action(const struct p2m_entity *e, const struct p2m_view *
 	if (mode == PB_MODE_DRY)
 		return cJSON_CreateString("drying");
 	if (mode == PB_MODE_HEAT && !p2m_json_field(v->dev, "settings", "ptc_heater_status")) {
-		target = number_of(v->dev, "set_temp", "temp");
+		cJSON *target = number_of(v->dev, "set_temp", "temp");
+
 		if (target && cJSON_IsNumber(chamber) && chamber->valuedouble < target->valuedouble)
 			action = "heating";
 		cJSON_Delete(target);

@@ -219,7 +219,8 @@ static const struct p2m_entity *row_reading(const struct p2m_driver *d, const ch
 
 	if (nr + nf + 2 > sizeof(key))
 		return NULL; /* longer than any name a table can hold */
-	memcpy(key, root, nr);
+	/* root, 0x1f, then field with its NUL */
+	memcpy(key, root, nr); /* NOLINT(bugprone-not-null-terminated-result) */
 	key[nr] = '\x1f';
 	memcpy(key + nr + 1, field, nf + 1);
 	return g_hash_table_lookup(row_index(d), key);

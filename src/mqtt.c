@@ -201,7 +201,7 @@ static void schedule_retry(struct p2m_mqtt *m, bool failed)
  * (docs/BENCHMARKS.md). A few seconds after the last large publish the free pages go
  * back to the system. */
 #define BURST_BYTES    4096
-#define BURST_QUIET_US (3 * G_USEC_PER_SEC)
+#define BURST_QUIET_US (3 * (gint64)G_USEC_PER_SEC)
 
 static void trim_after_burst(struct p2m_mqtt *m)
 {

@@ -91,8 +91,9 @@ installed=1
 apt-get -o DPkg::Lock::Timeout=900 install -y -qq "$deb" "$simdeb" >"$work/install.log" 2>&1 ||
 	fail "apt-get install of the packages (see install.log)"
 # lws loads its libuv event library at run time (dlopen): nothing links it, so only the
-# package's Depends brings it
-dpkg -s libwebsockets-evlib-uv >/dev/null 2>&1 || fail "libwebsockets-evlib-uv not pulled in"
+# package's Depends brings it (named with the architecture: a cross build's :arm64 copy may
+# be installed too)
+dpkg -s "libwebsockets-evlib-uv:$(dpkg --print-architecture)" >/dev/null 2>&1 || fail "libwebsockets-evlib-uv not pulled in"
 getent passwd panda2mqtt >/dev/null || fail "no system user panda2mqtt"
 perm=$(stat -c '%a %U:%G' /etc/panda2mqtt/panda2mqtt.ini)
 [ "$perm" = "640 root:panda2mqtt" ] || fail "conffile is $perm, not 640 root:panda2mqtt"

@@ -102,6 +102,20 @@ static void ota_fail(struct p2m_device *d, const char *stage, const char *fmt, .
 	ota_end(d);
 }
 
+/* Never while heating or drying (asked when the install is requested and again just
+ * before the first byte goes out: the image check takes a moment). */
+static bool refused_while_heating(struct p2m_device *d)
+{
+	struct p2m_heat_status hs = {0};
+
+	if (d->driver->heat_status)
+		d->driver->heat_status(d->dev, &hs);
+	if (!hs.heating)
+		return false;
+	ota_fail(d, "refused", "the device is heating or drying: switch it off first");
+	return true;
+}
+
 static gboolean on_timeout(gpointer data)
 {
 	struct p2m_device *d = data;
@@ -200,7 +214,6 @@ static void start_upload(struct p2m_device *d)
 	};
 	const struct p2m_http_update *h = d->driver->http_update;
 	struct p2m_ota *o = d->ota;
-	struct p2m_heat_status hs = {0};
 	struct p2m_http_post_opts po = {
 	    .name = d->log_name,
 	    .host = d->host,
@@ -218,12 +231,8 @@ static void start_upload(struct p2m_device *d)
 		ota_fail(d, "refused", "the device is offline");
 		return;
 	}
-	if (d->driver->heat_status)
-		d->driver->heat_status(d->dev, &hs);
-	if (hs.heating) {
-		ota_fail(d, "refused", "the device is heating or drying: switch it off first");
+	if (refused_while_heating(d))
 		return;
-	}
 	p2m_fw_reader_rewind(o->reader);
 	o->sent = g_checksum_new(G_CHECKSUM_SHA256);
 	p2m_info("device %s: sending firmware %s to http://%s:%d%s (%llu bytes)", d->conf->id,
@@ -282,7 +291,6 @@ void p2m_device_ota_start(struct p2m_device *d, bool reinstall)
 {
 	const struct p2m_http_update *h = d->driver->http_update;
 	const char *fw = d->driver->fw_version(d->dev);
-	struct p2m_heat_status hs = {0};
 	struct p2m_ota *o;
 	char err[300];
 
@@ -301,12 +309,8 @@ void p2m_device_ota_start(struct p2m_device *d, bool reinstall)
 		ota_fail(d, "refused", "no firmware image for this device in [firmware] dir");
 		return;
 	}
-	if (d->driver->heat_status)
-		d->driver->heat_status(d->dev, &hs);
-	if (hs.heating) {
-		ota_fail(d, "refused", "the device is heating or drying: switch it off first");
+	if (refused_while_heating(d))
 		return;
-	}
 	if (fw && !reinstall && strverscmp(o->version, fw) <= 0) {
 		ota_fail(d, "refused",
 			 "firmware %s is installed and %s is not newer (payload \"reinstall\" "
